@@ -1,0 +1,55 @@
+// Command dispatch. Each command lives in ./commands/<name>.ts and exports
+// `run(args): Promise<number>` returning the exit code.
+import { EXIT_CONFIG, EXIT_FATAL, isConfigError } from '../errors.js';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
+  run: { summary: 'run the sidecar in this network namespace', load: () => import('./commands/run.js') },
+  validate: { summary: 'check configs and settings without touching the network', load: () => import('./commands/validate.js') },
+  demo: { summary: 'build the lab and show the sidecar at work, step by step', load: () => import('./commands/demo.js') },
+  lab: { summary: 'lab up | down | status: the namespace test network', load: () => import('./commands/lab.js') },
+  check: { summary: 'verify the exit through the tunnel (exit 0 only for a Mullvad exit)', load: () => import('./commands/check.js') },
+  status: { summary: 'print the running sidecar\'s /status for humans', load: () => import('./commands/status.js') },
+  inject: { summary: 'add the sidecar to Kubernetes YAML (file or stdin); Helm post-renderer', load: () => import('./commands/inject.js') },
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    process.exitCode = name ? 0 : 64;
+    return;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`${await version()}\n`);
+    return;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`unknown command '${name}'\n\n${usage()}`);
+    process.exitCode = 64;
+    return;
+  }
+  try {
+    const mod = await cmd.load();
+    process.exitCode = await mod.run(args);
+  } catch (err) {
+    if (isConfigError(err)) {
+      process.stderr.write(`configuration error: ${(err as Error).message}\n`);
+      process.exitCode = EXIT_CONFIG;
+    } else {
+      process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = EXIT_FATAL;
+    }
+  }
+}
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  return `usage: mullvad-sidecar <command> [--flags]\n\ncommands:\n${lines.join('\n')}\n\nSettings are environment variables, each also a --flag (WG_CONFIG_DIR = --wg-config-dir); see README.md.\n`;
+}
+
+export async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

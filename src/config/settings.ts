@@ -1,0 +1,256 @@
+// Settings lifecycle (gluetun style): read (env, then --flags win) → defaults →
+// validate (every problem, each naming its variable) → frozen object.
+// All settings of the project are declared here, in one table.
+import { isIP } from 'node:net';
+import { ConfigError, ConfigErrors } from '../errors.js';
+import { LEVELS, type Level } from '../log/logger.js';
+import { parseCidr, type Cidr } from './cidr.js';
+
+export type WgImplementation = 'auto' | 'kernel' | 'userspace';
+export type DnsMode = 'split' | 'tunnel' | 'off';
+export type ServerSelection = 'ordered' | 'random' | 'spread' | 'fastest';
+
+export interface Settings {
+  readonly wgConfigDir: string;
+  readonly wgConfig: string | undefined;
+  readonly killSwitch: boolean;
+  readonly bypassRoutes: boolean;
+  readonly dnsConfig: boolean;
+  readonly healthProbe: boolean;
+  readonly bypassCidrs: readonly Cidr[];
+  readonly wgInterface: string;
+  readonly wgImplementation: WgImplementation;
+  readonly wgMtu: number | undefined;
+  /** undefined: 51820, or the next free one. */
+  readonly fwmark: number | undefined;
+  readonly routeTable: number | undefined;
+  readonly killSwitchOnExit: 'block' | 'remove';
+  readonly healthPort: number;
+  readonly logFormat: 'json' | 'pretty';
+  readonly logLevel: Level;
+  // DNS (issue: split DNS)
+  readonly dnsMode: DnsMode;
+  readonly clusterDomains: readonly string[] | undefined;
+  readonly dnsUpstreams: readonly string[] | undefined;
+  /** Unprivileged port the forwarder listens on; nftables redirects port 53 to it. */
+  readonly dnsForwarderPort: number;
+  readonly resolvConf: string;
+  // Monitoring and failover
+  readonly requireMullvadExit: boolean;
+  readonly checkIntervalMs: number;
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly probeTarget: string | undefined;
+  readonly failoverAfterMs: number;
+  readonly connectTimeoutMs: number;
+  readonly checkUrl: string;
+  readonly verifyIntervalMs: number;
+  readonly maxBackoffMs: number;
+  readonly servers: readonly string[];
+  readonly serverSelection: ServerSelection;
+  readonly podName: string;
+}
+
+type Source = Record<string, string | undefined>;
+
+interface Spec<K extends keyof Settings> {
+  env: string;
+  key: K;
+  help: string;
+  def: (s: Source) => Settings[K];
+  parse: (raw: string, env: string) => Settings[K];
+}
+
+// --- value parsers: each throws ConfigError naming the variable -------------
+const bool = (raw: string, env: string): boolean => {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(env, `expected true or false, got '${raw}'`);
+};
+const oneOf =
+  <T extends string>(...allowed: T[]) =>
+  (raw: string, env: string): T => {
+    const v = raw.trim().toLowerCase() as T;
+    if (allowed.includes(v)) return v;
+    throw new ConfigError(env, `expected one of ${allowed.join(' | ')}, got '${raw}'`);
+  };
+const int =
+  (min: number, max: number) =>
+  (raw: string, env: string): number => {
+    const v = raw.trim();
+    const n = /^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new ConfigError(env, `expected an integer from ${min} to ${max}, got '${raw}'`);
+    return n;
+  };
+/** "5", "5s", "500ms", "2m" → milliseconds. */
+export const duration =
+  (minMs: number, maxMs: number) =>
+  (raw: string, env: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/i.exec(raw);
+    if (!m) throw new ConfigError(env, `expected a duration such as 5, 5s or 500ms, got '${raw}'`);
+    const unit = (m[2] ?? 's').toLowerCase();
+    const ms = Number(m[1]) * (unit === 'ms' ? 1 : unit === 'm' ? 60_000 : 1000);
+    if (ms < minMs || ms > maxMs)
+      throw new ConfigError(env, `expected a duration from ${minMs / 1000}s to ${maxMs / 1000}s, got '${raw}'`);
+    return Math.round(ms);
+  };
+const list = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+const cidrs = (raw: string, env: string): Cidr[] =>
+  list(raw).map((c) => {
+    const p = parseCidr(c);
+    if (!p) throw new ConfigError(env, `'${c}' is not an IPv4 or IPv6 network`, 'use forms like 10.96.0.0/12 or fd00::/8');
+    return p;
+  });
+const ifname = (raw: string, env: string): string => {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(raw) || raw === '.' || raw === '..')
+    throw new ConfigError(env, `'${raw}' is not a valid interface name`, '1 to 15 letters, digits, _ . -');
+  return raw;
+};
+const ips = (raw: string, env: string): string[] =>
+  list(raw).map((a) => {
+    if (!isIP(a)) throw new ConfigError(env, `'${a}' is not an IP address`);
+    return a;
+  });
+const domains = (raw: string, env: string): string[] =>
+  list(raw).map((d) => {
+    const n = d.toLowerCase().replace(/\.$/, '');
+    if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(n)) throw new ConfigError(env, `'${d}' is not a domain name`);
+    return n;
+  });
+const str = (raw: string): string => raw;
+const url = (raw: string, env: string): string => {
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    return raw;
+  } catch {
+    throw new ConfigError(env, `expected an http(s) URL, got '${raw}'`);
+  }
+};
+const hostPort = (raw: string, env: string): string => {
+  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/i.exec(raw.trim());
+  if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535)
+    throw new ConfigError(env, `expected host:port or [v6]:port, got '${raw}'`);
+  return raw.trim();
+};
+
+const SPECS: Spec<keyof Settings>[] = [
+  { env: 'WG_CONFIG_DIR', key: 'wgConfigDir', help: 'directory of Mullvad wg-quick .conf files, one per server', def: () => '/etc/wireguard', parse: str },
+  { env: 'WG_CONFIG', key: 'wgConfig', help: 'one .conf file instead of the directory', def: () => undefined, parse: str },
+  { env: 'ENABLE_KILL_SWITCH', key: 'killSwitch', help: 'block all egress outside the tunnel', def: () => true, parse: bool },
+  { env: 'ENABLE_BYPASS_ROUTES', key: 'bypassRoutes', help: 'keep cluster/Compose networks outside the tunnel', def: () => true, parse: bool },
+  { env: 'ENABLE_DNS_CONFIG', key: 'dnsConfig', help: 'manage DNS (false = DNS_MODE=off)', def: () => true, parse: bool },
+  { env: 'ENABLE_HEALTH_PROBE', key: 'healthProbe', help: 'serve /healthz /readyz /status /metrics', def: () => true, parse: bool },
+  { env: 'BYPASS_CIDRS', key: 'bypassCidrs', help: 'extra networks outside the tunnel, comma-separated', def: () => [], parse: cidrs },
+  { env: 'WG_INTERFACE', key: 'wgInterface', help: 'tunnel interface name', def: () => 'wg0', parse: ifname },
+  { env: 'WG_IMPLEMENTATION', key: 'wgImplementation', help: 'auto | kernel | userspace', def: () => 'auto', parse: oneOf('auto', 'kernel', 'userspace') },
+  { env: 'WG_MTU', key: 'wgMtu', help: 'tunnel MTU (overrides the config)', def: () => undefined, parse: int(1280, 9000) },
+  { env: 'FWMARK', key: 'fwmark', help: 'fwmark of the WireGuard socket (default 51820 or next free)', def: () => undefined, parse: int(1, 0xffffffff) },
+  { env: 'ROUTE_TABLE', key: 'routeTable', help: 'policy routing table (default = FWMARK)', def: () => undefined, parse: int(1, 0xfffffffe) },
+  { env: 'KILL_SWITCH_ON_EXIT', key: 'killSwitchOnExit', help: 'block | remove', def: () => 'block', parse: oneOf('block', 'remove') },
+  { env: 'HEALTH_PORT', key: 'healthPort', help: 'health and metrics HTTP port', def: () => 9999, parse: int(1, 65535) },
+  { env: 'LOG_FORMAT', key: 'logFormat', help: 'json | pretty', def: () => (process.stderr.isTTY ? 'pretty' : 'json'), parse: oneOf('json', 'pretty') },
+  { env: 'LOG_LEVEL', key: 'logLevel', help: LEVELS.join(' | '), def: () => 'info', parse: oneOf(...LEVELS) },
+  { env: 'DNS_MODE', key: 'dnsMode', help: 'split | tunnel | off', def: (s) => (s['ENABLE_DNS_CONFIG'] && !bool(s['ENABLE_DNS_CONFIG'], 'ENABLE_DNS_CONFIG') ? 'off' : 'split'), parse: oneOf('split', 'tunnel', 'off') },
+  { env: 'CLUSTER_DOMAINS', key: 'clusterDomains', help: 'domains resolved by cluster DNS (default cluster.local + search domains)', def: () => undefined, parse: domains },
+  { env: 'DNS_UPSTREAMS', key: 'dnsUpstreams', help: 'tunnel resolvers (default: the config DNS line)', def: () => undefined, parse: ips },
+  { env: 'DNS_FORWARDER_PORT', key: 'dnsForwarderPort', help: 'local port of the DNS forwarder (port 53 is redirected to it)', def: () => 1053, parse: int(1, 65535) },
+  { env: 'RESOLV_CONF', key: 'resolvConf', help: 'resolver file to read (and rewrite when shared and writable)', def: () => '/etc/resolv.conf', parse: str },
+  { env: 'REQUIRE_MULLVAD_EXIT', key: 'requireMullvadExit', help: 'ready only when the exit check says mullvad_exit_ip: true', def: () => true, parse: bool },
+  { env: 'CHECK_INTERVAL', key: 'checkIntervalMs', help: 'how often to read tunnel counters', def: () => 5000, parse: duration(100, 3_600_000) },
+  { env: 'PROBE_INTERVAL', key: 'probeIntervalMs', help: 'how often to probe inside the tunnel', def: () => 30_000, parse: duration(100, 3_600_000) },
+  { env: 'PROBE_TIMEOUT', key: 'probeTimeoutMs', help: 'timeout of one in-tunnel probe', def: () => 2000, parse: duration(50, 60_000) },
+  { env: 'PROBE_TARGET', key: 'probeTarget', help: 'host:port for a TCP probe instead of a DNS query to the tunnel resolver', def: () => undefined, parse: hostPort },
+  { env: 'FAILOVER_AFTER', key: 'failoverAfterMs', help: 'failing probes for this long = server dead', def: () => 15_000, parse: duration(100, 3_600_000) },
+  { env: 'CONNECT_TIMEOUT', key: 'connectTimeoutMs', help: 'no handshake within this long = try the next server', def: () => 15_000, parse: duration(100, 3_600_000) },
+  { env: 'CHECK_URL', key: 'checkUrl', help: 'exit verification URL', def: () => 'https://am.i.mullvad.net/json', parse: url },
+  { env: 'VERIFY_INTERVAL', key: 'verifyIntervalMs', help: 'how often to re-verify the exit', def: () => 300_000, parse: duration(1000, 86_400_000) },
+  { env: 'MAX_BACKOFF', key: 'maxBackoffMs', help: 'longest wait when every server failed', def: () => 60_000, parse: duration(100, 3_600_000) },
+  { env: 'SERVER', key: 'servers', help: 'server(s) by file stem, hostname or location prefix (se, se-sto, se-sto-wg-001)', def: () => [], parse: (raw) => list(raw).map((s) => s.toLowerCase()) },
+  { env: 'SERVER_SELECTION', key: 'serverSelection', help: 'ordered | random | spread | fastest', def: () => 'ordered', parse: oneOf('ordered', 'random', 'spread', 'fastest') },
+  { env: 'POD_NAME', key: 'podName', help: 'replica name for SERVER_SELECTION=spread (default HOSTNAME)', def: (s) => s['HOSTNAME'] ?? 'localhost', parse: str },
+];
+
+export const SETTING_SPECS: readonly { env: string; help: string; flag: string }[] = SPECS.map((s) => ({
+  env: s.env,
+  help: s.help,
+  flag: flagName(s.env),
+}));
+
+export function flagName(env: string): string {
+  return '--' + env.toLowerCase().replace(/_/g, '-');
+}
+
+/**
+ * Turns `--wg-config-dir=/x` or `--wg-config-dir /x` into { WG_CONFIG_DIR: '/x' }.
+ * Unknown flags are configuration errors. A bare boolean flag means true.
+ */
+export function flagsToSource(argv: readonly string[]): { source: Source; rest: string[] } {
+  const byFlag = new Map(SPECS.map((s) => [flagName(s.env), s]));
+  const source: Source = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      rest.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq === -1 ? a : a.slice(0, eq);
+    const spec = byFlag.get(name);
+    if (!spec) throw new ConfigError(name, 'unknown flag', `see 'mullvad-sidecar help' for the list`);
+    if (eq !== -1) source[spec.env] = a.slice(eq + 1);
+    else if (spec.parse === (bool as unknown) && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) source[spec.env] = 'true';
+    else {
+      const v = argv[++i];
+      if (v === undefined) throw new ConfigError(name, 'expected a value after the flag');
+      source[spec.env] = v;
+    }
+  }
+  return { source, rest };
+}
+
+/** Reads every setting from `env` (flags already merged in), collecting all problems. */
+export function loadSettings(env: Source): Settings {
+  const out: Record<string, unknown> = {};
+  const errors: ConfigError[] = [];
+  for (const spec of SPECS) {
+    const raw = env[spec.env];
+    try {
+      // Unset and empty differ: an empty value is a mistake worth naming, except
+      // for list settings where empty means "none".
+      if (raw === undefined) out[spec.key] = spec.def(env);
+      else if (raw.trim() === '' && !['BYPASS_CIDRS', 'SERVER', 'WG_CONFIG'].includes(spec.env))
+        throw new ConfigError(spec.env, 'is set but empty', `unset it to use the default`);
+      else if (raw.trim() === '') out[spec.key] = spec.def(env);
+      else out[spec.key] = spec.parse(raw, spec.env);
+    } catch (e) {
+      if (e instanceof ConfigError) errors.push(e);
+      else throw e;
+    }
+  }
+  if (errors.length === 0) {
+    if (out['dnsConfig'] === false && env['DNS_MODE'] !== undefined && out['dnsMode'] !== 'off')
+      errors.push(new ConfigError('DNS_MODE', `is '${String(out['dnsMode'])}' but ENABLE_DNS_CONFIG=false means off`, 'set only one of them'));
+    if (out['fwmark'] !== undefined && out['routeTable'] === undefined) out['routeTable'] = out['fwmark'];
+  }
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new ConfigErrors(errors);
+  return Object.freeze(out) as unknown as Settings;
+}
+
+/** The effective settings as flat env-name → value pairs for the start-up log (no secrets live here). */
+export function describeSettings(s: Settings): Record<string, unknown> {
+  const d: Record<string, unknown> = {};
+  for (const spec of SPECS) {
+    const v = s[spec.key];
+    d[spec.env] = Array.isArray(v) ? v.map((x) => (typeof x === 'object' && x && 'text' in x ? (x as Cidr).text : x)).join(',') : v ?? '(auto)';
+  }
+  return d;
+}

@@ -1,0 +1,44 @@
+// The firewall policy as data: one value per supervisor state (Mullvad style).
+// `renderRuleset(policy)` turns it into one nft transaction; nothing else
+// decides what is allowed.
+import type { Cidr } from '../config/cidr.js';
+import type { InterfaceAddress } from '../config/types.js';
+
+export const TABLE = 'mullvad_sidecar';
+
+export interface EndpointAllow {
+  readonly ip: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+export interface TunnelAllow {
+  readonly interface: string;
+  readonly addresses: readonly InterfaceAddress[];
+}
+
+/** DNS interception (split DNS issue). Absent = DNS not managed (DNS_MODE=off). */
+export interface DnsPolicy {
+  /** Local port of the forwarder; every port-53 packet not from the forwarder is redirected here. */
+  readonly forwarderPort: number;
+  /** Source ports the forwarder's own upstream sockets bind to: exempt from the redirect. */
+  readonly upstreamSourcePorts: { readonly from: number; readonly to: number };
+  /** Cluster DNS servers the forwarder may query directly (cluster names only). */
+  readonly clusterResolvers: readonly string[];
+}
+
+interface Common {
+  /** Networks that stay outside the tunnel (cluster, Compose, BYPASS_CIDRS). */
+  readonly bypass: readonly Cidr[];
+  readonly fwmark: number;
+  /** Accept inbound probes on this port from non-tunnel interfaces. */
+  readonly healthPort: number | undefined;
+  readonly dns: DnsPolicy | undefined;
+}
+
+export type FirewallPolicy =
+  | ({ readonly state: 'blocked' } & Common)
+  | ({ readonly state: 'connecting'; readonly endpoint: EndpointAllow; readonly tunnel: TunnelAllow } & Common)
+  | ({ readonly state: 'connected'; readonly endpoint: EndpointAllow; readonly tunnel: TunnelAllow } & Common);
+
+export type FirewallState = FirewallPolicy['state'];
