@@ -42,3 +42,12 @@ export type FirewallPolicy =
   | ({ readonly state: 'connected'; readonly endpoint: EndpointAllow; readonly tunnel: TunnelAllow } & Common);
 
 export type FirewallState = FirewallPolicy['state'];
+
+/**
+ * Source ports of the sidecar's own DNS sockets (forwarder upstream queries and
+ * in-tunnel DNS probes). Port-53 packets from these ports are neither redirected
+ * to the forwarder nor rejected (when addressed to cluster DNS or sent into the
+ * tunnel); every other port-53 packet is. Below Linux's ephemeral range
+ * (32768–60999) so applications do not pick them by chance.
+ */
+export const DNS_UPSTREAM_PORTS = { from: 10530, to: 10561 } as const;
