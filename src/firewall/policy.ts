@@ -28,6 +28,8 @@ export interface DnsPolicy {
 }
 
 interface Common {
+  /** false only with ENABLE_KILL_SWITCH=false: egress is not restricted (DNS interception still applies). */
+  readonly killSwitch: boolean;
   /** Networks that stay outside the tunnel (cluster, Compose, BYPASS_CIDRS). */
   readonly bypass: readonly Cidr[];
   readonly fwmark: number;

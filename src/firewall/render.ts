@@ -1,0 +1,137 @@
+// Pure: FirewallPolicy → the text of one `nft -f -` transaction.
+// The rule order in the output chain is the security argument; each
+// order-sensitive rule says why. See README "Security model".
+import type { Cidr } from '../config/cidr.js';
+import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from './policy.js';
+
+/** Named counters: packets the kill switch refused (attempted leaks stopped). */
+export const BLOCKED_COUNTERS = { ipv4: 'blocked_ipv4', ipv6: 'blocked_ipv6' } as const;
+
+/**
+ * The whole transaction: (add, delete, add) our own table so the swap is atomic
+ * whether or not the table existed; nothing else in the ruleset is touched.
+ */
+export function renderTransaction(policy: FirewallPolicy): string {
+  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, renderRuleset(policy)].join('\n');
+}
+
+/** Removes our table (KILL_SWITCH_ON_EXIT=remove). Still one transaction. */
+export function renderRemoval(): string {
+  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, ''].join('\n');
+}
+
+export function renderRuleset(p: FirewallPolicy): string {
+  const tunnel = p.state === 'blocked' ? undefined : p.tunnel;
+  const endpoint = p.state === 'blocked' ? undefined : p.endpoint;
+  const connected = p.state === 'connected';
+  const v4 = p.bypass.filter((c) => c.family === 4);
+  const v6 = p.bypass.filter((c) => c.family === 6);
+  const L: string[] = [];
+  const rule = (comment: string | undefined, r: string): void => {
+    if (comment) L.push(`\t\t# ${comment}`);
+    L.push(`\t\t${r}`);
+  };
+
+  L.push(`# mullvad-sidecar: state ${p.state}${p.killSwitch ? '' : ' (KILL SWITCH DISABLED)'}`);
+  L.push(`table inet ${TABLE} {`);
+  L.push(set('bypass4', 'ipv4_addr', v4), set('bypass6', 'ipv6_addr', v6));
+  L.push(`\tcounter ${BLOCKED_COUNTERS.ipv4} {\n\t}`, `\tcounter ${BLOCKED_COUNTERS.ipv6} {\n\t}`);
+
+  // ---- output: what may leave this namespace -------------------------------
+  L.push('', `\tchain output {`, `\t\ttype filter hook output priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`);
+  rule('1. loopback: the DNS forwarder, health server and local services', 'oif "lo" accept');
+  if (p.dns) {
+    const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
+    const cluster4 = p.dns.clusterResolvers.filter((a) => !a.includes(':'));
+    const cluster6 = p.dns.clusterResolvers.filter((a) => a.includes(':'));
+    // Before the bypass sets: otherwise an external name sent to cluster DNS
+    // would pass as "cluster traffic" and be forwarded upstream outside the tunnel.
+    if (cluster4.length)
+      rule('2. DNS: only the forwarder (source ports ' + ports + ') may query cluster DNS, for cluster names', `meta l4proto { tcp, udp } th sport ${ports} th dport 53 ip daddr { ${cluster4.join(', ')} } accept`);
+    if (cluster6.length) rule(undefined, `meta l4proto { tcp, udp } th sport ${ports} th dport 53 ip6 daddr { ${cluster6.join(', ')} } accept`);
+    if (connected && tunnel) rule('   the forwarder\'s external queries go only into the tunnel', `meta l4proto { tcp, udp } th sport ${ports} th dport 53 oifname "${tunnel.interface}" accept`);
+    rule('   every other DNS packet is refused, before any bypass rule', `meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 counter name ${BLOCKED_COUNTERS.ipv4} jump refuse`);
+    rule(undefined, `meta nfproto ipv6 meta l4proto { tcp, udp } th dport 53 counter name ${BLOCKED_COUNTERS.ipv6} jump refuse`);
+  }
+  // IPv6 needs neighbour discovery on the uplink to reach bypass networks at all.
+  rule('IPv6 neighbour discovery on the local link only', 'ip6 daddr { fe80::/10, ff02::/16 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept');
+  rule('3. bypass networks (cluster, Compose, BYPASS_CIDRS) stay outside the tunnel', 'ip daddr @bypass4 accept');
+  rule(undefined, 'ip6 daddr @bypass6 accept');
+  if (endpoint) {
+    const fam = endpoint.family === 4 ? 'ip' : 'ip6';
+    // The mark is set only on the WireGuard socket (FWMARK): applications cannot
+    // reach the relay's address directly, not even on its port.
+    rule('4. only the WireGuard socket may reach the selected relay', `meta mark ${hex(p.fwmark)} ${fam} daddr ${endpoint.ip} udp dport ${endpoint.port} accept`);
+  }
+  if (connected && tunnel) rule('5. everything else goes through the tunnel', `oifname "${tunnel.interface}" accept`);
+  // No blanket "established" accept: a flow opened through the tunnel must not
+  // continue out of eth0 when the tunnel goes away.
+  rule('6. replies to connections that came in (kubelet probes, Service traffic)', 'ct state established ct direction reply accept');
+  if (p.killSwitch) {
+    rule('7. everything else is refused (fast failure for the app) and counted', `meta nfproto ipv4 counter name ${BLOCKED_COUNTERS.ipv4} jump refuse`);
+    rule(undefined, `meta nfproto ipv6 counter name ${BLOCKED_COUNTERS.ipv6} jump refuse`);
+  }
+  L.push('\t}');
+
+  L.push('', '\tchain refuse {');
+  rule('TCP gets a reset, everything else ICMP admin-prohibited: no hanging connects', 'meta l4proto tcp reject with tcp reset');
+  rule(undefined, 'reject with icmpx type admin-prohibited');
+  L.push('\t}');
+
+  // ---- input: what may arrive ----------------------------------------------
+  L.push('', '\tchain input {', `\t\ttype filter hook input priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`);
+  rule(undefined, 'iif "lo" accept');
+  rule(undefined, 'ct state established,related accept');
+  rule(undefined, 'ct state invalid drop');
+  if (tunnel) rule('nothing may open a connection to us through the tunnel', `iifname "${tunnel.interface}" drop`);
+  // Inbound on the pod's own interfaces is not an egress leak, and kubelet probes
+  // of the application's ports come from node addresses we cannot know.
+  rule('cluster side: Services, kubelet probes, health port', 'accept');
+  L.push('\t}');
+
+  if (tunnel) {
+    // wg-quick's CVE-2019-14899 guard: packets for the tunnel address that arrive
+    // on another interface from a non-local source are spoofed.
+    L.push('', '\tchain preraw {', '\t\ttype filter hook prerouting priority raw; policy accept;');
+    for (const a of tunnel.addresses) {
+      const fam = a.family === 4 ? 'ip' : 'ip6';
+      rule(undefined, `iifname != "${tunnel.interface}" ${fam} daddr ${a.address} fib saddr type != local drop`);
+    }
+    L.push('\t}');
+    // Replies to connections that came in on the cluster side must leave the way
+    // they came (main table), not through the tunnel: the mark makes the
+    // "not fwmark" policy rule skip table T, as for the WireGuard socket.
+    L.push('', '\tchain mark_inbound {', '\t\ttype filter hook prerouting priority mangle; policy accept;');
+    rule(undefined, `iif != "lo" iifname != "${tunnel.interface}" ct state new ct mark set ${hex(p.fwmark)}`);
+    L.push('\t}', '', '\tchain route_replies {', '\t\ttype route hook output priority mangle; policy accept;');
+    rule(undefined, `ct direction reply ct mark ${hex(p.fwmark)} meta mark set ${hex(p.fwmark)}`);
+    L.push('\t}');
+  }
+
+  if (p.dns) {
+    const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
+    L.push('', '\tchain dns_redirect {', '\t\ttype nat hook output priority -100; policy accept;');
+    rule('every DNS query not from the forwarder itself goes to the forwarder, whatever resolver the app chose', `meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`);
+    L.push('\t}');
+  }
+  L.push('}', '');
+  return L.join('\n');
+}
+
+/** One-line summary for the log at each apply. */
+export function summarize(p: FirewallPolicy): string {
+  const parts = [`state=${p.state}`, `bypass=${p.bypass.map((c) => c.text).join(',') || 'none'}`];
+  if (p.state !== 'blocked') parts.push(`endpoint=${p.endpoint.ip}:${p.endpoint.port}`, `tunnel=${p.tunnel.interface}`);
+  parts.push(`dns=${p.dns ? `redirect:${p.dns.forwarderPort}` : 'unmanaged'}`);
+  if (!p.killSwitch) parts.push('KILL-SWITCH-OFF');
+  return parts.join(' ');
+}
+
+function set(name: string, type: string, cidrs: readonly Cidr[]): string {
+  const elems = cidrs.map((c) => c.text).join(', ');
+  return `\tset ${name} {\n\t\ttype ${type}\n\t\tflags interval\n${elems ? `\t\telements = { ${elems} }\n` : ''}\t}`;
+}
+
+function hex(n: number): string {
+  return '0x' + n.toString(16).padStart(8, '0');
+}

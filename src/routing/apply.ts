@@ -1,0 +1,91 @@
+// Effects: reads `ip -j` state and applies a RoutePlan; removes our rules and
+// routes on teardown. Safe to run twice and after a crash.
+import { wrap } from '../errors.js';
+import type { CommandRunner } from '../system/runner.js';
+import { RULE_PREF, pickTable, type RoutePlan } from './plan.js';
+
+interface IpRule {
+  priority?: number;
+}
+interface IpRoute {
+  dst?: string;
+  dev?: string;
+}
+
+export class Routing {
+  constructor(private readonly runner: CommandRunner) {}
+
+  /** Table/fwmark to use: `preferred` (FWMARK/ROUTE_TABLE) as is, else 51820 or the next free one. */
+  async chooseTable(preferred: number | undefined, ourInterface: string): Promise<number> {
+    if (preferred !== undefined) return preferred;
+    const cache = new Map<number, IpRoute[]>();
+    for (let t = 51820; t < 51830; t++) cache.set(t, await this.routesIn(t));
+    return pickTable(51820, (t) => cache.get(t) ?? [], ourInterface);
+  }
+
+  async apply(plan: RoutePlan): Promise<void> {
+    try {
+      await this.removeRules();
+      for (const r of plan.routes) {
+        await this.runner.run(['ip', `-${r.family}`, 'route', 'replace', ...r.args]);
+      }
+      for (const r of plan.rules) {
+        await this.runner.run(['ip', `-${r.family}`, 'rule', 'add', 'pref', String(r.pref), ...r.args]);
+      }
+    } catch (err) {
+      throw wrap('applying policy routing', err);
+    }
+  }
+
+  /** Removes every rule in our priority band and our default routes in `table`. */
+  async remove(table: number | undefined): Promise<void> {
+    await this.removeRules();
+    if (table === undefined) return;
+    for (const f of [4, 6] as const) {
+      await this.runner.run(['ip', `-${f}`, 'route', 'flush', 'table', String(table)], { allowFailure: true });
+    }
+  }
+
+  private async removeRules(): Promise<void> {
+    for (const f of [4, 6] as const) {
+      const r = await this.runner.run(['ip', '-j', `-${f}`, 'rule', 'show'], { readOnly: true, allowFailure: true });
+      const rules = parseJson<IpRule[]>(r.stdout) ?? [];
+      const ours = [...new Set(rules.map((x) => x.priority).filter((p): p is number => p !== undefined && p >= RULE_PREF.first && p <= RULE_PREF.last))];
+      for (const pref of ours) {
+        // Several rules can share a pref: delete until none is left.
+        for (let i = 0; i < 64; i++) {
+          const d = await this.runner.run(['ip', `-${f}`, 'rule', 'del', 'pref', String(pref)], { allowFailure: true });
+          if (d.code !== 0) break;
+        }
+      }
+    }
+  }
+
+  private async routesIn(table: number): Promise<IpRoute[]> {
+    const out: IpRoute[] = [];
+    for (const f of [4, 6] as const) {
+      const r = await this.runner.run(['ip', '-j', `-${f}`, 'route', 'show', 'table', String(table)], { readOnly: true, allowFailure: true });
+      out.push(...(parseJson<IpRoute[]>(r.stdout) ?? []));
+    }
+    return out;
+  }
+
+  /** MTU of the route towards `ip` (route mtu, else the device's). */
+  async routeMtu(ip: string): Promise<number> {
+    const r = await this.runner.run(['ip', '-j', 'route', 'get', ip], { readOnly: true, allowFailure: true });
+    const route = (parseJson<{ dev?: string; metrics?: { mtu?: number }[] }[]>(r.stdout) ?? [])[0];
+    const m = route?.metrics?.find((x) => x.mtu !== undefined)?.mtu;
+    if (m) return m;
+    if (!route?.dev) return 1500;
+    const l = await this.runner.run(['ip', '-j', 'link', 'show', 'dev', route.dev], { readOnly: true, allowFailure: true });
+    return (parseJson<{ mtu?: number }[]>(l.stdout) ?? [])[0]?.mtu ?? 1500;
+  }
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return text.trim() ? (JSON.parse(text) as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}

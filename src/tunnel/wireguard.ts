@@ -1,0 +1,158 @@
+// Effects: the WireGuard interface, kernel or wireguard-go. Keys reach `wg`
+// only through stdin. A wireguard-go child is supervised: its exit is reported
+// to the caller, who keeps the firewall as it is and recreates the tunnel.
+import { access, rm } from 'node:fs/promises';
+import { SidecarError, wrap } from '../errors.js';
+import type { InterfaceAddress, ServerConfig } from '../config/types.js';
+import type { WgImplementation } from '../config/settings.js';
+import type { Logger } from '../log/logger.js';
+import { startChild, type ChildHandle } from '../system/process.js';
+import type { CommandRunner } from '../system/runner.js';
+import { parseWgDump, renderWgConf, type PeerStats } from './render.js';
+
+export const UAPI_DIR = '/var/run/wireguard';
+
+export interface TunnelOptions {
+  interface: string;
+  implementation: WgImplementation;
+  fwmark: number;
+  /** wireguard-go binary; overridable for tests. */
+  wireguardGo?: string;
+}
+
+export class Tunnel {
+  private child: ChildHandle | undefined;
+  private kind: 'kernel' | 'userspace' | undefined;
+  private exitListener: ((reason: string) => void) | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly log: Logger,
+    private readonly opts: TunnelOptions,
+  ) {}
+
+  get implementation(): 'kernel' | 'userspace' | undefined {
+    return this.kind;
+  }
+
+  /** Called when wireguard-go exits on its own (not through destroy()). */
+  onUnexpectedExit(listener: (reason: string) => void): void {
+    this.exitListener = listener;
+  }
+
+  /** Removes a leftover interface and UAPI socket of an earlier run (idempotent start). */
+  async removeStale(): Promise<boolean> {
+    const ifname = this.opts.interface;
+    const exists = (await this.runner.run(['ip', '-j', 'link', 'show', 'dev', ifname], { readOnly: true, allowFailure: true })).code === 0;
+    if (exists) {
+      // Deleting the TUN device also ends a wireguard-go left by a killed sidecar.
+      await this.runner.run(['ip', 'link', 'del', 'dev', ifname], { allowFailure: true });
+    }
+    await rm(`${UAPI_DIR}/${ifname}.sock`, { force: true });
+    return exists;
+  }
+
+  /** Creates the interface and configures it for `server`, addresses and MTU included, and sets it up. */
+  async create(server: ServerConfig, mtu: number): Promise<void> {
+    const ifname = this.opts.interface;
+    this.stopping = false;
+    await this.createLink();
+    try {
+      await this.setConf(server, 'setconf');
+      await this.setAddresses(server.addresses);
+      await this.runner.run(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(mtu), 'up']);
+    } catch (err) {
+      await this.destroy().catch(() => {});
+      throw wrap(`configuring ${ifname}`, err);
+    }
+  }
+
+  /** Failover: swaps the peer (and endpoint) without tearing the interface down. */
+  async setServer(server: ServerConfig): Promise<void> {
+    await this.setConf(server, 'syncconf');
+  }
+
+  async stats(): Promise<PeerStats | undefined> {
+    const r = await this.runner.run(['wg', 'show', this.opts.interface, 'dump'], { readOnly: true, allowFailure: true });
+    if (r.code !== 0) return undefined;
+    return parseWgDump(r.stdout)[0];
+  }
+
+  async exists(): Promise<boolean> {
+    return (await this.runner.run(['ip', '-j', 'link', 'show', 'dev', this.opts.interface], { readOnly: true, allowFailure: true })).code === 0;
+  }
+
+  /** Safe to call twice and when nothing exists. */
+  async destroy(): Promise<void> {
+    this.stopping = true;
+    await this.runner.run(['ip', 'link', 'del', 'dev', this.opts.interface], { allowFailure: true });
+    if (this.child) {
+      await this.child.stop(1000);
+      this.child = undefined;
+    }
+    await rm(`${UAPI_DIR}/${this.opts.interface}.sock`, { force: true });
+  }
+
+  private async createLink(): Promise<void> {
+    const ifname = this.opts.interface;
+    const impl = this.opts.implementation;
+    if (impl !== 'userspace') {
+      const r = await this.runner.run(['ip', 'link', 'add', 'dev', ifname, 'type', 'wireguard'], { allowFailure: true });
+      if (r.code === 0) {
+        this.kind = 'kernel';
+        this.log.info('created WireGuard interface', { interface: ifname, implementation: 'kernel' });
+        return;
+      }
+      if (impl === 'kernel') throw new SidecarError(`creating ${ifname}: the kernel has no WireGuard support (${r.stderr.trim()}); set WG_IMPLEMENTATION=auto or userspace`);
+      this.log.info('kernel WireGuard unavailable, using wireguard-go', { reason: r.stderr.trim() });
+    }
+    await this.startWireguardGo();
+    this.kind = 'userspace';
+  }
+
+  private async startWireguardGo(): Promise<void> {
+    const ifname = this.opts.interface;
+    const bin = this.opts.wireguardGo ?? 'wireguard-go';
+    const child = startChild([bin, '-f', ifname], { log: this.log, env: { ...process.env, LOG_LEVEL: 'error' } });
+    this.child = child;
+    void child.exited.then((code) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      if (this.stopping) return;
+      const reason = `wireguard-go exited (${code}): ${lastLine(child.output())}`;
+      this.log.error('wireguard-go exited unexpectedly', { code, output: lastLine(child.output()) });
+      this.exitListener?.(reason);
+    });
+    // Ready when the UAPI socket exists (then `wg` can talk to it).
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if (!child.running) throw new SidecarError(`starting wireguard-go for ${ifname}: ${lastLine(child.output()) || 'exited at once'} (is /dev/net/tun available? userspace WireGuard needs --device /dev/net/tun)`);
+      try {
+        await access(`${UAPI_DIR}/${ifname}.sock`);
+        this.log.info('created WireGuard interface', { interface: ifname, implementation: 'userspace', pid: child.pid });
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    await child.stop();
+    throw new SidecarError(`starting wireguard-go for ${ifname}: no UAPI socket after 5 s`);
+  }
+
+  private async setConf(server: ServerConfig, verb: 'setconf' | 'syncconf'): Promise<void> {
+    await this.runner.run(['wg', verb, this.opts.interface, '/dev/stdin'], { stdin: renderWgConf(server, this.opts.fwmark) });
+  }
+
+  private async setAddresses(addresses: readonly InterfaceAddress[]): Promise<void> {
+    for (const a of addresses) {
+      await this.runner.run(['ip', `-${a.family}`, 'address', 'replace', `${a.address}/${a.prefix}`, 'dev', this.opts.interface]);
+    }
+  }
+}
+
+function lastLine(s: string): string {
+  const l = s.trim().split('\n');
+  return l[l.length - 1] ?? '';
+}
+
