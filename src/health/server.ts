@@ -1,0 +1,174 @@
+// The health HTTP server: /healthz, /readyz, /status, /metrics. Read-only by
+// construction (it only calls the HealthSource's getters), bound to all
+// addresses so kubelet probes reach it, and hardened so a flood or a slow client
+// cannot starve the probes: small header limit, no request bodies, header and
+// request timeouts checked every second (slowloris), concurrent scrapes share one
+// metrics rendering.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '../log/logger.js';
+import type { SidecarMetrics } from './metrics.js';
+import { safeJson } from './redact.js';
+import type { HealthSource, Verdict } from './status.js';
+
+export interface HealthServerOptions {
+  port: number;
+  /** Default '::' (dual-stack); falls back to 0.0.0.0 when IPv6 is disabled. */
+  host?: string;
+  source: HealthSource;
+  metrics: SidecarMetrics;
+  log: Logger;
+  /** Strings that must never appear in /status (e.g. the configs' private keys); a hit answers 500. */
+  secrets?: () => Iterable<string>;
+  /** Limits, overridable for tests. */
+  limits?: Partial<Limits>;
+}
+
+export interface Limits {
+  maxHeaderBytes: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  maxUrlLength: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxHeaderBytes: 8 * 1024,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 5_000,
+  maxConnections: 4_096,
+  maxUrlLength: 2_048,
+};
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const log = opts.log;
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // Node checks the two timeouts above only this often (default 30 s).
+      connectionsCheckingInterval: 1_000,
+      // HTTP/1.0 health checkers (some Compose healthcheck tools) send no Host.
+      requireHostHeader: false,
+    },
+    (req, res) => {
+      handle(req, res, opts).catch((err: unknown) => {
+        log.error('health server: answering request', { path: req.url, error: err instanceof Error ? err : String(err) });
+        if (!res.headersSent) send(res, 500, 'internal error\n');
+        else res.destroy();
+      });
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  server.maxHeadersCount = 64;
+  server.setTimeout(limits.requestTimeoutMs);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Malformed or oversized requests: answer once, close, never crash.
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  const port = await listen(server, opts.port, opts.host, log);
+  log.info('health server listening', { port, host: opts.host ?? '::' });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function listen(server: Server, port: number, host: string | undefined, log: Logger): Promise<number> {
+  const attempt = (h: string) =>
+    new Promise<number>((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      server.once('error', onError);
+      server.listen({ port, host: h, ipv6Only: false }, () => {
+        server.off('error', onError);
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  if (host !== undefined) return attempt(host);
+  try {
+    return await attempt('::');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
+    log.info('health server: IPv6 unavailable, listening on IPv4 only', { code });
+    return attempt('0.0.0.0');
+  }
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, opts: HealthServerOptions): Promise<void> {
+  const url = req.url ?? '/';
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, 'method not allowed\n', true);
+  }
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  if (url.length > limits.maxUrlLength) return send(res, 414, 'uri too long\n', true);
+  // GET and HEAD carry no body here; refuse one instead of reading it.
+  if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
+    return send(res, 413, 'request body not allowed\n', true);
+
+  const path = url.split('?', 1)[0];
+  switch (path) {
+    case '/healthz':
+      return verdict(res, () => opts.source.healthy());
+    case '/readyz':
+      return verdict(res, () => opts.source.ready());
+    case '/status': {
+      const { body, redacted } = safeJson(opts.source.status(), opts.secrets?.() ?? []);
+      if (redacted.length > 0) opts.log.error('health server: redacted key-like values from /status', { paths: redacted });
+      return send(res, 200, body, false, 'application/json; charset=utf-8');
+    }
+    case '/metrics': {
+      const text = await opts.metrics.render();
+      return send(res, 200, text, false, opts.metrics.contentType);
+    }
+    default:
+      return send(res, 404, 'not found\n');
+  }
+}
+
+function verdict(res: ServerResponse, get: () => Verdict): void {
+  let v: Verdict;
+  try {
+    v = get();
+  } catch (e) {
+    v = { ok: false, reason: `health source failed: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  send(res, v.ok ? 200 : 503, `${oneLine(v.reason || (v.ok ? 'ok' : 'not ok'))}\n`);
+}
+
+function oneLine(s: string): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > 300 ? `${t.slice(0, 300)}…` : t;
+}
+
+function send(res: ServerResponse, status: number, body: string, close = false, type = 'text/plain; charset=utf-8'): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (close) res.setHeader('Connection', 'close');
+  res.end(body); // Node drops the body itself for HEAD
+}
