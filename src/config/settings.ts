@@ -140,6 +140,16 @@ const hostPort = (raw: string, env: string): string => {
   return raw.trim();
 };
 
+// DNS_MODE's default follows ENABLE_DNS_CONFIG; a bad value there is reported
+// once, under its own name, not again under DNS_MODE.
+const dnsConfigOff = (raw: string | undefined): boolean => {
+  try {
+    return raw !== undefined && raw.trim() !== '' && !bool(raw, 'ENABLE_DNS_CONFIG');
+  } catch {
+    return false;
+  }
+};
+
 const SPECS: Spec<keyof Settings>[] = [
   { env: 'WG_CONFIG_DIR', key: 'wgConfigDir', help: 'directory of Mullvad wg-quick .conf files, one per server', def: () => '/etc/wireguard', parse: str },
   { env: 'WG_CONFIG', key: 'wgConfig', help: 'one .conf file instead of the directory', def: () => undefined, parse: str },
@@ -157,7 +167,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'HEALTH_PORT', key: 'healthPort', help: 'health and metrics HTTP port', def: () => 9999, parse: int(1, 65535) },
   { env: 'LOG_FORMAT', key: 'logFormat', help: 'json | pretty', def: () => (process.stderr.isTTY ? 'pretty' : 'json'), parse: oneOf('json', 'pretty') },
   { env: 'LOG_LEVEL', key: 'logLevel', help: LEVELS.join(' | '), def: () => 'info', parse: oneOf(...LEVELS) },
-  { env: 'DNS_MODE', key: 'dnsMode', help: 'split | tunnel | off', def: (s) => (s['ENABLE_DNS_CONFIG'] && !bool(s['ENABLE_DNS_CONFIG'], 'ENABLE_DNS_CONFIG') ? 'off' : 'split'), parse: oneOf('split', 'tunnel', 'off') },
+  { env: 'DNS_MODE', key: 'dnsMode', help: 'split | tunnel | off', def: (s) => (dnsConfigOff(s['ENABLE_DNS_CONFIG']) ? 'off' : 'split'), parse: oneOf('split', 'tunnel', 'off') },
   { env: 'CLUSTER_DOMAINS', key: 'clusterDomains', help: 'domains resolved by cluster DNS (default cluster.local + search domains)', def: () => undefined, parse: domains },
   { env: 'DNS_UPSTREAMS', key: 'dnsUpstreams', help: 'tunnel resolvers (default: the config DNS line)', def: () => undefined, parse: ips },
   { env: 'DNS_FORWARDER_PORT', key: 'dnsForwarderPort', help: 'local port of the DNS forwarder (port 53 is redirected to it)', def: () => 1053, parse: int(1, 65535) },
