@@ -32,6 +32,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const mod = await cmd.load();
     process.exitCode = await mod.run(args);
+    // The sidecar may hold timers or sockets of a failed bring-up: its exit code is final.
+    if (name === 'run') process.exit(process.exitCode);
   } catch (err) {
     if (isConfigError(err)) {
       process.stderr.write(`configuration error: ${(err as Error).message}\n`);

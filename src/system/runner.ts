@@ -1,6 +1,6 @@
 // The one place that runs commands. Every system change passes through here and
 // is logged as `[#] argv` (wg-quick's replayable transcript). Never a shell string.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { CommandError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -93,5 +93,20 @@ export class FakeRunner implements CommandRunner {
     const r = { code: 0, stdout: '', stderr: '', ...this.handler(argv, opts.stdin) };
     if (r.code !== 0 && !opts.allowFailure) throw new CommandError(argv, r.code, r.stderr);
     return r;
+  }
+}
+
+/**
+ * Synchronous run for the last moments of a dying process (uncaught exception):
+ * no event loop is needed. Returns false when the command failed.
+ */
+export function runSyncLastResort(argv: readonly string[], stdin: string): boolean {
+  const [file, ...args] = argv;
+  if (!file) return false;
+  try {
+    execFileSync(file, args, { input: stdin, stdio: ['pipe', 'ignore', 'ignore'], timeout: 2000 });
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,5 +1,95 @@
-// Placeholder: filled in by the issue that owns 'run'.
-export async function run(_args: string[]): Promise<number> {
-  process.stderr.write('run: not implemented yet\n');
-  return 1;
+// `mullvad-sidecar run`: the sidecar. Blocks first, then reads settings; exits
+// 0 on SIGTERM/SIGINT/SIGQUIT (within 2 s), 78 on configuration errors, 1 on
+// other fatal errors — in every case with the namespace blocked unless
+// KILL_SWITCH_ON_EXIT=remove was asked for.
+import { EXIT_CONFIG, EXIT_FATAL, EXIT_OK, isConfigError } from '../../errors.js';
+import { flagsToSource, loadSettings, type Settings } from '../../config/settings.js';
+import { Firewall } from '../../firewall/apply.js';
+import { renderTransaction } from '../../firewall/render.js';
+import { createLogger, LEVELS, type Level, type Logger } from '../../log/logger.js';
+import { ExecRunner, runSyncLastResort } from '../../system/runner.js';
+import { blockEverything, startSidecar, type SidecarHandle } from '../../supervisor/sidecar.js';
+import { version } from '../main.js';
+
+const SHUTDOWN_DEADLINE_MS = 1800;
+
+export async function run(args: string[]): Promise<number> {
+  // Until settings are valid, log at the level asked for if it is a valid one.
+  const envLevel = process.env['LOG_LEVEL'] as Level | undefined;
+  let log: Logger = createLogger({ level: envLevel && LEVELS.includes(envLevel) ? envLevel : 'info', format: process.env['LOG_FORMAT'] === 'pretty' ? 'pretty' : process.env['LOG_FORMAT'] === 'json' ? 'json' : undefined });
+  let firewall = new Firewall(new ExecRunner(log), log);
+  installLastResort(() => log);
+
+  // 1. Blocked before any config is read.
+  try {
+    await blockEverything(firewall);
+  } catch (err) {
+    log.fatal('cannot install the kill switch; refusing to continue (the container needs the NET_ADMIN capability and nftables)', { error: err instanceof Error ? err.message : String(err) });
+    return EXIT_FATAL;
+  }
+
+  let settings: Settings;
+  try {
+    const { source, rest } = flagsToSource(args);
+    if (rest.length) throw new (await import('../../errors.js')).ConfigError(rest[0]!, 'unexpected argument', 'settings are --flags or environment variables');
+    settings = loadSettings({ ...process.env, ...source });
+  } catch (err) {
+    return configFailure(log, err);
+  }
+  log = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const runner = new ExecRunner(log);
+  firewall = new Firewall(runner, log);
+
+  let handle: SidecarHandle;
+  try {
+    handle = await startSidecar(settings, runner, firewall, log, await version());
+  } catch (err) {
+    if (isConfigError(err)) return configFailure(log, err);
+    log.fatal('start-up failed; the namespace stays blocked', { error: err instanceof Error ? err.message : String(err) });
+    return EXIT_FATAL;
+  }
+
+  const signal = await new Promise<NodeJS.Signals | 'fatal'>((resolve) => {
+    for (const s of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.once(s, () => resolve(s));
+    handle.done.then(
+      () => {},
+      () => resolve('fatal'),
+    );
+  });
+  log.info('shutting down', { signal });
+  const deadline = setTimeout(() => {
+    log.error('shutdown took too long; leaving the namespace blocked and exiting');
+    runSyncLastResort(['nft', '-f', '-'], renderTransaction(lastResortPolicy()));
+    process.exit(signal === 'fatal' ? EXIT_FATAL : EXIT_OK);
+  }, SHUTDOWN_DEADLINE_MS);
+  await handle.stop();
+  if (settings.killSwitchOnExit === 'remove' && signal !== 'fatal') await firewall.remove().catch(() => {});
+  else log.info('namespace left blocked (KILL_SWITCH_ON_EXIT=block)');
+  clearTimeout(deadline);
+  return signal === 'fatal' ? EXIT_FATAL : EXIT_OK;
+}
+
+function configFailure(log: Logger, err: unknown): number {
+  if (!isConfigError(err)) {
+    log.fatal('start-up failed; the namespace stays blocked', { error: err instanceof Error ? err.message : String(err) });
+    return EXIT_FATAL;
+  }
+  for (const line of (err as Error).message.split('\n')) log.error(`configuration error: ${line}`);
+  log.error('the namespace stays blocked until the configuration is fixed');
+  return EXIT_CONFIG;
+}
+
+function lastResortPolicy() {
+  return { state: 'blocked' as const, killSwitch: true, bypass: [], fwmark: 51820, healthPort: undefined, dns: undefined };
+}
+
+/** An unexpected exception must not leave the namespace open: block synchronously, then die. */
+function installLastResort(getLog: () => Logger): void {
+  const die = (err: unknown): void => {
+    getLog().fatal('unexpected error; blocking the namespace and exiting', { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) });
+    runSyncLastResort(['nft', '-f', '-'], renderTransaction(lastResortPolicy()));
+    process.exit(EXIT_FATAL);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
 }

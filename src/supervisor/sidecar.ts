@@ -1,0 +1,216 @@
+// Wires the sidecar together in the order that keeps the namespace closed:
+// firewall blocked (before any config is read) → settings → environment and
+// bypass discovery → blocked with bypass → configs → stale state of an earlier
+// run removed → DNS, health → supervisor. Teardown runs the other way and
+// always ends with the firewall blocked (or removed, when asked to).
+import { readFile } from 'node:fs/promises';
+import type { Cidr } from '../config/cidr.js';
+import { describeSettings, type Settings } from '../config/settings.js';
+import { filterServers, loadServers, resolveEndpoints } from '../config/servers.js';
+import { orderServers } from './selection.js';
+import type { ServerConfig } from '../config/types.js';
+import { publicView } from '../config/types.js';
+import { ConfigErrors, SidecarError } from '../errors.js';
+import { planBypass, checkBypassCidrs } from '../environment/bypass.js';
+import { detectEnvironment, describeEnvironment } from '../environment/detect.js';
+import { readInterfaces } from '../environment/interfaces.js';
+import { fsProbe } from '../environment/probe.js';
+import { parseResolvConf, type ResolvConf } from '../environment/resolv.js';
+import { Firewall } from '../firewall/apply.js';
+import type { DnsPolicy, FirewallPolicy } from '../firewall/policy.js';
+import { checkExit } from '../health/exit-check.js';
+import { SidecarMetrics } from '../health/metrics.js';
+import { probeDns, probeTcp } from '../health/probe.js';
+import { startHealthServer, type HealthServer } from '../health/server.js';
+import { DNS_UPSTREAM_PORTS } from '../firewall/policy.js';
+import type { Logger } from '../log/logger.js';
+import { Routing } from '../routing/apply.js';
+import { planRouting, tunnelMtu } from '../routing/plan.js';
+import type { CommandRunner } from '../system/runner.js';
+import { Tunnel } from '../tunnel/wireguard.js';
+import { systemClock } from './clock.js';
+import { buildStatus } from './status.js';
+import { Supervisor } from './supervisor.js';
+import { startDns, type DnsHandle } from './dns-wiring.js';
+
+export interface SidecarHandle {
+  /** Resolves when the supervisor loop ends (after stop()). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_TABLE = 51820;
+
+/** Step 1, before anything is read: loopback only. Fails only without NET_ADMIN. */
+export async function blockEverything(firewall: Firewall): Promise<void> {
+  await firewall.apply({ state: 'blocked', killSwitch: true, bypass: [], fwmark: DEFAULT_TABLE, healthPort: undefined, dns: undefined });
+}
+
+export async function startSidecar(settings: Settings, runner: CommandRunner, firewall: Firewall, log: Logger, version: string): Promise<SidecarHandle> {
+  const started = Date.now();
+  log.info('effective settings', { settings: describeSettings(settings) });
+  if (!settings.killSwitch) log.warn('!!! ENABLE_KILL_SWITCH=false: traffic WILL leak outside the tunnel whenever it is down. Do not use this in production. !!!');
+
+  // --- environment and bypass ------------------------------------------------
+  const env = await detectEnvironment(fsProbe(process.env));
+  log.info('environment detected', { environment: describeEnvironment(env), reasons: env.reasons });
+  const resolv: ResolvConf = parseResolvConf(await readFile(settings.resolvConf, 'utf8').catch(() => ''));
+  const interfaces = await readInterfaces(runner);
+
+  // --- configs -------------------------------------------------------------------
+  const loaded = await loadServers(settings);
+  for (const w of loaded.warnings) log.warn(w.message, { file: w.file, line: w.line });
+  if (loaded.errors.length) throw loaded.errors.length === 1 ? loaded.errors[0]! : new ConfigErrors(loaded.errors);
+  let servers: ServerConfig[] = filterServers(loaded.servers, settings.servers);
+
+  const bypassPlan = planBypass({ env, interfaces, resolv, settings, servers });
+  const bypassErrors = checkBypassCidrs(settings.bypassCidrs, servers);
+  if (bypassErrors.length) throw bypassErrors.length === 1 ? bypassErrors[0]! : new ConfigErrors(bypassErrors);
+  for (const b of bypassPlan.cidrs) log.info('bypass network', { cidr: b.cidr.text, reason: b.reason });
+  for (const n of bypassPlan.notes) log.warn(n);
+  const bypass: Cidr[] = bypassPlan.cidrs.map((b) => b.cidr);
+
+  // --- DNS policy and fwmark/table (needed by every later firewall state) --------------
+  const dnsMode = settings.dnsConfig ? settings.dnsMode : 'off';
+  if (dnsMode === 'off') log.warn('!!! DNS_MODE=off: applications resolve through cluster DNS, which forwards external names OUTSIDE the tunnel (a DNS leak of every external name) !!!');
+  const clusterResolvers = resolv.nameservers.filter((n) => !n.startsWith('127.') && n !== '::1');
+  const dnsPolicy: DnsPolicy | undefined =
+    dnsMode === 'off' ? undefined : { forwarderPort: settings.dnsForwarderPort, upstreamSourcePorts: DNS_UPSTREAM_PORTS, clusterResolvers };
+  const routing = new Routing(runner);
+  const table = await routing.chooseTable(settings.routeTable, settings.wgInterface);
+  const fwmark = settings.fwmark ?? table;
+
+  const policy = (state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy => {
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, healthPort: settings.healthProbe ? settings.healthPort : undefined, dns: dnsPolicy };
+    if (state === 'blocked' || !server) return { state: 'blocked', ...common };
+    const ep = server.peer.endpoint;
+    return { state, ...common, endpoint: { ip: ep.ip!, port: ep.port, family: ep.family ?? (ep.ip!.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
+  };
+  await firewall.apply(policy('blocked'));
+  // Flows that existed before the kill switch must not live on in conntrack.
+  await runner.run(['conntrack', '-F'], { allowFailure: true }).catch(() => log.debug('conntrack not available: no entries flushed'));
+
+  // Endpoint hostnames: resolved once, through cluster DNS only, then pinned.
+  if (servers.some((s) => !s.peer.endpoint.ip)) {
+    const r = await resolveEndpoints(servers, clusterResolvers);
+    if (r.errors.length) throw r.errors.length === 1 ? r.errors[0]! : new ConfigErrors(r.errors);
+    servers = r.servers;
+  }
+  const order = orderServers(servers, { mode: settings.serverSelection, podName: settings.podName });
+  log.info('servers', { order, servers: servers.map((s) => ({ ...publicView(s) })) });
+
+  // --- leftovers of an earlier run (crash, SIGKILL): replace, never duplicate ---
+  const tunnel = new Tunnel(runner, log, { interface: settings.wgInterface, implementation: settings.wgImplementation, fwmark });
+  if (await tunnel.removeStale()) log.warn('removed a leftover tunnel interface of an earlier run', { interface: settings.wgInterface });
+  await routing.remove(table);
+
+  const first = servers[0]!;
+  const mtu = settings.wgMtu ?? first.mtu ?? tunnelMtu(await routing.routeMtu(first.peer.endpoint.ip!));
+  const ipv6 = servers.some((s) => s.addresses.some((a) => a.family === 6));
+  const routePlan = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6 });
+  log.info('tunnel parameters', { interface: settings.wgInterface, mtu, table, fwmark: `0x${fwmark.toString(16)}`, ipv6 });
+
+  // --- DNS and health ---------------------------------------------------------------
+  const metrics = new SidecarMetrics({ version });
+  let dns: DnsHandle | undefined;
+  if (dnsMode !== 'off') dns = await startDns({ settings, mode: dnsMode, resolv, clusterResolvers, tunnelResolvers: settings.dnsUpstreams ?? first.dns, log, metrics });
+
+  const sup: Supervisor = new Supervisor(
+    {
+      clock: systemClock,
+      log,
+      tunnel: { create: (s) => tunnel.create(s, mtu), setServer: (s) => tunnel.setServer(s), stats: () => tunnel.stats(), destroy: () => tunnel.destroy() },
+      policy,
+      applyFirewall: (p) => firewall.apply(p),
+      applyRouting: () => routing.apply(routePlan),
+      probe: (s) => {
+        if (settings.probeTarget) return probeTcp({ target: settings.probeTarget, timeoutMs: settings.probeTimeoutMs });
+        const resolver = settings.dnsUpstreams?.[0] ?? s.dns[0];
+        if (!resolver) return Promise.resolve({ ok: true, ms: 0 });
+        return probeDns({ resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
+      },
+      checkExit: () => checkExit(settings.checkUrl, { timeoutMs: Math.max(settings.probeTimeoutMs, 5000) }),
+      onState: (s) => metrics.setState(s),
+      onFailover: (reason) => {
+        metrics.failover(reason);
+        dns?.flushCache();
+      },
+      onReconnect: () => metrics.reconnect(),
+      onTunnelUp: (up, s) => {
+        dns?.setTunnel(up, settings.dnsUpstreams ?? s.dns);
+      },
+      onProbe: (p) => metrics.observeProbe(p.ms / 1000, p.ok),
+      onExit: (info, s) => metrics.setExit(info, s.name),
+    },
+    servers,
+    order,
+    {
+      checkIntervalMs: settings.checkIntervalMs,
+      probeIntervalMs: settings.probeIntervalMs,
+      failoverAfterMs: settings.failoverAfterMs,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      verifyIntervalMs: settings.verifyIntervalMs,
+      maxBackoffMs: settings.maxBackoffMs,
+      coolDownMs: Math.max(60_000, settings.failoverAfterMs * 4),
+      requireMullvadExit: settings.requireMullvadExit,
+    },
+  );
+  tunnel.onUnexpectedExit((reason) => sup.tunnelLost(reason));
+
+  // Counters are read on a timer (cheap), not per request: probes must stay fast.
+  let blocked = { ipv4: 0, ipv6: 0 };
+  const sampler = setInterval(() => {
+    void firewall.blockedPackets().then((b) => {
+      blocked = b;
+      metrics.setBlocked(b);
+    });
+    const st = sup.stats;
+    metrics.setTunnelStats({ up: sup.state === 'connected' || sup.state === 'degraded', handshakeAgeSeconds: st?.latestHandshake ? Date.now() / 1000 - st.latestHandshake : null, rxBytes: st?.rxBytes ?? 0, txBytes: st?.txBytes ?? 0, generation: sup.reconnects });
+  }, Math.min(settings.checkIntervalMs, 2000));
+  sampler.unref();
+
+  let health: HealthServer | undefined;
+  if (settings.healthProbe) {
+    health = await startHealthServer({
+      port: settings.healthPort,
+      source: {
+        status: () => buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version }),
+        healthy: () => (sup.fatal ? { ok: false, reason: sup.fatal } : { ok: true, reason: `alive, state ${sup.state}` }),
+        ready: () => sup.ready(),
+      },
+      metrics,
+      log,
+      secrets: () => servers.flatMap((s) => [s.privateKey, ...(s.peer.presharedKey ? [s.peer.presharedKey] : [])]),
+    });
+    log.info('health server listening', { port: health.port });
+  }
+
+  const done = sup.run().catch(async (err: unknown) => {
+    sup.fatal = err instanceof Error ? err.message : String(err);
+    log.fatal('supervisor failed', { error: sup.fatal });
+    await firewall.apply(policy('blocked')).catch(() => {});
+    throw err;
+  });
+
+  let stopped = false;
+  return {
+    done,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(sampler);
+      // Stop accepting probes first: the pod must not look ready while we tear down.
+      await health?.close().catch(() => {});
+      sup.stop();
+      await done.catch(() => {});
+      await firewall.apply(policy('blocked')).catch((e: unknown) => log.error('re-applying blocked failed', { error: String(e) }));
+      await tunnel.destroy().catch(() => {});
+      await routing.remove(table).catch(() => {});
+      await dns?.stop().catch(() => {});
+    },
+  };
+}
+
+export class StartupError extends SidecarError {
+  override readonly code = 'E_STARTUP';
+}

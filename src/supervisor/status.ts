@@ -1,0 +1,48 @@
+// Builds the /status snapshot from the supervisor's fields. Only public views
+// of servers go in: never a key.
+import type { Cidr } from '../config/cidr.js';
+import type { Settings } from '../config/settings.js';
+import { publicView } from '../config/types.js';
+import type { Firewall } from '../firewall/apply.js';
+import type { StatusSnapshot } from '../health/status.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface StatusInput {
+  sup: Supervisor;
+  settings: Settings;
+  firewall: Firewall;
+  blocked: { ipv4: number; ipv6: number };
+  bypass: readonly Cidr[];
+  dnsMode: 'split' | 'tunnel' | 'off';
+  started: number;
+  version: string;
+}
+
+export function buildStatus(i: StatusInput): StatusSnapshot {
+  const { sup } = i;
+  const st = sup.stats;
+  const fw = i.firewall.state;
+  const view = sup.server ? publicView(sup.server) : undefined;
+  return {
+    state: sup.state,
+    since: new Date(sup.since).toISOString(),
+    reason: sup.reason,
+    ...(view ? { server: { name: view.name, hostname: view.hostname, endpoint: view.endpoint, publicKey: view.publicKey } } : {}),
+    handshakeAgeSeconds: st?.latestHandshake ? Math.max(0, Math.round(Date.now() / 1000 - st.latestHandshake)) : null,
+    rxBytes: st?.rxBytes ?? 0,
+    txBytes: st?.txBytes ?? 0,
+    exit: sup.exit,
+    killSwitch: {
+      enabled: i.settings.killSwitch,
+      state: !i.settings.killSwitch || fw === 'off' || fw === 'unknown' ? 'off' : fw,
+      blockedPackets: i.blocked,
+    },
+    bypass: i.bypass.map((c) => c.text),
+    dns: { mode: i.dnsMode },
+    failovers: sup.failovers,
+    reconnects: sup.reconnects,
+    uptimeSeconds: Math.round((Date.now() - i.started) / 1000),
+    version: i.version,
+    lastProbe: sup.lastProbe,
+  };
+}

@@ -1,0 +1,303 @@
+// The supervisor: one loop that moves the namespace through the states of
+// DESIGN.md §2 — blocked → connecting → connected ⇄ degraded → failing-over →
+// connecting … → stopped — applying the firewall policy of each state before
+// anything else changes. Effects come in through SupervisorDeps, so the whole
+// loop runs in unit tests with a fake clock and a fake system.
+import type { ServerConfig } from '../config/types.js';
+import { publicView } from '../config/types.js';
+import type { FirewallPolicy } from '../firewall/policy.js';
+import type { ExitInfo, ProbeSummary, SidecarState } from '../health/status.js';
+import type { Logger } from '../log/logger.js';
+import type { PeerStats } from '../tunnel/render.js';
+import type { Clock } from './clock.js';
+import { HANDSHAKE_STALE_MS, backoffMs, isDead, needsProbe, type MonitorMemory } from './decide.js';
+import { allFailedRecently, nextServer } from './selection.js';
+
+export interface TunnelPort {
+  create(server: ServerConfig): Promise<void>;
+  setServer(server: ServerConfig): Promise<void>;
+  stats(): Promise<PeerStats | undefined>;
+  destroy(): Promise<void>;
+}
+
+export interface SupervisorDeps {
+  clock: Clock;
+  log: Logger;
+  tunnel: TunnelPort;
+  /** The full policy for a state; `server` is set for connecting/connected. */
+  policy(state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy;
+  applyFirewall(policy: FirewallPolicy): Promise<void>;
+  /** Policy routing (after the interface exists; it vanishes with a wireguard-go TUN). */
+  applyRouting(): Promise<void>;
+  probe(server: ServerConfig): Promise<{ ok: boolean; ms: number; error?: string }>;
+  checkExit(): Promise<ExitInfo>;
+  /** Observers (metrics, DNS forwarder). */
+  onState?(state: SidecarState, reason: string): void;
+  onFailover?(reason: string, from: string, to: string): void;
+  onReconnect?(): void;
+  onTunnelUp?(up: boolean, server: ServerConfig): void;
+  onProbe?(r: ProbeSummary): void;
+  onExit?(info: ExitInfo | null, server: ServerConfig): void;
+}
+
+export interface SupervisorTimings {
+  checkIntervalMs: number;
+  probeIntervalMs: number;
+  failoverAfterMs: number;
+  connectTimeoutMs: number;
+  verifyIntervalMs: number;
+  maxBackoffMs: number;
+  /** A server that failed is retried only after the others or after this long. */
+  coolDownMs: number;
+  requireMullvadExit: boolean;
+}
+
+type Outcome = { kind: 'dead'; reason: string; diagnosis: string } | { kind: 'tunnel-lost'; reason: string } | { kind: 'stopped' };
+
+export class Supervisor {
+  state: SidecarState = 'blocked';
+  since: number;
+  reason = 'starting';
+  server: ServerConfig | undefined;
+  stats: PeerStats | undefined;
+  exit: ExitInfo | null = null;
+  lastProbe: ProbeSummary | null = null;
+  failovers = 0;
+  reconnects = 0;
+  fatal: string | undefined;
+  private readonly failedAt = new Map<string, number>();
+  private readonly abort = new AbortController();
+  private lostReason: string | undefined;
+  private wake: (() => void) | undefined;
+  private tunnelExists = false;
+
+  constructor(
+    private readonly deps: SupervisorDeps,
+    private readonly servers: readonly ServerConfig[],
+    /** Server names in try order (SERVER_SELECTION). */
+    private readonly order: readonly string[],
+    private readonly t: SupervisorTimings,
+  ) {
+    this.since = deps.clock.now();
+  }
+
+  get stopping(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  /** Readiness per DESIGN.md §6: connected, fresh handshake, last probe passed, Mullvad exit. */
+  ready(): { ok: boolean; reason: string } {
+    if (this.state !== 'connected') return { ok: false, reason: `state is ${this.state}: ${this.reason}` };
+    const hs = this.stats?.latestHandshake ?? 0;
+    if (hs === 0 || this.deps.clock.now() - hs * 1000 > HANDSHAKE_STALE_MS) return { ok: false, reason: 'no recent handshake' };
+    if (!this.lastProbe?.ok) return { ok: false, reason: `last in-tunnel probe failed${this.lastProbe?.error ? `: ${this.lastProbe.error}` : ''}` };
+    if (this.t.requireMullvadExit) {
+      if (!this.exit) return { ok: false, reason: 'exit not verified yet' };
+      if (!this.exit.mullvadExitIp) return { ok: false, reason: `exit ${this.exit.ip} is not a Mullvad exit` };
+    }
+    return { ok: true, reason: `connected via ${this.server?.name}` };
+  }
+
+  /** Called by the tunnel when wireguard-go dies: the monitor loop recreates it. */
+  tunnelLost(reason: string): void {
+    this.lostReason = reason;
+    this.tunnelExists = false;
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.abort.abort();
+    this.wake?.();
+  }
+
+  /** Runs until stop(). Never returns with the firewall open. */
+  async run(): Promise<void> {
+    let current: string | undefined;
+    let failRound = 0;
+    while (!this.stopping) {
+      const now = this.deps.clock.now();
+      if (current === undefined || this.failedAt.has(current)) {
+        if (this.failedAt.size > 0 && allFailedRecently(this.order, this.failedAt, now, this.t.coolDownMs)) {
+          failRound++;
+          const wait = backoffMs(failRound, this.t.maxBackoffMs);
+          await this.enter('blocked', `every server failed; retrying in ${Math.round(wait / 1000)} s`, undefined);
+          await this.deps.clock.sleep(wait, this.abort.signal);
+          this.failedAt.clear();
+          if (this.stopping) break;
+        }
+        current = nextServer(this.order, current, this.failedAt, this.deps.clock.now(), this.t.coolDownMs);
+      }
+      const server = this.byName(current);
+      let outcome: Outcome;
+      try {
+        outcome = await this.connectAndWatch(server);
+      } catch (err) {
+        // A failed bring-up (wg, ip) leaves nothing half-open: block, remove the
+        // interface, and treat the server as failed.
+        const msg = err instanceof Error ? err.message : String(err);
+        this.deps.log.error('bringing up the tunnel failed', { server: server.name, error: msg });
+        await this.enter('blocked', `bring-up failed: ${msg}`, undefined);
+        await this.deps.tunnel.destroy().catch(() => {});
+        this.tunnelExists = false;
+        outcome = { kind: 'dead', reason: 'bring-up-error', diagnosis: msg };
+      }
+      if (outcome.kind === 'stopped') break;
+      if (outcome.kind === 'tunnel-lost') {
+        this.tunnelExists = false;
+        await this.deps.tunnel.destroy().catch(() => {});
+        this.reconnects++;
+        this.deps.onReconnect?.();
+        this.deps.log.warn('tunnel lost, recreating it', { reason: outcome.reason, server: server.name });
+        continue;
+      }
+      failRound = this.failedAt.size === 0 ? 0 : failRound;
+      this.failedAt.set(server.name, this.deps.clock.now());
+      const next = nextServer(this.order, server.name, this.failedAt, this.deps.clock.now(), this.t.coolDownMs);
+      this.failovers++;
+      this.deps.onFailover?.(outcome.reason, server.name, next);
+      this.deps.log.error('server is dead, failing over', { server: server.name, next, reason: outcome.reason, diagnosis: outcome.diagnosis });
+      await this.enter('failing-over', `${server.name}: ${outcome.diagnosis}`, server);
+      current = next;
+    }
+  }
+
+  private async connectAndWatch(server: ServerConfig): Promise<Outcome> {
+    const started = this.deps.clock.now();
+    // Connecting: only the WireGuard socket may reach this relay; the app stays blocked.
+    await this.enter('connecting', `handshaking with ${server.name}`, server);
+    this.lostReason = undefined;
+    if (!this.tunnelExists) {
+      await this.deps.tunnel.create(server);
+      this.tunnelExists = true;
+    } else {
+      // Failover: swap the peer, keep the interface (and its routes) up.
+      await this.deps.tunnel.setServer(server);
+    }
+    this.server = server;
+    this.exit = null;
+    this.lastProbe = null;
+    await this.deps.applyRouting();
+
+    // Handshake: a probe makes wireguard-go initiate one at once.
+    let hs = false;
+    let lastKick = -Infinity;
+    while (!this.stopping && !this.lostReason) {
+      const s = await this.deps.tunnel.stats();
+      this.stats = s;
+      if (s && s.latestHandshake > 0 && s.latestHandshake * 1000 >= started - 1000) {
+        hs = true;
+        break;
+      }
+      if (this.deps.clock.now() - started >= this.t.connectTimeoutMs) break;
+      if (this.deps.clock.now() - lastKick >= 1000) {
+        lastKick = this.deps.clock.now();
+        void this.deps.probe(server); // a packet to send makes WireGuard handshake at once
+      }
+      await this.sleep(Math.min(100, this.t.checkIntervalMs));
+    }
+    if (this.stopping) return { kind: 'stopped' };
+    if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
+    if (!hs) {
+      return {
+        kind: 'dead',
+        reason: 'handshake-timeout',
+        diagnosis: `no handshake within ${this.t.connectTimeoutMs / 1000} s: the relay never answered (wrong or revoked key, relay down, or UDP to ${publicView(server).endpoint} blocked on the way)`,
+      };
+    }
+    await this.enter('connected', `handshake with ${server.name}`, server);
+    this.deps.onTunnelUp?.(true, server);
+    return this.watch(server);
+  }
+
+  /** Cheap counter reads every CHECK_INTERVAL; probes only when needed. */
+  private async watch(server: ServerConfig): Promise<Outcome> {
+    const now = this.deps.clock.now();
+    const m: MonitorMemory = { lastRx: this.stats?.rxBytes ?? 0, lastTx: this.stats?.txBytes ?? 0, aliveAt: now, lastProbeAt: -Infinity, consecutiveFailures: 0 };
+    let nextVerify = now;
+    let verifyFailures = 0;
+    try {
+      while (!this.stopping) {
+        if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
+        const s = await this.deps.tunnel.stats();
+        const t = this.deps.clock.now();
+        if (!s) return { kind: 'tunnel-lost', reason: 'the tunnel interface is gone' };
+        this.stats = s;
+        if (s.rxBytes > m.lastRx) m.aliveAt = t;
+        const why = needsProbe(m, { now: t, rxBytes: s.rxBytes, txBytes: s.txBytes, latestHandshakeMs: s.latestHandshake * 1000 }, this.t);
+        m.lastRx = s.rxBytes;
+        m.lastTx = s.txBytes;
+        if (why) {
+          const r = await this.deps.probe(server);
+          m.lastProbeAt = this.deps.clock.now();
+          this.lastProbe = { ok: r.ok, at: new Date(m.lastProbeAt).toISOString(), ms: r.ms, ...(r.error ? { error: r.error } : {}) };
+          this.deps.onProbe?.(this.lastProbe);
+          if (r.ok) {
+            m.consecutiveFailures = 0;
+            m.aliveAt = m.lastProbeAt;
+            if (this.state === 'degraded') await this.enter('connected', 'probe passed again', server);
+          } else {
+            m.consecutiveFailures++;
+            if (this.state === 'connected') await this.enter('degraded', `probe failed (${why}): ${r.error ?? 'no answer'}`, server);
+            if (isDead(m, this.deps.clock.now(), this.t)) {
+              return { kind: 'dead', reason: 'probe-failed', diagnosis: `no answer through the tunnel for ${Math.round((this.deps.clock.now() - m.aliveAt) / 1000)} s (last error: ${r.error ?? 'timeout'})` };
+            }
+          }
+        }
+        if (this.state === 'connected' && this.deps.clock.now() >= nextVerify) {
+          const ok = await this.verifyExit(server);
+          verifyFailures = ok ? 0 : verifyFailures + 1;
+          nextVerify = this.deps.clock.now() + (ok ? this.t.verifyIntervalMs : Math.min(this.t.verifyIntervalMs, 1000 * 2 ** Math.min(verifyFailures, 5)));
+        }
+        // While degraded, confirm quickly; otherwise the cheap cadence.
+        await this.sleep(this.state === 'degraded' ? Math.min(this.t.checkIntervalMs, 1000) : this.t.checkIntervalMs);
+      }
+      return { kind: 'stopped' };
+    } finally {
+      this.deps.onTunnelUp?.(false, server);
+    }
+  }
+
+  private async verifyExit(server: ServerConfig): Promise<boolean> {
+    try {
+      this.exit = await this.deps.checkExit();
+      this.deps.onExit?.(this.exit, server);
+      if (!this.exit.mullvadExitIp) this.deps.log.error('exit is not a Mullvad exit', { ip: this.exit.ip, server: server.name });
+      else this.deps.log.info('exit verified', { ip: this.exit.ip, hostname: this.exit.hostname, country: this.exit.country, city: this.exit.city });
+      return true;
+    } catch (err) {
+      this.deps.log.warn('exit check failed', { error: err instanceof Error ? err.message : String(err) });
+      return false;
+    }
+  }
+
+  /**
+   * Enters a state: firewall first (one transaction), then the bookkeeping.
+   * degraded and failing-over keep the rules they have: the tunnel is still the
+   * only way out, and the next connecting swaps the endpoint rule in one go.
+   */
+  private async enter(state: SidecarState, reason: string, server: ServerConfig | undefined): Promise<void> {
+    if (state === 'blocked' || state === 'stopped' || !server) await this.deps.applyFirewall(this.deps.policy('blocked'));
+    else if (state === 'connecting') await this.deps.applyFirewall(this.deps.policy('connecting', server));
+    else if (state === 'connected' && this.state !== 'degraded') await this.deps.applyFirewall(this.deps.policy('connected', server));
+    const from = this.state;
+    this.state = state;
+    this.reason = reason;
+    this.since = this.deps.clock.now();
+    this.deps.log.info(`state ${from} → ${state}`, { state, from, reason, ...(server ? { server: server.name } : {}) });
+    this.deps.onState?.(state, reason);
+  }
+
+  private byName(name: string): ServerConfig {
+    const s = this.servers.find((x) => x.name === name);
+    if (!s) throw new Error(`unknown server ${name}`);
+    return s;
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+      void this.deps.clock.sleep(ms, this.abort.signal).then(resolve);
+    });
+    this.wake = undefined;
+  }
+}
