@@ -182,7 +182,6 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       log,
       secrets: () => servers.flatMap((s) => [s.privateKey, ...(s.peer.presharedKey ? [s.peer.presharedKey] : [])]),
     });
-    log.info('health server listening', { port: health.port });
   }
 
   const done = sup.run().catch(async (err: unknown) => {

@@ -1,5 +1,5 @@
 // Effects: the WireGuard interface, kernel or wireguard-go. Keys reach `wg`
-// only through stdin. A wireguard-go child is supervised: its exit is reported
+// only through a FIFO (system/secret-pipe.ts), never argv or disk. A wireguard-go child is supervised: its exit is reported
 // to the caller, who keeps the firewall as it is and recreates the tunnel.
 import { access, rm } from 'node:fs/promises';
 import { SidecarError, wrap } from '../errors.js';
@@ -7,6 +7,7 @@ import type { InterfaceAddress, ServerConfig } from '../config/types.js';
 import type { WgImplementation } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { startChild, type ChildHandle } from '../system/process.js';
+import { withSecretPipe } from '../system/secret-pipe.js';
 import type { CommandRunner } from '../system/runner.js';
 import { parseWgDump, renderWgConf, type PeerStats } from './render.js';
 
@@ -141,7 +142,8 @@ export class Tunnel {
   }
 
   private async setConf(server: ServerConfig, verb: 'setconf' | 'syncconf'): Promise<void> {
-    await this.runner.run(['wg', verb, this.opts.interface, '/dev/stdin'], { stdin: renderWgConf(server, this.opts.fwmark) });
+    const conf = renderWgConf(server, this.opts.fwmark);
+    await withSecretPipe(this.runner, conf, (path) => this.runner.run(['wg', verb, this.opts.interface, path]));
   }
 
   private async setAddresses(addresses: readonly InterfaceAddress[]): Promise<void> {
