@@ -221,6 +221,7 @@ function cap(s: string): string {
 }
 
 function lineOf(e: ConfigError): number {
+  // File-level problems (a missing section) come after the line-level ones.
   const m = /:(\d+)$/.exec(e.where);
-  return m ? Number(m[1]) : 0;
+  return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
 }
