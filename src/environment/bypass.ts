@@ -64,7 +64,8 @@ export function planBypass(input: BypassInput): BypassPlan {
         // Routed pod networks (Calico, Cilium) give the pod a /32: it says
         // nothing about where other pods and Services are.
         add(`${a.local}/${max}`, `address of ${ifc.name} (a /${max}: only itself)`);
-        notes.push(`${ifc.name} has the host address ${a.local}/${max}: other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS`);
+        const note = `${ifc.name} has a host address (/32 or /128, as routed pod networks give): other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS`;
+        if (!notes.includes(note)) notes.push(note);
       } else add(`${a.local}/${a.prefixlen}`, `subnet of ${ifc.name} (${a.local}/${a.prefixlen})`);
     }
   }
