@@ -1,0 +1,214 @@
+// The lab: a pod, a router that is also the "cluster", fake Mullvad relays and an
+// "internet" host, each a network namespace on this host (see src/lab/README.md).
+// labUp() writes the state file first, so a failure midway (or a crash) is undone
+// by the same teardown that `lab down` uses.
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import type { CommandResult, CommandRunner, RunOptions } from '../system/runner.js';
+import { ExecRunner } from '../system/runner.js';
+import type { ChildHandle } from '../system/process.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { ConfigError, wrap } from '../errors.js';
+import { generateKeyPair } from './keys.js';
+import type { LabPlan } from './plan.js';
+import { allNamespaces, planLab } from './plan.js';
+import { addressCommands, renderMullvadConf, renderResolvConf, renderRouterNft, vethCommands } from './render.js';
+import { startRelay } from './relay.js';
+import { startServers } from './servers-start.js';
+import type { RoleConfig } from './servers/roles.js';
+import type { LabState } from './state.js';
+import { processStart, readState, writeState } from './state.js';
+import { listNamespaces, teardown } from './teardown.js';
+import { makeLab } from './handle.js';
+import { waitLinksReady } from './links.js';
+import type { Leaks } from './counters.js';
+
+export type { Leaks } from './counters.js';
+
+export { labDown, cleanupStaleLabs } from './teardown.js';
+export { labAttach } from './handle.js';
+
+export interface LabOptions {
+  prefix?: string;
+  relays?: number;
+  /** Relay indexes (1-based) whose server does not know the client's key: a revoked device. */
+  unknownClient?: number[];
+  log?: Logger;
+  runner?: CommandRunner;
+  /**
+   * Start the fake servers and relays in their own sessions so they outlive this
+   * process (`lab up`). The lab is then stale only when its router server dies.
+   */
+  detached?: boolean;
+}
+
+export interface LabRelay {
+  index: number;
+  name: string;
+  ns: string;
+  ip: string;
+  ip6: string;
+  port: number;
+  publicKey: string;
+  confFile: string;
+  wgInterface: string;
+  /** false for a relay listed in unknownClient. */
+  knowsClient: boolean;
+}
+
+export interface DnsLogEntry {
+  source: string;
+  name: string;
+  type: string;
+  tcp: boolean;
+  rcode?: string;
+  time?: string;
+}
+
+export interface HttpResult {
+  ok: boolean;
+  status?: number;
+  body?: string;
+  json?: unknown;
+  error?: string;
+  ms: number;
+}
+
+export interface DnsResult {
+  /** true only for a complete (not truncated) answer with rcode NOERROR; rcode tells NXDOMAIN/SERVFAIL apart. */
+  ok: boolean;
+  rcode?: string;
+  answers: string[];
+  truncated?: boolean;
+  error?: string;
+  ms: number;
+}
+
+export interface Lab {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly configDir: string;
+  readonly logDir: string;
+  readonly ns: { pod: string; router: string; internet: string };
+  readonly relays: LabRelay[];
+  readonly pod: { ip: string; ip6: string; netnsPath: string };
+  readonly clusterDns: string;
+  readonly internalService: string;
+  readonly internet: { ip: string; ip6: string };
+  readonly checkUrl: string;
+  readonly sidecarInterface: string;
+  podExec(argv: string[], opts?: RunOptions): Promise<CommandResult>;
+  /** Any command in any lab namespace (e.g. `wg show` on a relay). */
+  nsExec(ns: string, argv: string[], opts?: RunOptions): Promise<CommandResult>;
+  podSpawn(argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
+  httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6 }): Promise<HttpResult>;
+  dnsFromPod(name: string, opts?: { type?: 'A' | 'AAAA' | 'TXT'; server?: string; tcp?: boolean; timeoutMs?: number }): Promise<DnsResult>;
+  leaks(): Promise<Leaks>;
+  resetLeaks(): Promise<void>;
+  setRelayDark(index: number, dark: boolean): Promise<void>;
+  publicDnsLog(): Promise<DnsLogEntry[]>;
+  clusterDnsLog(): Promise<DnsLogEntry[]>;
+  relayDnsLog(index: number): Promise<DnsLogEntry[]>;
+  /** Requests the internet host's HTTP server saw: { source, method, path }. */
+  internetHttpLog(): Promise<{ source: string; method: string; path: string }[]>;
+  down(): Promise<void>;
+}
+
+/** Like Promise.all, but waits for every branch before failing: rollback must not race a step still running. */
+export async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+async function runAll(runner: CommandRunner, groups: string[][][]): Promise<void> {
+  await settleAll(groups.map(async (g) => {
+    for (const argv of g) await runner.run(argv);
+  }));
+}
+
+async function writeFiles(plan: LabPlan, clientPrivate: string, relayPublic: Record<number, string>): Promise<void> {
+  await mkdir(plan.configDir, { recursive: true, mode: 0o700 });
+  await mkdir(plan.logDir, { recursive: true, mode: 0o700 });
+  await chmod(plan.configDir, 0o700);
+  await Promise.all(plan.relays.map((r) =>
+    writeFile(`${plan.configDir}/${r.name}.conf`, renderMullvadConf(clientPrivate, r, relayPublic[r.index] ?? ''), { mode: 0o600 }),
+  ));
+  await mkdir(plan.netnsEtc, { recursive: true });
+  await writeFile(`${plan.netnsEtc}/resolv.conf`, renderResolvConf(), { mode: 0o644 });
+}
+
+async function buildNetwork(plan: LabPlan, runner: CommandRunner): Promise<void> {
+  // Sequential: the first `ip netns add` sets up the /run/netns mount, concurrent ones could race it.
+  for (const ns of allNamespaces(plan)) await runner.run(['ip', 'netns', 'add', ns]);
+  // No duplicate address detection: it would hold every IPv6 address (link-local too)
+  // tentative for a second after link-up. Set before the veths exist so they inherit it.
+  await runAll(runner, allNamespaces(plan).map((ns) => [
+    ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
+    ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'],
+  ]));
+  await runAll(runner, vethCommands(plan).map((argv) => [argv]));
+  await runAll(runner, addressCommands(plan));
+  await runner.run(['ip', 'netns', 'exec', plan.ns.router, 'nft', '-f', '-'], { stdin: renderRouterNft(plan) });
+}
+
+export async function labUp(opts: LabOptions = {}): Promise<Lab> {
+  const log = opts.log ?? silentLogger;
+  const runner = opts.runner ?? new ExecRunner(log);
+  const detached = opts.detached ?? false;
+  const plan = planLab(opts);
+  const taken = (await listNamespaces(runner)).some((n) => n.startsWith(`${plan.prefix}-`));
+  if (taken || (await readState(plan.prefix))) {
+    throw new ConfigError('lab prefix', `a lab named '${plan.prefix}' exists already`, `remove it with: mullvad-sidecar lab down ${plan.prefix}`);
+  }
+  const started = Date.now();
+  const client = generateKeyPair();
+  const relayKeys = new Map(plan.relays.map((r) => [r.index, generateKeyPair()]));
+  const relayPublicKeys = Object.fromEntries([...relayKeys].map(([i, k]) => [i, k.publicKey]));
+  const state: LabState = {
+    version: 1,
+    plan,
+    owner: { pid: process.pid, start: processStart(process.pid) ?? '' },
+    detached,
+    createdAt: new Date().toISOString(),
+    relayPublicKeys,
+    pids: {},
+  };
+  await writeState(state);
+  const children: ChildHandle[] = [];
+  try {
+    await settleAll([buildNetwork(plan, runner), writeFiles(plan, client.privateKey, relayPublicKeys)]);
+    const exits = plan.relays.map((r) => ({ index: r.index, name: r.name, ip: r.ip, ip6: r.ip6 }));
+    const role = (r: RoleConfig['role'], index?: number): RoleConfig => ({ role: r, logDir: plan.logDir, relays: exits, index });
+    const sopts = { log, detached };
+    const track = (name: string, c: ChildHandle): ChildHandle => {
+      children.push(c);
+      state.pids[name] = c.pid;
+      return c;
+    };
+    await settleAll<unknown>([
+      waitLinksReady(runner, plan),
+      startServers(plan.ns.router, role('router'), sopts).then((c) => track('router-servers', c)),
+      startServers(plan.ns.internet, role('internet'), sopts).then((c) => track('internet-servers', c)),
+      ...plan.relays.map(async (r) => {
+        const keys = relayKeys.get(r.index);
+        if (!keys) throw new Error(`no keys for relay ${r.index}`);
+        track(`relay${r.index}-wireguard`, await startRelay(r, { runner, log, detached, clientPublicKey: client.publicKey, keys, keyDir: `${plan.dir}/keys` }));
+        track(`relay${r.index}-servers`, await startServers(r.ns, role('relay', r.index), sopts));
+      }),
+    ]);
+    if (detached) {
+      const pid = state.pids['router-servers'] ?? 0;
+      state.owner = { pid, start: processStart(pid) ?? '' };
+    }
+    await writeState(state);
+    log.info('lab up', { prefix: plan.prefix, relays: plan.relays.length, ms: Date.now() - started });
+    return makeLab(state, runner, log, children);
+  } catch (err) {
+    log.warn('lab bring-up failed, removing what was created', { prefix: plan.prefix, error: err as Error });
+    await teardown(plan.prefix, plan, runner, log).catch((e: unknown) => log.error('rolling back lab', { error: e as Error }));
+    await Promise.all(children.map((c) => c.stop(200)));
+    throw wrap(`bringing up lab ${plan.prefix}`, err);
+  }
+}

@@ -1,0 +1,162 @@
+// Pure renderers: the Mullvad-style .conf files, the nftables rulesets of the
+// router and relays, the pod's resolv.conf and the topology as argv lists.
+import type { LabPlan, RelayPlan } from './plan.js';
+import { CLIENT_TUNNEL, CLUSTER, INTERNET, POD, RELAY_TUNNEL, WG_PORT } from './plan.js';
+
+/** Exactly the layout of a config downloaded from Mullvad's account page. */
+export function renderMullvadConf(clientPrivateKey: string, relay: RelayPlan, relayPublicKey: string): string {
+  return [
+    '[Interface]',
+    '# Device: Lab Device',
+    `PrivateKey = ${clientPrivateKey}`,
+    `Address = ${CLIENT_TUNNEL.ip}/32,${CLIENT_TUNNEL.ip6}/128`,
+    `DNS = ${RELAY_TUNNEL.ip}`,
+    '',
+    '[Peer]',
+    `PublicKey = ${relayPublicKey}`,
+    'AllowedIPs = 0.0.0.0/0,::0/0',
+    `Endpoint = ${relay.ip}:${WG_PORT}`,
+    '',
+  ].join('\n');
+}
+
+/** Like a Kubernetes pod's resolv.conf: cluster DNS, the namespace search list, ndots:5. */
+export function renderResolvConf(): string {
+  return [
+    `nameserver ${CLUSTER.dns}`,
+    'search default.svc.cluster.local svc.cluster.local cluster.local',
+    'options ndots:5',
+    '',
+  ].join('\n');
+}
+
+export const ROUTER_TABLE = 'lab';
+export const COUNTERS = { v4: 'leak4', v6: 'leak6', dns: 'leakdns', relayDirect: 'relaydirect' } as const;
+
+/**
+ * The router's accounting table. Counters come before the dark-relay drops so a
+ * leak is counted even when it is also dropped. Policy accept: the router is the
+ * "cluster network", it forwards everything; the sidecar alone must stop leaks.
+ */
+export function renderRouterNft(plan: LabPlan): string {
+  const relays4 = plan.relays.map((r) => r.ip).join(', ');
+  const relays6 = plan.relays.map((r) => r.ip6).join(', ');
+  return `table inet ${ROUTER_TABLE}
+delete table inet ${ROUTER_TABLE}
+table inet ${ROUTER_TABLE} {
+  counter ${COUNTERS.v4} {}
+  counter ${COUNTERS.v6} {}
+  counter ${COUNTERS.dns} {}
+  counter ${COUNTERS.relayDirect} {}
+  set relays4 { type ipv4_addr; elements = { ${relays4} } }
+  set relays6 { type ipv6_addr; elements = { ${relays6} } }
+  set dark4 { type ipv4_addr; }
+  set dark6 { type ipv6_addr; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    # pod straight to the internet host: a leak past the tunnel
+    ip saddr ${POD.net} ip daddr ${INTERNET.net} counter name "${COUNTERS.v4}"
+    ip6 saddr ${POD.net6} ip6 daddr ${INTERNET.net6} counter name "${COUNTERS.v6}"
+    # pod to any resolver outside the cluster: a DNS leak
+    ip saddr ${POD.net} meta l4proto { tcp, udp } th dport 53 counter name "${COUNTERS.dns}"
+    ip6 saddr ${POD.net6} meta l4proto { tcp, udp } th dport 53 counter name "${COUNTERS.dns}"
+    # pod to a relay's address other than its WireGuard port
+    ip saddr ${POD.net} ip daddr @relays4 meta l4proto != udp counter name "${COUNTERS.relayDirect}"
+    ip saddr ${POD.net} ip daddr @relays4 udp dport != ${WG_PORT} counter name "${COUNTERS.relayDirect}"
+    ip6 saddr ${POD.net6} ip6 daddr @relays6 meta l4proto != udp counter name "${COUNTERS.relayDirect}"
+    ip6 saddr ${POD.net6} ip6 daddr @relays6 udp dport != ${WG_PORT} counter name "${COUNTERS.relayDirect}"
+    # dark relays: after the counters
+    ip daddr @dark4 drop
+    ip saddr @dark4 drop
+    ip6 daddr @dark6 drop
+    ip6 saddr @dark6 drop
+  }
+}
+`;
+}
+
+/** A relay masquerades the tunnel addresses out of its uplink, as Mullvad's exits do. */
+export function renderRelayNft(relay: RelayPlan): string {
+  return `table inet labnat
+delete table inet labnat
+table inet labnat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "${relay.uplink}" ip saddr 10.64.0.0/10 masquerade
+    oifname "${relay.uplink}" ip6 saddr fc00:bbbb::/32 masquerade
+  }
+}
+`;
+}
+
+type Argv = string[];
+
+/** veth pairs, each created straight into its two namespaces (no host-side names). */
+export function vethCommands(plan: LabPlan): Argv[] {
+  const veth = (a: string, nsA: string, b: string, nsB: string): Argv =>
+    ['ip', 'link', 'add', a, 'netns', nsA, 'type', 'veth', 'peer', 'name', b, 'netns', nsB];
+  return [
+    veth(plan.ifs.pod, plan.ns.pod, plan.ifs.routerPod, plan.ns.router),
+    veth(plan.ifs.internet, plan.ns.internet, plan.ifs.routerInternet, plan.ns.router),
+    ...plan.relays.map((r) => veth(r.uplink, r.ns, r.routerSide, plan.ns.router)),
+  ];
+}
+
+function link(ns: string, dev: string, v4: string, v6: string): Argv[] {
+  // nodad: an IPv6 address is usable (bindable) at once instead of after ~1 s of DAD.
+  return [
+    ['ip', '-n', ns, 'addr', 'add', v4, 'dev', dev],
+    ['ip', '-n', ns, 'addr', 'add', v6, 'dev', dev, 'nodad'],
+    ['ip', '-n', ns, 'link', 'set', dev, 'up'],
+  ];
+}
+
+function defaults(ns: string, gw: string, gw6: string): Argv[] {
+  return [
+    ['ip', '-n', ns, 'route', 'add', 'default', 'via', gw],
+    ['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', gw6],
+  ];
+}
+
+function forwarding(ns: string): Argv {
+  return ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'];
+}
+
+/** Per namespace, the commands that run in order; namespaces are independent of each other. */
+export function addressCommands(plan: LabPlan): Argv[][] {
+  const r = plan.ns.router;
+  const router: Argv[] = [
+    ['ip', '-n', r, 'addr', 'add', `${CLUSTER.dns}/32`, 'dev', 'lo'],
+    ['ip', '-n', r, 'addr', 'add', `${CLUSTER.internalService}/32`, 'dev', 'lo'],
+    ...link(r, plan.ifs.routerPod, `${POD.gw}/24`, `${POD.gw6}/64`),
+    ...link(r, plan.ifs.routerInternet, `${INTERNET.gw}/24`, `${INTERNET.gw6}/64`),
+    ...plan.relays.flatMap((x) => link(r, x.routerSide, `${x.gw}/24`, `${x.gw6}/64`)),
+    forwarding(r),
+  ];
+  const pod: Argv[] = [
+    ...link(plan.ns.pod, plan.ifs.pod, `${POD.ip}/24`, `${POD.ip6}/64`),
+    ...defaults(plan.ns.pod, POD.gw, POD.gw6),
+  ];
+  const inet: Argv[] = [
+    ...link(plan.ns.internet, plan.ifs.internet, `${INTERNET.ip}/24`, `${INTERNET.ip6}/64`),
+    ...defaults(plan.ns.internet, INTERNET.gw, INTERNET.gw6),
+  ];
+  const relays = plan.relays.map((x): Argv[] => [
+    ...link(x.ns, x.uplink, `${x.ip}/24`, `${x.ip6}/64`),
+    ...defaults(x.ns, x.gw, x.gw6),
+    forwarding(x.ns),
+  ]);
+  return [router, pod, inet, ...relays];
+}
+
+/** After wireguard-go created the TUN device and `wg set` configured it. */
+export function relayTunnelCommands(relay: RelayPlan): Argv[] {
+  const { ns, wgInterface: dev } = relay;
+  return [
+    ['ip', '-n', ns, 'addr', 'add', `${RELAY_TUNNEL.ip}/32`, 'dev', dev],
+    ['ip', '-n', ns, 'addr', 'add', `${RELAY_TUNNEL.ip6}/128`, 'dev', dev, 'nodad'],
+    ['ip', '-n', ns, 'link', 'set', dev, 'up'],
+    ['ip', '-n', ns, 'route', 'add', `${CLIENT_TUNNEL.ip}/32`, 'dev', dev],
+    ['ip', '-n', ns, '-6', 'route', 'add', `${CLIENT_TUNNEL.ip6}/128`, 'dev', dev],
+  ];
+}

@@ -1,0 +1,211 @@
+// The lab must be able to see what later tests rely on: a leak, a tunnelled exit,
+// a DNS query's true source, a dark relay, a revoked device and a clean teardown.
+// Root only. Every assertion here can fail: each checks a value the lab measured.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
+import type { ChildHandle } from '../../src/system/process.js';
+import { processStart } from '../../src/lab/state.js';
+import { listNamespaces, namespacePids } from '../../src/lab/teardown.js';
+import { ExecRunner } from '../../src/system/runner.js';
+
+const isRoot = process.getuid?.() === 0;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** wg-quick's strip: the [Interface] keys `wg setconf` does not know, plus the fwmark wg-quick adds. */
+function wgSetconfText(conf: string): string {
+  return conf
+    .split('\n')
+    .filter((l) => !/^\s*(Address|DNS|MTU)\s*=/i.test(l))
+    .join('\n')
+    .replace('[Interface]', '[Interface]\nFwMark = 51820');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+/** A plain WireGuard client in the pod, set up by hand the wg-quick way (LAB.md). */
+async function handMadeClient(lab: Lab, confFile: string): Promise<ChildHandle> {
+  const dev = lab.sidecarInterface;
+  const child = lab.podSpawn(['wireguard-go', '-f', dev]);
+  for (let i = 0; !(await exists(`/var/run/wireguard/${dev}.sock`)); i++) {
+    assert.ok(child.running && i < 300, `wireguard-go did not start: ${child.output()}`);
+    await sleep(10);
+  }
+  // A 0600 file in the lab's 0700 directory: wg cannot fopen() /dev/stdin when stdin is a socket.
+  const stripped = `${lab.dir}/client.conf`;
+  await writeFile(stripped, wgSetconfText(await readFile(confFile, 'utf8')), { mode: 0o600 });
+  await lab.podExec(['wg', 'setconf', dev, stripped]);
+  const steps = [
+    ['ip', 'addr', 'add', '10.66.0.2/32', 'dev', dev],
+    ['ip', '-6', 'addr', 'add', 'fc00:bbbb:bbbb:bb01::2/128', 'dev', dev, 'nodad'],
+    ['ip', 'link', 'set', dev, 'up'],
+  ];
+  for (const fam of ['-4', '-6']) {
+    steps.push(
+      ['ip', fam, 'route', 'add', fam === '-4' ? '0.0.0.0/0' : '::/0', 'dev', dev, 'table', '51820'],
+      ['ip', fam, 'rule', 'add', 'not', 'fwmark', '51820', 'table', '51820'],
+      ['ip', fam, 'rule', 'add', 'table', 'main', 'suppress_prefixlength', '0'],
+    );
+  }
+  for (const argv of steps) await lab.podExec(argv);
+  return child;
+}
+
+/** Points the hand-made client at another relay: one peer out, the other in. */
+async function switchPeer(lab: Lab, from: number, to: number): Promise<void> {
+  const a = lab.relays[from - 1];
+  const b = lab.relays[to - 1];
+  assert.ok(a && b);
+  await lab.podExec(['wg', 'set', lab.sidecarInterface, 'peer', a.publicKey, 'remove',
+    'peer', b.publicKey, 'endpoint', `${b.ip}:${b.port}`, 'allowed-ips', '0.0.0.0/0,::/0']);
+}
+
+describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, () => {
+  let lab: Lab | undefined;
+  let client: ChildHandle | undefined;
+  const get = (): Lab => {
+    assert.ok(lab, 'lab is up');
+    return lab;
+  };
+
+  before(async () => {
+    lab = await labUp({ relays: 3, unknownClient: [3] });
+  });
+
+  after(async () => {
+    await client?.stop();
+    if (lab) await labDown(lab.prefix);
+  });
+
+  test('writes Mullvad-style configs, one per relay, readable by root only', async () => {
+    const l = get();
+    assert.deepEqual((await readdir(l.configDir)).sort(), ['de-fra-wg-003.conf', 'se-got-wg-002.conf', 'se-sto-wg-001.conf']);
+    const conf = await readFile(l.relays[0]!.confFile, 'utf8');
+    assert.match(conf, /^\[Interface\]\n# Device: Lab Device\nPrivateKey = [A-Za-z0-9+/]{43}=\nAddress = 10\.66\.0\.2\/32,fc00:bbbb:bbbb:bb01::2\/128\nDNS = 10\.64\.0\.1\n\n\[Peer\]\n/);
+    assert.match(conf, new RegExp(`PublicKey = ${l.relays[0]!.publicKey.replace(/[+/]/g, '\\$&')}\nAllowedIPs = 0\\.0\\.0\\.0/0,::0/0\nEndpoint = 172\\.20\\.1\\.2:51820\n`));
+    const { statSync } = await import('node:fs');
+    assert.equal(statSync(l.configDir).mode & 0o777, 0o700);
+    assert.equal(statSync(l.relays[0]!.confFile).mode & 0o777, 0o600);
+  });
+
+  test('without a sidecar the pod reaches the internet host directly and leak4/leak6 count it', async () => {
+    const l = get();
+    await l.resetLeaks();
+    assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+    const v4 = await l.httpFromPod(`http://${l.internet.ip}/`);
+    assert.equal(v4.ok, true, v4.error);
+    assert.deepEqual(v4.json, { ip: l.pod.ip });
+    const after4 = await l.leaks();
+    assert.ok(after4.v4 > 0, `leak4 = ${after4.v4}`);
+    assert.equal(after4.v6, 0);
+    const v6 = await l.httpFromPod(`http://[${l.internet.ip6}]/`, { family: 6 });
+    assert.deepEqual(v6.json, { ip: l.pod.ip6 });
+    assert.ok((await l.leaks()).v6 > 0);
+    const check = await l.httpFromPod(l.checkUrl);
+    assert.equal((check.json as { mullvad_exit_ip?: boolean }).mullvad_exit_ip, false);
+    // Anything but WireGuard to a relay's address: nothing listens there, the counter still sees it.
+    assert.equal((await l.leaks()).relayDirect, 0);
+    const direct = await l.httpFromPod(`http://${l.relays[1]!.ip}/`, { timeoutMs: 1000 });
+    assert.match(direct.error ?? '', /ECONNREFUSED/);
+    assert.ok((await l.leaks()).relayDirect > 0);
+  });
+
+  test('cluster DNS answers cluster names and forwards the rest to the public server (the leak path)', async () => {
+    const l = get();
+    await l.resetLeaks();
+    const internal = await l.dnsFromPod('internal.default.svc.cluster.local');
+    assert.deepEqual(internal.answers, ['10.96.0.20']);
+    const custom = await l.dnsFromPod('db.corp.internal');
+    assert.deepEqual(custom.answers, ['10.96.0.20']);
+    const external = await l.dnsFromPod('www.example.com');
+    assert.deepEqual(external.answers, ['172.30.0.2']);
+    const cluster = await l.clusterDnsLog();
+    assert.ok(cluster.some((e) => e.name === 'www.example.com' && e.source === l.pod.ip));
+    const pub = await l.publicDnsLog();
+    assert.ok(pub.some((e) => e.name === 'www.example.com' && e.source === '172.30.0.1'), JSON.stringify(pub));
+    assert.ok(!pub.some((e) => e.name === 'db.corp.internal'));
+    // Straight to the public server: counted as a DNS leak. A big answer is truncated over UDP, whole over TCP.
+    const big = await l.dnsFromPod('big.example.com', { type: 'TXT', server: l.internet.ip });
+    assert.equal(big.truncated, true);
+    const bigTcp = await l.dnsFromPod('big.example.com', { type: 'TXT', server: l.internet.ip, tcp: true });
+    assert.ok(bigTcp.ok && (bigTcp.answers[0] ?? '').length > 512);
+    assert.ok((await l.leaks()).dns >= 2);
+    const nx = await l.dnsFromPod('nothing.example.com', { server: l.internet.ip6 });
+    assert.equal(nx.rcode, 'NXDOMAIN');
+    const svc = await l.httpFromPod(`http://${l.internalService}/`);
+    assert.deepEqual(svc.json, { ip: l.pod.ip, service: 'internal' });
+  });
+
+  test('a hand-made WireGuard client exits through relay 1 with no leak, DNS included', async () => {
+    const l = get();
+    const relay = l.relays[0]!;
+    client = await handMadeClient(l, relay.confFile);
+    await l.resetLeaks();
+    const check = await l.httpFromPod(l.checkUrl);
+    assert.equal(check.ok, true, check.error);
+    const body = check.json as Record<string, unknown>;
+    assert.equal(body['mullvad_exit_ip'], true);
+    assert.equal(body['mullvad_exit_ip_hostname'], 'se-sto-wg-001');
+    assert.equal(body['country'], 'Sweden');
+    assert.equal(body['city'], 'Stockholm');
+    assert.equal(body['mullvad_server_type'], 'WireGuard');
+    assert.deepEqual((await l.httpFromPod(`http://${l.internet.ip}/`)).json, { ip: relay.ip });
+    assert.deepEqual((await l.httpFromPod(`http://[${l.internet.ip6}]/`)).json, { ip: relay.ip6 });
+    const dns = await l.dnsFromPod('am.i.mullvad.net', { server: '10.64.0.1' });
+    assert.deepEqual(dns.answers, ['172.30.0.2']);
+    const seen = (await l.publicDnsLog()).filter((e) => e.name === 'am.i.mullvad.net');
+    assert.deepEqual(seen.map((e) => e.source), [relay.ip]);
+    assert.ok((await l.relayDnsLog(1)).some((e) => e.name === 'am.i.mullvad.net' && e.source === '10.66.0.2'));
+    assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+  });
+
+  test('a dark relay passes nothing, and comes back', async () => {
+    const l = get();
+    await l.setRelayDark(1, true);
+    await l.setRelayDark(1, true); // idempotent
+    const dark = await l.httpFromPod(`http://${l.internet.ip}/`, { timeoutMs: 1500 });
+    assert.equal(dark.ok, false);
+    assert.match(dark.error ?? '', /timeout/);
+    await l.setRelayDark(1, false);
+    await l.setRelayDark(1, false);
+    const back = await l.httpFromPod(`http://${l.internet.ip}/`, { timeoutMs: 5000 });
+    assert.deepEqual(back.json, { ip: l.relays[0]!.ip });
+  });
+
+  test('relay 2 is another exit; relay 3 does not know the device and never answers', async () => {
+    const l = get();
+    await switchPeer(l, 1, 2);
+    const two = await l.httpFromPod(l.checkUrl, { timeoutMs: 5000 });
+    assert.equal((two.json as Record<string, unknown>)['mullvad_exit_ip_hostname'], 'se-got-wg-002');
+    await switchPeer(l, 2, 3);
+    await l.resetLeaks();
+    const three = await l.httpFromPod(l.checkUrl, { timeoutMs: 2000 });
+    assert.equal(three.ok, false);
+    const dump = await l.podExec(['wg', 'show', l.sidecarInterface, 'latest-handshakes']);
+    assert.match(dump.stdout, /\t0\n?$/m, 'no handshake with the relay that does not know the key');
+    assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+  });
+
+  test('down() leaves no namespace, process, socket or file, and runs twice', async () => {
+    const l = get();
+    const runner = new ExecRunner();
+    const namespaces = [l.ns.pod, l.ns.router, l.ns.internet, ...l.relays.map((r) => r.ns)];
+    const pids = (await Promise.all(namespaces.map((ns) => namespacePids(runner, ns)))).flat();
+    assert.ok(pids.length >= 1 + 2 + 3 * 2, `lab processes: ${pids.join(' ')}`);
+    assert.ok(await exists(`/var/run/wireguard/${l.relays[0]!.wgInterface}.sock`));
+    await l.down();
+    client = undefined;
+    const left = (await listNamespaces(runner)).filter((n) => n.startsWith(`${l.prefix}-`));
+    assert.deepEqual(left, []);
+    assert.deepEqual(pids.filter((p) => processStart(p) !== undefined), []);
+    const sockets = (await readdir('/var/run/wireguard').catch(() => [] as string[])).filter((f) => f.startsWith(l.prefix));
+    assert.deepEqual(sockets, []);
+    assert.equal(await exists(`/etc/netns/${l.ns.pod}`), false);
+    assert.equal(await exists(l.dir), false);
+    await l.down();
+    await labDown(l.prefix);
+  });
+});
