@@ -1,0 +1,62 @@
+# syntax=docker/dockerfile:1
+# mullvad-sidecar: a fail-closed Mullvad WireGuard sidecar (see docs/deploy.md).
+#
+# Base images are pinned by full tag; for digest pinning append @sha256:<digest>
+# to either ARG (the release workflow and Renovate/Dependabot can keep it current).
+# The test scripts tag local stand-ins with exactly these names (scripts/podman-base-image).
+ARG NODE_IMAGE=docker.io/library/node:20.20.2-bookworm-slim
+ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-20250520-slim
+
+# --- build: compile the TypeScript, keep only production dependencies ----------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would run tsc before the sources are copied.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY bin ./bin
+COPY src ./src
+RUN npx tsc -p tsconfig.json \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && mkdir -p /out/opt/mullvad-sidecar/dist \
+ && cp -r package.json bin node_modules /out/opt/mullvad-sidecar/ \
+ && cp -r dist/src /out/opt/mullvad-sidecar/dist/ \
+ && find /out -name '*.map' -delete
+
+# --- runtime: Node.js 20 and the network tools `run` uses, nothing else -------
+FROM ${DEBIAN_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="mullvad-sidecar" \
+      org.opencontainers.image.description="Fail-closed Mullvad WireGuard sidecar for Kubernetes pods and Docker Compose services" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/mullvad-sidecar/mullvad-sidecar" \
+      org.opencontainers.image.documentation="https://github.com/mullvad-sidecar/mullvad-sidecar/blob/main/docs/deploy.md" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
+
+# --no-install-recommends: wireguard-tools would otherwise pull a kernel, systemd and udev.
+# conntrack is optional (flushing flows opened before the kill switch).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends wireguard-tools wireguard-go nftables iproute2 conntrack \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
+           /usr/share/doc /usr/share/man /usr/share/info /usr/share/locale /usr/share/lintian
+
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
+COPY --from=build /out/opt/mullvad-sidecar /opt/mullvad-sidecar
+# Configs (private keys) are mounted read-only at /etc/wireguard; only root may read them.
+# /run/wireguard holds the wireguard-go UAPI socket: a tmpfs when the root filesystem is read-only.
+RUN ln -s /opt/mullvad-sidecar/bin/mullvad-sidecar /usr/local/bin/mullvad-sidecar \
+ && install -d -m 0700 /etc/wireguard /run/wireguard
+
+ENV NODE_ENV=production \
+    LOG_FORMAT=json
+EXPOSE 9999
+STOPSIGNAL SIGTERM
+# Ready = tunnel up and verified (DESIGN.md §6). Plain node: no curl in the image.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9999)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["mullvad-sidecar", "run"]
