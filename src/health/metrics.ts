@@ -57,14 +57,14 @@ export class SidecarMetrics {
     const p = METRIC_PREFIX;
     this.tunnelUp = new Gauge({ name: `${p}tunnel_up`, help: '1 when the WireGuard interface is up and has a peer', registers });
     this.state = new Gauge({ name: `${p}state`, help: 'Supervisor state: 1 for the current state, 0 for the others', labelNames: ['state'], registers });
-    this.handshakeAge = new Gauge({ name: `${p}handshake_age_seconds`, help: 'Seconds since the latest WireGuard handshake (NaN before the first)', registers });
+    this.handshakeAge = new Gauge({ name: `${p}handshake_age_seconds`, help: 'Seconds since the latest WireGuard handshake (+Inf before the first)', registers });
     this.rx = new Counter({ name: `${p}receive_bytes_total`, help: 'Bytes received through the tunnel, across interface restarts', registers });
     this.tx = new Counter({ name: `${p}transmit_bytes_total`, help: 'Bytes sent through the tunnel, across interface restarts', registers });
     this.failovers = new Counter({ name: `${p}failovers_total`, help: 'Switches to another server, by reason', labelNames: ['reason'], registers });
     this.reconnects = new Counter({ name: `${p}reconnects_total`, help: 'Tunnel re-creations on the same server (e.g. wireguard-go restarted)', registers });
     this.blocked = new Counter({ name: `${p}blocked_packets_total`, help: 'Packets the kill switch rejected (attempted leaks stopped), by family', labelNames: ['family'], registers });
     this.exitInfo = new Gauge({ name: `${p}exit_info`, help: 'The verified exit (always 1; labels carry the data)', labelNames: ['ip', 'country', 'city', 'hostname', 'server'], registers });
-    this.exitMullvad = new Gauge({ name: `${p}exit_mullvad`, help: '1 when the exit check said mullvad_exit_ip: true, 0 when false, NaN before the first check', registers });
+    this.exitMullvad = new Gauge({ name: `${p}exit_mullvad`, help: '1 when the latest exit check said mullvad_exit_ip: true, else 0 (also before the first check)', registers });
     this.probe = new Histogram({
       name: `${p}probe_duration_seconds`,
       help: 'In-tunnel probe duration, by result (ok|fail)',
@@ -79,8 +79,10 @@ export class SidecarMetrics {
     // Series that exist from the start, so dashboards and alerts see 0 instead of nothing.
     this.setState('blocked');
     this.tunnelUp.set(0);
-    this.handshakeAge.set(NaN);
-    this.exitMullvad.set(NaN);
+    // +Inf, not NaN: "never" is infinitely old, so `> 180` alerts fire, and
+    // prom-client writes NaN as 'Nan', which strict parsers refuse.
+    this.handshakeAge.set(Infinity);
+    this.exitMullvad.set(0);
     this.blocked.inc({ family: 'ipv4' }, 0);
     this.blocked.inc({ family: 'ipv6' }, 0);
     this.reconnects.inc(0);
@@ -93,7 +95,7 @@ export class SidecarMetrics {
 
   setTunnelStats(s: TunnelStats): void {
     this.tunnelUp.set(s.up ? 1 : 0);
-    this.handshakeAge.set(s.handshakeAgeSeconds ?? NaN);
+    this.handshakeAge.set(s.handshakeAgeSeconds ?? Infinity);
     this.rx.inc(this.feeds.rx.update(s.rxBytes, s.generation));
     this.tx.inc(this.feeds.tx.update(s.txBytes, s.generation));
   }
@@ -116,7 +118,7 @@ export class SidecarMetrics {
   setExit(info: ExitInfo | null, serverName: string): void {
     this.exitInfo.reset();
     if (!info) {
-      this.exitMullvad.set(NaN);
+      this.exitMullvad.set(0);
       return;
     }
     this.exitInfo.set({ ip: info.ip, country: info.country ?? '', city: info.city ?? '', hostname: info.hostname ?? '', server: serverName }, 1);

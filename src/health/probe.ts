@@ -41,11 +41,13 @@ export async function probeDns(opts: DnsProbeOptions): Promise<ProbeResult> {
   const ms = () => Math.round((performance.now() - start) * 10) / 10;
   const family = isIP(opts.resolver);
   if (family === 0) return { ok: false, ms: 0, error: `resolver '${opts.resolver}' is not an IP address` };
+  const name = opts.name ?? DEFAULT_NAME;
+  if (!validName(name)) return { ok: false, ms: 0, error: `'${name.slice(0, 80)}' is not a valid DNS name` };
   const port = opts.port ?? 53;
   const id = randomInt(0, 0x10000);
   let query: Buffer;
   try {
-    query = encodeQuery(id, opts.name ?? DEFAULT_NAME, opts.padTo);
+    query = encodeQuery(id, name, opts.padTo);
   } catch (e) {
     return { ok: false, ms: 0, error: `encoding query: ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -118,6 +120,11 @@ function bindInRange(type: 'udp4' | 'udp6', range: { from: number; to: number })
       });
     });
   return tryPort(0);
+}
+
+function validName(n: string): boolean {
+  const t = n.replace(/\.$/, '');
+  return t.length > 0 && t.length <= 253 && t.split('.').every((l) => l.length > 0 && l.length <= 63);
 }
 
 function sameAddress(a: string, b: string): boolean {

@@ -1,0 +1,167 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import dnsPacket from 'dns-packet';
+import { probeDns, probeTcp } from '../../src/health/probe.js';
+import { diagnoseMtu } from '../../src/health/mtu.js';
+
+type Mode = 'noerror' | 'nxdomain' | 'servfail' | 'silent' | 'wrong-id-first' | 'garbage' | 'drop-large';
+
+/** A local resolver whose behaviour each test picks. */
+class FakeResolver {
+  sock: Socket = createSocket('udp4');
+  mode: Mode = 'noerror';
+  seen: { port: number; size: number; name: string | undefined }[] = [];
+  port = 0;
+  async start(): Promise<void> {
+    this.sock.on('message', (msg, rinfo) => {
+      let q: dnsPacket.DecodedPacket;
+      try {
+        q = dnsPacket.decode(msg);
+      } catch {
+        return;
+      }
+      this.seen.push({ port: rinfo.port, size: msg.length, name: q.questions?.[0]?.name });
+      const answer = (id: number, rcode: string) =>
+        dnsPacket.encode({ type: 'response', id, flags: (dnsPacket.RECURSION_DESIRED | (rcode === 'NXDOMAIN' ? 3 : rcode === 'SERVFAIL' ? 2 : 0)), questions: q.questions,
+          answers: rcode === 'NOERROR' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 60, data: '10.64.0.1' }] : [] });
+      const reply = (b: Buffer) => this.sock.send(b, rinfo.port, rinfo.address);
+      switch (this.mode) {
+        case 'noerror': return reply(answer(q.id!, 'NOERROR'));
+        case 'nxdomain': return reply(answer(q.id!, 'NXDOMAIN'));
+        case 'servfail': return reply(answer(q.id!, 'SERVFAIL'));
+        case 'silent': return;
+        case 'wrong-id-first':
+          reply(answer((q.id! + 1) & 0xffff, 'NOERROR'));
+          return setTimeout(() => reply(answer(q.id!, 'NOERROR')), 20);
+        case 'garbage': return reply(Buffer.from('not dns at all'));
+        case 'drop-large': return msg.length > 600 ? undefined : reply(answer(q.id!, 'NOERROR'));
+      }
+    });
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', r));
+    this.port = this.sock.address().port;
+  }
+}
+
+const dns = new FakeResolver();
+// A test range away from the production one, so parallel test files do not collide.
+const RANGE = { from: 41530, to: 41561 };
+before(() => dns.start());
+after(() => dns.sock.close());
+
+test('probeDns: any answer counts as alive, from a source port inside the range', async () => {
+  const cases: { mode: Mode; ok: boolean; rcode?: string; error?: RegExp }[] = [
+    { mode: 'noerror', ok: true, rcode: 'NOERROR' },
+    { mode: 'nxdomain', ok: true, rcode: 'NXDOMAIN' },
+    { mode: 'servfail', ok: true, rcode: 'SERVFAIL' },
+    { mode: 'wrong-id-first', ok: true, rcode: 'NOERROR' },
+    { mode: 'silent', ok: false, error: /no answer from 127\.0\.0\.1:\d+ within 200 ms/ },
+    { mode: 'garbage', ok: false, error: /no answer/ },
+  ];
+  for (const c of cases) {
+    dns.mode = c.mode;
+    dns.seen = [];
+    const r = await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 200, sourcePorts: RANGE });
+    assert.equal(r.ok, c.ok, `${c.mode}: ${r.error}`);
+    if (c.rcode) assert.equal(r.rcode, c.rcode, c.mode);
+    if (c.error) assert.match(r.error ?? '', c.error, c.mode);
+    assert.ok(r.ms >= 0);
+    assert.equal(dns.seen.length, 1);
+    assert.equal(dns.seen[0]!.name, 'am.i.mullvad.net');
+    assert.ok(dns.seen[0]!.port >= RANGE.from && dns.seen[0]!.port <= RANGE.to, `source port ${dns.seen[0]!.port}`);
+  }
+});
+
+test('probeDns: the default range is DNS_UPSTREAM_PORTS, and a custom name is asked', async () => {
+  dns.mode = 'noerror';
+  dns.seen = [];
+  const r = await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 500, name: 'example.org' });
+  assert.ok(r.ok, r.error);
+  assert.ok(dns.seen[0]!.port >= 10530 && dns.seen[0]!.port <= 10561);
+  assert.equal(dns.seen[0]!.name, 'example.org');
+});
+
+test('probeDns: skips source ports in use and says so when all are taken', async () => {
+  const held: Socket[] = [];
+  const range = { from: 41600, to: 41601 };
+  try {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(41600, r));
+    held.push(s);
+    dns.mode = 'noerror';
+    dns.seen = [];
+    assert.ok((await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 500, sourcePorts: range })).ok);
+    assert.equal(dns.seen[0]!.port, 41601);
+    const s2 = createSocket('udp4');
+    await new Promise<void>((r) => s2.bind(41601, r));
+    held.push(s2);
+    const r = await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 500, sourcePorts: range });
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? '', /every port of 41600-41601 is in use/);
+  } finally {
+    for (const s of held) s.close();
+  }
+});
+
+test('probeDns: bad input returns an error, never throws', async () => {
+  const r = await probeDns({ resolver: 'not-an-ip', timeoutMs: 100 });
+  assert.deepEqual(r, { ok: false, ms: 0, error: "resolver 'not-an-ip' is not an IP address" });
+  for (const name of ['a'.repeat(64) + '.net', 'a..b', 'x.'.repeat(130)]) {
+    const r2 = await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 100, name, sourcePorts: RANGE });
+    assert.equal(r2.ok, false);
+    assert.match(r2.error ?? '', /is not a valid DNS name/);
+  }
+});
+
+test('probeDns: padTo makes the DNS message exactly that long', async () => {
+  dns.mode = 'noerror';
+  for (const size of [200, 512, 1392]) {
+    dns.seen = [];
+    assert.ok((await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 500, sourcePorts: RANGE, padTo: size })).ok);
+    assert.equal(dns.seen[0]!.size, size);
+  }
+});
+
+test('diagnoseMtu: ok, black hole, unreachable', async () => {
+  const cases: { mode: Mode; verdict: string; message: RegExp }[] = [
+    { mode: 'noerror', verdict: 'ok', message: /full-size packets \(1420 bytes\) pass/ },
+    { mode: 'drop-large', verdict: 'mtu-black-hole', message: /MTU black hole.*lower WG_MTU/ },
+    { mode: 'silent', verdict: 'unreachable', message: /does not answer even small queries/ },
+  ];
+  for (const c of cases) {
+    dns.mode = c.mode;
+    dns.seen = [];
+    const d = await diagnoseMtu({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 200, sourcePorts: RANGE, mtu: 1420 });
+    assert.equal(d.verdict, c.verdict, c.mode);
+    assert.match(d.message, c.message);
+    if (c.mode === 'noerror') assert.equal(dns.seen[1]!.size, 1420 - 28, 'inner packet = MTU');
+  }
+});
+
+test('probeTcp', async () => {
+  const srv: Server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  srv.close(); // learn a free port, then reopen: a port that surely refuses
+  const closedPort = port;
+  const open: Server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  const openPort = (open.address() as AddressInfo).port;
+  try {
+    const cases: { target: string; ok: boolean; error?: RegExp }[] = [
+      { target: `127.0.0.1:${openPort}`, ok: true },
+      { target: `[::ffff:127.0.0.1]:${openPort}`, ok: true },
+      { target: `127.0.0.1:${closedPort}`, ok: false, error: /connecting to 127\.0\.0\.1:\d+: connect ECONNREFUSED/ },
+      { target: '127.0.0.1', ok: false, error: /is not host:port/ },
+      { target: '127.0.0.1:70000', ok: false, error: /is not host:port/ },
+    ];
+    for (const c of cases) {
+      const r = await probeTcp({ target: c.target, timeoutMs: 1000 });
+      assert.equal(r.ok, c.ok, `${c.target}: ${r.error}`);
+      if (c.error) assert.match(r.error ?? '', c.error);
+    }
+  } finally {
+    open.close();
+  }
+});
