@@ -1,0 +1,148 @@
+// Split DNS: the forwarder `run` starts, the firewall's view of it, and the
+// resolv.conf plan. See docs in README "DNS" and DESIGN.md §5.
+//
+// Routing (split mode), first match wins:
+//   localhost, *.localhost → loopback, answered here; *.invalid, *.onion → NXDOMAIN here
+//   a cluster domain or below (case-insensitive, label boundary)      → cluster DNS
+//   PTR names of addresses inside clusterNetworks (in-addr/ip6.arpa)  → cluster DNS
+//   a dotless name                                                    → singleLabel side
+//   everything else, the root included                                → tunnel resolvers
+// Tunnel mode: everything but the special-use names goes through the tunnel.
+import type { Cidr } from '../config/cidr.js';
+import { DNS_UPSTREAM_PORTS, type DnsPolicy } from '../firewall/policy.js';
+import type { Logger } from '../log/logger.js';
+import { DEFAULT_CACHE_LIMITS, DnsCache, type CacheLimits } from './cache.js';
+import { Forwarder, type ForwarderStats, type QueryResult, type QueryUpstream } from './forwarder.js';
+import { defaultSingleLabel, normaliseName, type Side } from './names.js';
+import { listen, type BoundSocket } from './server.js';
+import { UpstreamTransport, type PortRange, type UpstreamExchange } from './upstream.js';
+
+export { planResolvConfRewrite, readClusterDnsConfig, type ResolvConfPlan, type ResolvConfFacts } from './resolvconf.js';
+export { prepareResolvConf, type PreparedResolvConf } from './resolvconf-apply.js';
+export type { QueryResult, QueryUpstream } from './forwarder.js';
+
+export interface DnsServiceOptions {
+  /** 'off' means the service is not started at all (call warnDnsOff instead). */
+  readonly mode: 'split' | 'tunnel';
+  /** settings.dnsForwarderPort; 0 = any free port (tests). */
+  readonly listenPort: number;
+  /** Nameservers of resolv.conf at start (prepareResolvConf gives the originals after a rewrite). */
+  readonly clusterResolvers: readonly string[];
+  /** settings.clusterDomains ?? ['cluster.local', ...searchDomains]. */
+  readonly clusterDomains: readonly string[];
+  readonly searchDomains: readonly string[];
+  /** Informational: the client's stub applies the search list before a query reaches us. */
+  readonly ndots: number;
+  /** settings.dnsUpstreams ?? the active server's DNS line. */
+  readonly tunnelResolvers: readonly string[];
+  /** settings.probeTimeoutMs: the longest a client waits for SERVFAIL. */
+  readonly timeoutMs: number;
+  readonly log: Logger;
+  readonly onQuery?: (upstream: QueryUpstream, result: QueryResult) => void;
+  /** Networks whose reverse names cluster DNS answers (the bypass CIDRs). Default none. */
+  readonly clusterNetworks?: readonly Cidr[];
+  /** Side for dotless names. Default: defaultSingleLabel(searchDomains). */
+  readonly singleLabel?: Side;
+  /** Whether the tunnel is up at start. Default false: external names SERVFAIL until setTunnelUp(true). */
+  readonly tunnelUp?: boolean;
+  /** Default ['127.0.0.1', '::1']. */
+  readonly listenAddresses?: readonly string[];
+  /** Default 53; tests point it at fake servers. */
+  readonly upstreamPort?: number;
+  /** Default DNS_UPSTREAM_PORTS; must match the firewall's exemption. */
+  readonly upstreamSourcePorts?: PortRange;
+  readonly cacheLimits?: Partial<CacheLimits>;
+  /** Injected for tests: replaces the real sockets to upstreams. */
+  readonly exchange?: UpstreamExchange;
+}
+
+export interface DnsStats extends ForwarderStats {
+  readonly mode: 'split' | 'tunnel';
+  readonly listen: readonly BoundSocket[];
+}
+
+export interface DnsService {
+  /** Down: external names answer SERVFAIL at once, no packet sent, the tunnel side of the cache is dropped. */
+  setTunnelUp(up: boolean): void;
+  /** On failover to a server with another DNS line (ignored when DNS_UPSTREAMS is set: just don't call it). */
+  setTunnelResolvers(ips: readonly string[]): void;
+  /** On failover. */
+  flushCache(): void;
+  stats(): DnsStats;
+  /** The bound port (listenPort, or the chosen one when 0). */
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startDnsService(opts: DnsServiceOptions): Promise<DnsService> {
+  const log = opts.log.child({ component: 'dns' });
+  const clusterDomains = [...new Set(opts.clusterDomains.map(normaliseName).filter((d) => d !== ''))];
+  const singleLabel = opts.singleLabel ?? defaultSingleLabel(opts.searchDomains);
+  if (opts.mode === 'split' && opts.clusterResolvers.length === 0) log.warn('dns: no cluster nameserver in resolv.conf; cluster names will answer SERVFAIL');
+  if (opts.tunnelResolvers.length === 0) log.warn('dns: no tunnel resolver (DNS line or DNS_UPSTREAMS); external names will answer SERVFAIL');
+
+  const exchange =
+    opts.exchange ??
+    (await UpstreamTransport.create({ port: opts.upstreamPort ?? 53, sourcePorts: opts.upstreamSourcePorts ?? DNS_UPSTREAM_PORTS, poolSize: 8, log }));
+  const forwarder = new Forwarder({
+    routing: { mode: opts.mode, clusterDomains, clusterNetworks: opts.clusterNetworks ?? [], singleLabel },
+    clusterResolvers: opts.mode === 'split' ? [...opts.clusterResolvers] : [],
+    tunnelResolvers: [...opts.tunnelResolvers],
+    timeoutMs: opts.timeoutMs,
+    exchange,
+    cache: new DnsCache({ ...DEFAULT_CACHE_LIMITS, ...opts.cacheLimits }),
+    log,
+    tunnelUp: opts.tunnelUp ?? false,
+    onQuery: opts.onQuery,
+  });
+  let listener;
+  try {
+    listener = await listen({ addresses: opts.listenAddresses ?? ['127.0.0.1', '::1'], port: opts.listenPort, handle: (m, via) => forwarder.handle(m, via), log });
+  } catch (e) {
+    await exchange.close();
+    throw e;
+  }
+  log.info('dns: forwarder listening', {
+    mode: opts.mode,
+    port: listener.port,
+    clusterDomains: opts.mode === 'split' ? clusterDomains : [],
+    clusterResolvers: opts.mode === 'split' ? opts.clusterResolvers : [],
+    tunnelResolvers: opts.tunnelResolvers,
+    singleLabel: opts.mode === 'split' ? singleLabel : 'tunnel',
+    ndots: opts.ndots,
+  });
+  const l = listener;
+  return {
+    port: l.port,
+    setTunnelUp: (up) => forwarder.setTunnelUp(up),
+    setTunnelResolvers: (ips) => forwarder.setTunnelResolvers(ips),
+    flushCache: () => forwarder.flushCache(),
+    stats: () => ({ ...forwarder.stats(), mode: opts.mode, listen: l.sockets }),
+    stop: async () => {
+      await l.close();
+      await exchange.close();
+    },
+  };
+}
+
+/**
+ * The firewall's part (DESIGN §3 rule 2, §5): redirect port 53 to the forwarder,
+ * exempt its upstream source ports, allow cluster DNS for them. Tunnel mode
+ * never asks cluster DNS, so it gets no exemption there.
+ */
+export function dnsPolicy(opts: { listenPort: number; clusterResolvers: readonly string[]; mode?: 'split' | 'tunnel' }): DnsPolicy {
+  return {
+    forwarderPort: opts.listenPort,
+    upstreamSourcePorts: { from: DNS_UPSTREAM_PORTS.from, to: DNS_UPSTREAM_PORTS.to },
+    clusterResolvers: opts.mode === 'tunnel' ? [] : [...opts.clusterResolvers],
+  };
+}
+
+/** DNS_MODE=off (or ENABLE_DNS_CONFIG=false): say loudly what that means. */
+export function warnDnsOff(log: Logger, clusterResolvers: readonly string[]): void {
+  log.warn(
+    'DNS_MODE=off: DNS is not managed. Applications resolve through ' +
+      (clusterResolvers.length ? clusterResolvers.join(', ') : 'their own resolvers') +
+      ', which forwards external names outside the tunnel: every external name leaks to the network. Use DNS_MODE=split (default) to keep names inside the tunnel.',
+  );
+}

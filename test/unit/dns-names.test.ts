@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseCidr, type Cidr } from '../../src/config/cidr.js';
+import { defaultSingleLabel, isUnder, normaliseName, reverseNameNetwork, routeName, searchCandidates, type RoutingConfig } from '../../src/dns/names.js';
+
+const nets = (...c: string[]): Cidr[] => c.map((x) => parseCidr(x)!);
+const split: RoutingConfig = {
+  mode: 'split',
+  clusterDomains: ['cluster.local', 'corp.internal', 'default.svc.cluster.local'],
+  clusterNetworks: nets('10.96.0.0/12', '10.244.0.0/16', 'fd00:10:96::/108'),
+  singleLabel: 'cluster',
+};
+
+test('normaliseName lowercases and strips trailing dots', () => {
+  for (const [input, want] of [
+    ['Example.COM.', 'example.com'],
+    ['example.com', 'example.com'],
+    ['.', ''],
+    ['', ''],
+    ['A.B.C..', 'a.b.c'],
+  ] as const)
+    assert.equal(normaliseName(input), want, input);
+});
+
+test('isUnder matches on label boundaries only', () => {
+  for (const [name, domain, want] of [
+    ['cluster.local', 'cluster.local', true],
+    ['svc.cluster.local', 'cluster.local', true],
+    ['a.b.svc.cluster.local', 'cluster.local', true],
+    ['notcluster.local', 'cluster.local', false],
+    ['cluster.local.evil.com', 'cluster.local', false],
+    ['local', 'cluster.local', false],
+    ['xcorp.internal', 'corp.internal', false],
+    ['anything', '', true],
+  ] as const)
+    assert.equal(isUnder(name, domain), want, `${name} under ${domain}`);
+});
+
+test('routeName in split mode', () => {
+  const cases: [string, string][] = [
+    // cluster domains, any case, trailing dot already stripped by normaliseName
+    ['kubernetes.default.svc.cluster.local', 'cluster'],
+    [normaliseName('KUBERNETES.Default.SVC.Cluster.Local.'), 'cluster'],
+    ['cluster.local', 'cluster'],
+    ['db.corp.internal', 'cluster'],
+    ['corp.internal', 'cluster'],
+    // look-alikes are external
+    ['notcluster.local', 'tunnel'],
+    ['cluster.local.example.com', 'tunnel'],
+    ['corp.internal.example.com', 'tunnel'],
+    ['example.com', 'tunnel'],
+    ['www.example.com', 'tunnel'],
+    ['', 'tunnel'],
+    // dotless names follow singleLabel
+    ['db', 'cluster'],
+    // reverse zones of cluster networks
+    ['10.0.96.10.in-addr.arpa', 'cluster'],
+    ['5.3.244.10.in-addr.arpa', 'cluster'],
+    ['96.10.in-addr.arpa', 'cluster'], // a partial name: its whole /16 lies inside 10.96.0.0/12
+    ['32.10.in-addr.arpa', 'tunnel'],
+    ['8.8.8.8.in-addr.arpa', 'tunnel'],
+    ['10.in-addr.arpa', 'tunnel'], // 10/8 is wider than any cluster network
+    ['a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', 'cluster'], // fd00:10:96::a,
+    ['1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa', 'tunnel'],
+    // special-use names never leave
+    ['localhost', 'local'],
+    ['foo.localhost', 'local'],
+    ['x.onion', 'local'],
+    ['bad.invalid', 'local'],
+  ];
+  for (const [name, want] of cases) assert.equal(routeName(name, split), want, name);
+});
+
+test('routeName: dotless names to the tunnel when singleLabel says so', () => {
+  assert.equal(routeName('db', { ...split, singleLabel: 'tunnel' }), 'tunnel');
+});
+
+test('routeName in tunnel mode sends every name through the tunnel', () => {
+  const t: RoutingConfig = { ...split, mode: 'tunnel' };
+  for (const name of ['kubernetes.default.svc.cluster.local', 'db.corp.internal', 'db', 'example.com', '10.0.96.10.in-addr.arpa'])
+    assert.equal(routeName(name, t), 'tunnel', name);
+  assert.equal(routeName('localhost', t), 'local');
+});
+
+test('reverseNameNetwork', () => {
+  for (const [name, want] of [
+    ['4.3.2.1.in-addr.arpa', '1.2.3.4/32'],
+    ['2.1.in-addr.arpa', '1.2.0.0/16'],
+    ['in-addr.arpa', '0.0.0.0/0'],
+    ['256.1.in-addr.arpa', undefined],
+    ['01.1.in-addr.arpa', undefined],
+    ['x.1.in-addr.arpa', undefined],
+    ['5.4.3.2.1.in-addr.arpa', undefined],
+    ['b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa', '4321:0:1:2:3:4:567:89ab/128'],
+    ['8.b.d.0.1.0.0.2.ip6.arpa', '2001:db8::/32'],
+    ['zz.ip6.arpa', undefined],
+    ['example.com', undefined],
+  ] as const)
+    assert.equal(reverseNameNetwork(name)?.text, want, name);
+});
+
+test('searchCandidates follows glibc res_search', () => {
+  const search = ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local'];
+  assert.deepEqual(searchCandidates('db', search, 5), ['db.default.svc.cluster.local', 'db.svc.cluster.local', 'db.cluster.local', 'db']);
+  assert.deepEqual(searchCandidates('example.com', search, 1), ['example.com', 'example.com.default.svc.cluster.local', 'example.com.svc.cluster.local', 'example.com.cluster.local']);
+  assert.deepEqual(searchCandidates('example.com.', search, 5), ['example.com']);
+  // Every candidate except the bare name is a cluster name under the default cluster domains.
+  const cfg: RoutingConfig = { ...split, clusterDomains: ['cluster.local', ...search] };
+  const routes = searchCandidates('api.example.com', search, 5).map((n) => routeName(n, cfg));
+  assert.deepEqual(routes, ['cluster', 'cluster', 'cluster', 'tunnel']);
+});
+
+test('defaultSingleLabel: tunnel in Kubernetes (svc search domain), cluster elsewhere', () => {
+  assert.equal(defaultSingleLabel(['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local']), 'tunnel');
+  assert.equal(defaultSingleLabel(['SVC.corp.example.']), 'tunnel');
+  assert.equal(defaultSingleLabel([]), 'cluster');
+  assert.equal(defaultSingleLabel(['example.com']), 'cluster');
+});
