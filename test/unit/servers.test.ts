@@ -245,3 +245,53 @@ test('resolveEndpoints asks only the given nameserver (a DNS server on loopback)
   assert.equal(out.servers[0]!.peer.endpoint.ip, '192.0.2.44');
   assert.deepEqual(questions, ['A se-sto-wg-001.relays.mullvad.net']);
 });
+
+test('exchangeResolver: through the DNS forwarder\'s upstream transport, from its source ports', async (t) => {
+  const { UpstreamTransport } = await import('../../src/dns/upstream.js');
+  const { silentLogger } = await import('../../src/log/logger.js');
+  const { exchangeResolver } = await import('../../src/config/resolve-upstream.js');
+  const sock = createSocket('udp4');
+  const seen: { question: string; port: number }[] = [];
+  sock.on('message', (msg, rinfo) => {
+    const q = dnsPacket.decode(msg);
+    const question = q.questions![0]!;
+    seen.push({ question: `${question.type} ${question.name}`, port: rinfo.port });
+    const known = question.name === 'nl-ams-wg-001.relays.mullvad.net';
+    const answers = known && question.type === 'A' ? [{ type: 'A' as const, name: question.name, ttl: 60, data: '192.0.2.80' }] : [];
+    const flags = dnsPacket.RECURSION_DESIRED | (known ? 0 : 3); // NXDOMAIN for unknown names
+    sock.send(dnsPacket.encode({ id: q.id, type: 'response', flags, questions: q.questions, answers }), rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const range = { from: 47000, to: 47063 };
+  const transport = await UpstreamTransport.create({ port: sock.address().port, sourcePorts: range, poolSize: 1, log: silentLogger });
+  t.after(async () => {
+    sock.close();
+    await transport.close();
+  });
+  const resolver = exchangeResolver(transport, ['127.0.0.1'], { timeoutMs: 1000 });
+  const ok = await resolveEndpoints([server('nl-ams-wg-001', 'nl-ams-wg-001.relays.mullvad.net:51820')], ['127.0.0.1'], { resolver });
+  assert.deepEqual(ok.errors, []);
+  assert.equal(ok.servers[0]!.peer.endpoint.ip, '192.0.2.80');
+  const gone = await resolveEndpoints([server('nl-ams-wg-009', 'nl-ams-wg-009.relays.mullvad.net:51820')], ['127.0.0.1'], { resolver });
+  assert.deepEqual(gone.errors.map((e) => e.message), [
+    "/etc/wireguard/nl-ams-wg-009.conf:9: Endpoint host 'nl-ams-wg-009.relays.mullvad.net' could not be resolved through 127.0.0.1 (ENOTFOUND) (check the cluster DNS, or write the relay IP in Endpoint (mullvad.net lists it))",
+  ]);
+  assert.ok(seen.length >= 3 && seen.every((s) => s.port >= range.from && s.port <= range.to), JSON.stringify(seen));
+});
+
+test('exchangeResolver tries the next nameserver only when one fails', async () => {
+  const { exchangeResolver } = await import('../../src/config/resolve-upstream.js');
+  const asked: string[] = [];
+  const exchange = {
+    udp: async (server: string, q: { name: string; type: string }) => {
+      asked.push(`${server} ${q.type}`);
+      if (server === '10.96.0.10') throw Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' });
+      return { size: 0, packet: { flags: 0, flag_tc: false, answers: [{ type: 'A', name: q.name, data: '192.0.2.9' }] } };
+    },
+    tcp: async () => assert.fail('no TCP without TC'),
+    close: async () => {},
+  } as unknown as import('../../src/dns/upstream.js').UpstreamExchange;
+  const r = exchangeResolver(exchange, ['10.96.0.10', '10.96.0.11']);
+  assert.deepEqual(await r.resolve4('x.example'), ['192.0.2.9']);
+  assert.deepEqual(asked, ['10.96.0.10 A', '10.96.0.11 A']);
+});
