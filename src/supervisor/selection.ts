@@ -1,8 +1,7 @@
-// Server selection: which configs SERVER picks, in what order to try them
-// (SERVER_SELECTION), and which one to try next after a failure. Pure functions;
-// randomness, time and measurements come in as arguments.
+// Server selection: in what order to try the servers (SERVER_SELECTION) and
+// which one to try next after a failure (SERVER filtering is config/select.ts).
+// Pure functions; randomness, time and measurements come in as arguments.
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../errors.js';
 import type { ServerSelection } from '../config/settings.js';
 
 export interface OrderOptions {
@@ -13,37 +12,6 @@ export interface OrderOptions {
   random?: () => number;
   /** For `fastest`: measured handshake or probe round-trip in ms by server name. */
   measurements?: Map<string, number>;
-}
-
-/**
- * SERVER patterns → the configs they name, in pattern order (then by name),
- * each server once. A pattern is a file stem (`se-sto-wg-001`), a hostname
- * (`se-sto-wg-001.relays.mullvad.net`) or a location prefix in Mullvad's naming
- * (`se`, `se-sto`), matched at a '-' boundary so `se` does not pick `sea-…`.
- * An empty list selects every server. A pattern matching nothing is a config error.
- */
-export function filterServers<T extends { name: string }>(servers: readonly T[], patterns: readonly string[]): T[] {
-  if (patterns.length === 0) return [...servers];
-  const out: T[] = [];
-  const seen = new Set<string>();
-  for (const raw of patterns) {
-    const p = raw.trim().toLowerCase();
-    const stem = p.replace(/\.conf$/, '').replace(/\.relays\.mullvad\.net\.?$/, '').replace(/^mlvd-/, '');
-    const hits = servers
-      .filter((s) => {
-        const n = s.name.toLowerCase();
-        return n === stem || n.startsWith(`${stem}-`);
-      })
-      .sort((a, b) => a.name.localeCompare(b.name));
-    if (hits.length === 0)
-      throw new ConfigError('SERVER', `'${raw}' matches no config`, `available: ${servers.map((s) => s.name).join(', ') || 'none'}`);
-    for (const h of hits) {
-      if (seen.has(h.name)) continue;
-      seen.add(h.name);
-      out.push(h);
-    }
-  }
-  return out;
 }
 
 /** Server names in the order to try them. */

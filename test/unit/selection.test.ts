@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allFailedRecently, filterServers, nextServer, orderServers, spreadOffset } from '../../src/supervisor/selection.js';
-import { ConfigError } from '../../src/errors.js';
+import { allFailedRecently, nextServer, orderServers, spreadOffset } from '../../src/supervisor/selection.js';
 
 const S = (...names: string[]) => names.map((name) => ({ name }));
 const three = S('se-sto-wg-001', 'se-got-wg-002', 'de-fra-wg-003');
@@ -106,21 +105,4 @@ test('allFailedRecently', () => {
   assert.equal(allFailedRecently(order, new Map([['a', 0]]), 10, 100), false);
   assert.equal(allFailedRecently(order, new Map([['a', 0], ['b', 5]]), 10, 100), true);
   assert.equal(allFailedRecently(order, new Map([['a', 0], ['b', 5]]), 100, 100), false);
-});
-
-test('filterServers: stems, hostnames, location prefixes, lists, errors', () => {
-  const all = S('se-sto-wg-001', 'se-sto-wg-002', 'se-got-wg-001', 'sea-wg-001', 'de-fra-wg-003');
-  const cases: [string[], string[]][] = [
-    [[], ['se-sto-wg-001', 'se-sto-wg-002', 'se-got-wg-001', 'sea-wg-001', 'de-fra-wg-003']],
-    [['se'], ['se-got-wg-001', 'se-sto-wg-001', 'se-sto-wg-002']],
-    [['se-sto'], ['se-sto-wg-001', 'se-sto-wg-002']],
-    [['se-sto-wg-002'], ['se-sto-wg-002']],
-    [['SE-STO-WG-002.relays.mullvad.net'], ['se-sto-wg-002']],
-    [['mlvd-se-sto-wg-002.conf'], ['se-sto-wg-002']],
-    [['de', 'se-sto'], ['de-fra-wg-003', 'se-sto-wg-001', 'se-sto-wg-002']],
-    [['se-sto-wg-002', 'se-sto'], ['se-sto-wg-002', 'se-sto-wg-001']],
-  ];
-  for (const [patterns, want] of cases) assert.deepEqual(filterServers(all, patterns).map((s) => s.name), want, patterns.join(','));
-  assert.throws(() => filterServers(all, ['us']), (e: unknown) => e instanceof ConfigError && e.where === 'SERVER' && /'us' matches no config/.test(e.message));
-  assert.throws(() => filterServers(all, ['se-st']), ConfigError);
 });
