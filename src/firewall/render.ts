@@ -40,8 +40,17 @@ export function renderRuleset(p: FirewallPolicy): string {
   // ---- output: what may leave this namespace -------------------------------
   L.push('', `\tchain output {`, `\t\ttype filter hook output priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`);
   rule('1. loopback: the DNS forwarder, health server and local services', 'oif "lo" accept');
+  const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
+  if (tunnel) {
+    // Also in connecting: WireGuard starts a handshake only when a packet is
+    // sent into the tunnel, and Mullvad's files have no PersistentKeepalive; the
+    // sidecar's probe is that packet (Mullvad's app likewise lets its own
+    // connectivity check into the tunnel while connecting). Only the sidecar's
+    // sockets bind these ports, and the packet leaves encrypted to the relay.
+    // Before the DNS reject: the forwarder's external queries go this way too.
+    rule('1b. the sidecar\'s own sockets (source ports ' + ports + ': probes, forwarder) may use the tunnel', `meta l4proto { tcp, udp } th sport ${ports} oifname "${tunnel.interface}" accept`);
+  }
   if (p.dns) {
-    const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
     const cluster4 = p.dns.clusterResolvers.filter((a) => !a.includes(':'));
     const cluster6 = p.dns.clusterResolvers.filter((a) => a.includes(':'));
     // Before the bypass sets: otherwise an external name sent to cluster DNS
@@ -49,7 +58,6 @@ export function renderRuleset(p: FirewallPolicy): string {
     if (cluster4.length)
       rule('2. DNS: only the forwarder (source ports ' + ports + ') may query cluster DNS, for cluster names', `meta l4proto { tcp, udp } th sport ${ports} th dport 53 ip daddr { ${cluster4.join(', ')} } accept`);
     if (cluster6.length) rule(undefined, `meta l4proto { tcp, udp } th sport ${ports} th dport 53 ip6 daddr { ${cluster6.join(', ')} } accept`);
-    if (connected && tunnel) rule('   the forwarder\'s external queries go only into the tunnel', `meta l4proto { tcp, udp } th sport ${ports} th dport 53 oifname "${tunnel.interface}" accept`);
     rule('   every other DNS packet is refused, before any bypass rule', `meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 counter name ${BLOCKED_COUNTERS.ipv4} jump refuse`);
     rule(undefined, `meta nfproto ipv6 meta l4proto { tcp, udp } th dport 53 counter name ${BLOCKED_COUNTERS.ipv6} jump refuse`);
   }
@@ -109,7 +117,6 @@ export function renderRuleset(p: FirewallPolicy): string {
   }
 
   if (p.dns) {
-    const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
     L.push('', '\tchain dns_redirect {', '\t\ttype nat hook output priority -100; policy accept;');
     rule('every DNS query not from the forwarder itself goes to the forwarder, whatever resolver the app chose', `meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`);
     L.push('\t}');
