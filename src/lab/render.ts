@@ -104,10 +104,11 @@ export function vethCommands(plan: LabPlan): Argv[] {
 
 function link(ns: string, dev: string, v4: string, v6: string): Argv[] {
   // nodad: an IPv6 address is usable (bindable) at once instead of after ~1 s of DAD.
+  // Up first: the carrier (applied by the kernel's rate-limited linkwatch work) comes sooner.
   return [
+    ['ip', '-n', ns, 'link', 'set', dev, 'up'],
     ['ip', '-n', ns, 'addr', 'add', v4, 'dev', dev],
     ['ip', '-n', ns, 'addr', 'add', v6, 'dev', dev, 'nodad'],
-    ['ip', '-n', ns, 'link', 'set', dev, 'up'],
   ];
 }
 

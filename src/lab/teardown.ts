@@ -1,6 +1,6 @@
 // Teardown: safe to run twice, after a crash, and from another process. It works
 // from the state file's plan and also sweeps namespaces that carry the prefix.
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { CommandRunner } from '../system/runner.js';
 import { ExecRunner } from '../system/runner.js';
 import type { Logger } from '../log/logger.js';
@@ -11,6 +11,15 @@ import { LAB_RUN_DIR, allNamespaces, wgInterfaces } from './plan.js';
 import { isAlive, listLabPrefixes, processStart, readState } from './state.js';
 
 const GRACE_MS = 1000;
+const STATELESS_GRACE_MS = 30_000;
+
+async function youngerThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs < ms;
+  } catch {
+    return false;
+  }
+}
 
 export async function listNamespaces(runner: CommandRunner): Promise<string[]> {
   const r = await runner.run(['ip', '-j', 'netns', 'list'], { readOnly: true, allowFailure: true });
@@ -88,6 +97,8 @@ export async function cleanupStaleLabs(runner: CommandRunner = new ExecRunner(),
   for (const prefix of await listLabPrefixes()) {
     const state = await readState(prefix).catch(() => undefined);
     if (state && isAlive(state.owner)) continue;
+    // No state file yet: another process may be bringing this lab up right now.
+    if (!state && (await youngerThan(`${LAB_RUN_DIR}/${prefix}`, STATELESS_GRACE_MS))) continue;
     log.info('removing stale lab', { prefix });
     await teardown(prefix, state?.plan, runner, log);
     removed.push(prefix);

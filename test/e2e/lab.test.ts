@@ -4,8 +4,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { access, readFile, readdir, writeFile } from 'node:fs/promises';
-import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
-import type { ChildHandle } from '../../src/system/process.js';
+import { fileURLToPath } from 'node:url';
+import { cleanupStaleLabs, labAttach, labDown, labUp, type Lab } from '../../src/lab/lab.js';
+import { startChild, type ChildHandle } from '../../src/system/process.js';
 import { processStart } from '../../src/lab/state.js';
 import { listNamespaces, namespacePids } from '../../src/lab/teardown.js';
 import { ExecRunner } from '../../src/system/runner.js';
@@ -209,3 +210,75 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
     await labDown(l.prefix);
   });
 });
+
+describe('lab lifecycle across processes', { skip: isRoot ? false : 'needs root (network namespaces)' }, () => {
+  const runner = new ExecRunner();
+  const bin = fileURLToPath(new URL('../../../bin/mullvad-sidecar', import.meta.url));
+  const labModule = fileURLToPath(new URL('../../src/lab/lab.js', import.meta.url));
+  const prefixes: string[] = [];
+  const fresh = (tag: string): string => {
+    const p = `${tag}${Math.random().toString(36).slice(2, 6)}`;
+    prefixes.push(p);
+    return p;
+  };
+
+  after(async () => {
+    for (const p of prefixes) await labDown(p);
+  });
+
+  test('`lab up` leaves a working lab behind that `lab status` lists and `lab down` removes', async () => {
+    const prefix = fresh('mscli');
+    const up = await runner.run([bin, 'lab', 'up', '--prefix', prefix, '--relays', '1', '--json'], { timeoutMs: 60_000 });
+    assert.equal((JSON.parse(up.stdout) as { prefix: string }).prefix, prefix);
+    // The CLI has exited: its detached servers must still answer.
+    const lab = await labAttach(prefix);
+    assert.deepEqual((await lab.httpFromPod(`http://${lab.internet.ip}/`)).json, { ip: lab.pod.ip });
+    assert.deepEqual((await lab.dnsFromPod('kubernetes.default.svc.cluster.local')).answers, ['10.96.0.1']);
+    const relayProcs = await namespacePids(runner, lab.relays[0]!.ns);
+    assert.equal(relayProcs.length, 2, 'wireguard-go and the resolver outlived the CLI');
+    const status = JSON.parse((await runner.run([bin, 'lab', 'status', '--json'])).stdout) as { prefix: string; alive: boolean; leaks: unknown }[];
+    const mine = status.find((s) => s.prefix === prefix);
+    assert.equal(mine?.alive, true);
+    assert.ok(((mine?.leaks as { v4: number }).v4) > 0);
+    await runner.run([bin, 'lab', 'down', prefix]);
+    assert.deepEqual((await listNamespaces(runner)).filter((n) => n.startsWith(`${prefix}-`)), []);
+    assert.deepEqual(relayProcs.filter((p) => processStart(p) !== undefined), []);
+  });
+
+  test('a lab whose owner was SIGKILLed is removed by cleanupStaleLabs()', async () => {
+    const prefix = fresh('mskil');
+    const script = `const m = await import(${JSON.stringify(labModule)}); await m.labUp({ prefix: ${JSON.stringify(prefix)}, relays: 1 }); console.log('up'); setInterval(() => {}, 1000);`;
+    const owner = startChild([process.execPath, '--input-type=module', '-e', script]);
+    for (let i = 0; !owner.output().includes('up'); i++) {
+      assert.ok(owner.running && i < 600, `lab owner failed: ${owner.output()}`);
+      await sleep(50);
+    }
+    const pids = await namespacePids(runner, `${prefix}-inet`);
+    assert.ok(pids.length > 0);
+    owner.kill('SIGKILL');
+    await owner.exited;
+    assert.ok((await listNamespaces(runner)).includes(`${prefix}-pod`), 'a crash leaves the lab behind');
+    const removed = await cleanupStaleLabs();
+    assert.ok(removed.includes(prefix), `removed: ${removed.join(', ')}`);
+    assert.deepEqual((await listNamespaces(runner)).filter((n) => n.startsWith(`${prefix}-`)), []);
+    assert.deepEqual(pids.filter((p) => processStart(p) !== undefined), []);
+    assert.equal(await exists(`/run/mullvad-sidecar-lab/${prefix}`), false);
+  });
+
+  test('a failed bring-up removes what it had created', async () => {
+    const prefix = fresh('msbad');
+    // `wg set` on the relay fails after namespaces, links and servers exist.
+    await assert.rejects(labUp({ prefix, relays: 1, runner: failOn('wg', runner) }), /bringing up lab/);
+    assert.deepEqual((await listNamespaces(runner)).filter((n) => n.startsWith(`${prefix}-`)), []);
+    assert.equal(await exists(`/run/mullvad-sidecar-lab/${prefix}`), false);
+    assert.equal(await exists(`/etc/netns/${prefix}-pod`), false);
+  });
+});
+
+/** A runner that fails the first command whose argv contains `word` (after ip netns exec NS). */
+function failOn(word: string, inner: ExecRunner): ExecRunner {
+  return {
+    run: (argv: readonly string[], opts?: Parameters<ExecRunner['run']>[1]) =>
+      argv.includes(word) ? Promise.reject(new Error(`injected failure: ${argv.join(' ')}`)) : inner.run(argv, opts),
+  } as ExecRunner;
+}
