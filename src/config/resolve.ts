@@ -3,6 +3,7 @@
 // to the given (cluster) nameservers: never getaddrinfo, never a public resolver.
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { shown } from './shown.js';
 import type { ServerConfig } from './types.js';
 import { keepSourceLines, sourceLine } from './wgconf.js';
 
@@ -42,7 +43,7 @@ export async function resolveEndpoints(
         (s) =>
           new ConfigError(
             endpointWhere(s),
-            `Endpoint host '${s.peer.endpoint.host}' cannot be resolved: there is no nameserver to ask (the system resolver is never used)`,
+            `Endpoint host ${shown(s.peer.endpoint.host)} cannot be resolved: there is no nameserver to ask (the system resolver is never used)`,
             'write the relay IP in Endpoint, or give the sidecar a resolv.conf naming the cluster DNS',
           ),
       ),
@@ -95,7 +96,7 @@ async function pin(s: ServerConfig, resolver: HostResolver, nameservers: readonl
   if (!ip || !family)
     return new ConfigError(
       where,
-      `Endpoint host '${ep.host}' could not be resolved through ${nameservers.join(', ') || 'the given resolver'}${reason ? ` (${reason})` : ''}`,
+      `Endpoint host ${shown(ep.host)} could not be resolved through ${nameservers.join(', ') || 'the given resolver'}${reason ? ` (${reason})` : ''}`,
       'check the cluster DNS, or write the relay IP in Endpoint (mullvad.net lists it)',
     );
   const pinned: ServerConfig = { ...s, peer: { ...s.peer, endpoint: { ...ep, ip, family } } };

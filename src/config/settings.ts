@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { LEVELS, type Level } from '../log/logger.js';
 import { parseCidr, type Cidr } from './cidr.js';
+import { shown } from './shown.js';
 
 export type WgImplementation = 'auto' | 'kernel' | 'userspace';
 export type DnsMode = 'split' | 'tunnel' | 'off';
@@ -66,14 +67,14 @@ const bool = (raw: string, env: string): boolean => {
   const v = raw.trim().toLowerCase();
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(env, `expected true or false, got '${raw}'`);
+  throw new ConfigError(env, `expected true or false, got ${shown(raw)}`);
 };
 const oneOf =
   <T extends string>(...allowed: T[]) =>
   (raw: string, env: string): T => {
     const v = raw.trim().toLowerCase() as T;
     if (allowed.includes(v)) return v;
-    throw new ConfigError(env, `expected one of ${allowed.join(' | ')}, got '${raw}'`);
+    throw new ConfigError(env, `expected one of ${allowed.join(' | ')}, got ${shown(raw)}`);
   };
 const int =
   (min: number, max: number) =>
@@ -81,7 +82,7 @@ const int =
     const v = raw.trim();
     const n = /^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(n) || n < min || n > max)
-      throw new ConfigError(env, `expected an integer from ${min} to ${max}, got '${raw}'`);
+      throw new ConfigError(env, `expected an integer from ${min} to ${max}, got ${shown(raw)}`);
     return n;
   };
 /** "5", "5s", "500ms", "2m" → milliseconds. */
@@ -89,11 +90,11 @@ export const duration =
   (minMs: number, maxMs: number) =>
   (raw: string, env: string): number => {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/i.exec(raw);
-    if (!m) throw new ConfigError(env, `expected a duration such as 5, 5s or 500ms, got '${raw}'`);
+    if (!m) throw new ConfigError(env, `expected a duration such as 5, 5s or 500ms, got ${shown(raw)}`);
     const unit = (m[2] ?? 's').toLowerCase();
     const ms = Number(m[1]) * (unit === 'ms' ? 1 : unit === 'm' ? 60_000 : 1000);
     if (ms < minMs || ms > maxMs)
-      throw new ConfigError(env, `expected a duration from ${minMs / 1000}s to ${maxMs / 1000}s, got '${raw}'`);
+      throw new ConfigError(env, `expected a duration from ${minMs / 1000}s to ${maxMs / 1000}s, got ${shown(raw)}`);
     return Math.round(ms);
   };
 const list = (raw: string): string[] =>
@@ -104,23 +105,23 @@ const list = (raw: string): string[] =>
 const cidrs = (raw: string, env: string): Cidr[] =>
   list(raw).map((c) => {
     const p = parseCidr(c);
-    if (!p) throw new ConfigError(env, `'${c}' is not an IPv4 or IPv6 network`, 'use forms like 10.96.0.0/12 or fd00::/8');
+    if (!p) throw new ConfigError(env, `${shown(c)} is not an IPv4 or IPv6 network`, 'use forms like 10.96.0.0/12 or fd00::/8');
     return p;
   });
 const ifname = (raw: string, env: string): string => {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(raw) || raw === '.' || raw === '..')
-    throw new ConfigError(env, `'${raw}' is not a valid interface name`, '1 to 15 letters, digits, _ . -');
+    throw new ConfigError(env, `${shown(raw)} is not a valid interface name`, '1 to 15 letters, digits, _ . -');
   return raw;
 };
 const ips = (raw: string, env: string): string[] =>
   list(raw).map((a) => {
-    if (!isIP(a)) throw new ConfigError(env, `'${a}' is not an IP address`);
+    if (!isIP(a)) throw new ConfigError(env, `${shown(a)} is not an IP address`);
     return a;
   });
 const domains = (raw: string, env: string): string[] =>
   list(raw).map((d) => {
     const n = d.toLowerCase().replace(/\.$/, '');
-    if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(n)) throw new ConfigError(env, `'${d}' is not a domain name`);
+    if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(n)) throw new ConfigError(env, `${shown(d)} is not a domain name`);
     return n;
   });
 const str = (raw: string): string => raw;
@@ -130,13 +131,13 @@ const url = (raw: string, env: string): string => {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
     return raw;
   } catch {
-    throw new ConfigError(env, `expected an http(s) URL, got '${raw}'`);
+    throw new ConfigError(env, `expected an http(s) URL, got ${shown(raw)}`);
   }
 };
 const hostPort = (raw: string, env: string): string => {
   const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/i.exec(raw.trim());
   if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535)
-    throw new ConfigError(env, `expected host:port or [v6]:port, got '${raw}'`);
+    throw new ConfigError(env, `expected host:port or [v6]:port, got ${shown(raw)}`);
   return raw.trim();
 };
 

@@ -4,6 +4,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { parseCidr, type Cidr } from './cidr.js';
 import type { Endpoint, InterfaceAddress } from './types.js';
+import { shown } from './shown.js';
+
+export { shown };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string; hint?: string };
 
@@ -11,16 +14,6 @@ const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = (problem: string, hint?: string): Parsed<never> => (hint ? { ok: false, problem, hint } : { ok: false, problem });
 
 export const REFETCH_HINT = 'copy the file again from mullvad.net/account/wireguard-config';
-
-/**
- * A value as it may appear in a message: quoted when it cannot be key material,
- * otherwise replaced. A WireGuard key is 44 base64 characters; any long run of
- * base64 characters is treated as (a piece of) one, wherever it was written.
- */
-export function shown(value: string): string {
-  if (value.length > 64 || /[A-Za-z0-9+/=]{16,}/.test(value)) return '(value not shown: it may be a key)';
-  return `'${value}'`;
-}
 
 /** A Curve25519 key: base64 of exactly 32 bytes (43 characters, one '=' of padding). */
 export function isWireGuardKey(s: string): boolean {
