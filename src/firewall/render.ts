@@ -103,7 +103,8 @@ export function renderRuleset(p: FirewallPolicy): string {
     L.push('', '\tchain preraw {', '\t\ttype filter hook prerouting priority raw; policy accept;');
     for (const a of tunnel.addresses) {
       const fam = a.family === 4 ? 'ip' : 'ip6';
-      rule(undefined, `iifname != "${tunnel.interface}" ${fam} daddr ${a.address} fib saddr type != local drop`);
+      // Not on lo: our own refusals (TCP resets) come back to us that way.
+      rule(undefined, `iif != "lo" iifname != "${tunnel.interface}" ${fam} daddr ${a.address} fib saddr type != local drop`);
     }
     L.push('\t}');
     // Replies to connections that came in on the cluster side must leave the way

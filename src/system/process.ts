@@ -1,6 +1,7 @@
 // Long-running child processes (wireguard-go, the lab's fake servers), started
 // with an argv array and watched so their exit is reported, never silently lost.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 
@@ -22,11 +23,25 @@ export interface SpawnOptions {
   log?: Logger;
   /** Keep the child in its own process group so a terminal's Ctrl-C reaches us first. */
   detached?: boolean;
+  /**
+   * SIGKILL the child when we die, even by SIGKILL (setpriv --pdeathsig, util-linux).
+   * In a container the sidecar is PID 1 and takes its children along; elsewhere an
+   * orphaned wireguard-go would keep a tunnel nobody supervises.
+   */
+  dieWithParent?: boolean;
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+let setprivAvailable: boolean | undefined;
+function canUseSetpriv(): boolean {
+  if (setprivAvailable === undefined) setprivAvailable = existsSync(SETPRIV);
+  return setprivAvailable;
 }
 
 export function startChild(argv: readonly string[], opts: SpawnOptions = {}): ChildHandle {
   const log = opts.log ?? silentLogger;
-  const [file, ...args] = argv;
+  const full = opts.dieWithParent && canUseSetpriv() ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--', ...argv] : argv;
+  const [file, ...args] = full;
   if (!file) throw new Error('empty argv');
   log.debug(`[#] ${argv.join(' ')} &`);
   const child: ChildProcess = spawn(file, args, {
@@ -37,7 +52,7 @@ export function startChild(argv: readonly string[], opts: SpawnOptions = {}): Ch
   const lines: string[] = [];
   const keep = (b: Buffer): void => {
     for (const l of b.toString().split('\n')) if (l.trim()) lines.push(l);
-    if (lines.length > 50) lines.splice(0, lines.length - 50);
+    if (lines.length > 300) lines.splice(0, lines.length - 300);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);

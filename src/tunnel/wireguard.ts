@@ -115,7 +115,7 @@ export class Tunnel {
   private async startWireguardGo(): Promise<void> {
     const ifname = this.opts.interface;
     const bin = this.opts.wireguardGo ?? 'wireguard-go';
-    const child = startChild([bin, '-f', ifname], { log: this.log, env: { ...process.env, LOG_LEVEL: 'error' } });
+    const child = startChild([bin, '-f', ifname], { log: this.log, env: { ...process.env, LOG_LEVEL: 'error' }, dieWithParent: true });
     this.child = child;
     void child.exited.then((code) => {
       if (this.child !== child) return;
