@@ -84,10 +84,12 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     internalService: CLUSTER.internalService,
     internet: { ip: INTERNET.ip, ip6: INTERNET.ip6 },
     checkUrl: `http://${INTERNET.ip}/json`,
+    checkUrl6: `http://[${INTERNET.ip6}]/json`,
     sidecarInterface: plan.sidecarInterface,
     podExec,
     nsExec,
     podSpawn: (argv, env) => startChild(['ip', 'netns', 'exec', plan.ns.pod, ...argv], { env: env ?? process.env, log }),
+    nsSpawn: (ns, argv, env) => startChild(['ip', 'netns', 'exec', ns, ...argv], { env: env ?? process.env, log }),
 
     async httpFromPod(url, opts = {}): Promise<HttpResult> {
       const timeoutMs = opts.timeoutMs ?? 5000;

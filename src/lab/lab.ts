@@ -12,7 +12,7 @@ import { ConfigError, wrap } from '../errors.js';
 import { generateKeyPair } from './keys.js';
 import type { LabPlan } from './plan.js';
 import { allNamespaces, planLab } from './plan.js';
-import { addressCommands, renderMullvadConf, renderResolvConf, renderRouterNft, vethCommands } from './render.js';
+import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderResolvConf, renderRouterNft, vethCommands } from './render.js';
 import { startRelay } from './relay.js';
 import { startServers } from './servers-start.js';
 import type { RoleConfig } from './servers/roles.js';
@@ -96,11 +96,15 @@ export interface Lab {
   readonly internalService: string;
   readonly internet: { ip: string; ip6: string };
   readonly checkUrl: string;
+  /** The same check over IPv6: http://[fd30::2]/json */
+  readonly checkUrl6: string;
   readonly sidecarInterface: string;
   podExec(argv: string[], opts?: RunOptions): Promise<CommandResult>;
   /** Any command in any lab namespace (e.g. `wg show` on a relay). */
   nsExec(ns: string, argv: string[], opts?: RunOptions): Promise<CommandResult>;
   podSpawn(argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
+  /** A long-running process in any lab namespace (e.g. `iperf3 -s` on the internet host); teardown kills it. */
+  nsSpawn(ns: string, argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
   httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6 }): Promise<HttpResult>;
   dnsFromPod(name: string, opts?: { type?: 'A' | 'AAAA' | 'TXT'; server?: string; tcp?: boolean; timeoutMs?: number }): Promise<DnsResult>;
   leaks(): Promise<Leaks>;
@@ -142,12 +146,7 @@ async function writeFiles(plan: LabPlan, clientPrivate: string, relayPublic: Rec
 async function buildNetwork(plan: LabPlan, runner: CommandRunner): Promise<void> {
   // Sequential: the first `ip netns add` sets up the /run/netns mount, concurrent ones could race it.
   for (const ns of allNamespaces(plan)) await runner.run(['ip', 'netns', 'add', ns]);
-  // No duplicate address detection: it would hold every IPv6 address (link-local too)
-  // tentative for a second after link-up. Set before the veths exist so they inherit it.
-  await runAll(runner, allNamespaces(plan).map((ns) => [
-    ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
-    ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'],
-  ]));
+  await runAll(runner, namespaceSetupCommands(plan));
   await runAll(runner, vethCommands(plan).map((argv) => [argv]));
   await runAll(runner, addressCommands(plan));
   await runner.run(['ip', 'netns', 'exec', plan.ns.router, 'nft', '-f', '-'], { stdin: renderRouterNft(plan) });

@@ -119,8 +119,25 @@ function defaults(ns: string, gw: string, gw6: string): Argv[] {
   ];
 }
 
-function forwarding(ns: string): Argv {
-  return ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'];
+/**
+ * One sysctl call per namespace, before any veth exists: no duplicate address
+ * detection (it holds every IPv6 address, link-local too, tentative for a second;
+ * `default` is what the veths inherit), and forwarding where the namespace routes.
+ * Writing `all.forwarding` also sets `default`, so later interfaces forward too.
+ */
+export function sysctlCommand(ns: string, routes: boolean): Argv {
+  const dad = ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'];
+  const fwd = routes ? ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'] : [];
+  return ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', ...dad, ...fwd];
+}
+
+/** Per namespace: loopback up and sysctls. */
+export function namespaceSetupCommands(plan: LabPlan): Argv[][] {
+  const routes = new Set([plan.ns.router, ...plan.relays.map((r) => r.ns)]);
+  return [plan.ns.router, plan.ns.pod, plan.ns.internet, ...plan.relays.map((r) => r.ns)].map((ns) => [
+    ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
+    sysctlCommand(ns, routes.has(ns)),
+  ]);
 }
 
 /** Per namespace, the commands that run in order; namespaces are independent of each other. */
@@ -132,7 +149,6 @@ export function addressCommands(plan: LabPlan): Argv[][] {
     ...link(r, plan.ifs.routerPod, `${POD.gw}/24`, `${POD.gw6}/64`),
     ...link(r, plan.ifs.routerInternet, `${INTERNET.gw}/24`, `${INTERNET.gw6}/64`),
     ...plan.relays.flatMap((x) => link(r, x.routerSide, `${x.gw}/24`, `${x.gw6}/64`)),
-    forwarding(r),
   ];
   const pod: Argv[] = [
     ...link(plan.ns.pod, plan.ifs.pod, `${POD.ip}/24`, `${POD.ip6}/64`),
@@ -145,7 +161,6 @@ export function addressCommands(plan: LabPlan): Argv[][] {
   const relays = plan.relays.map((x): Argv[] => [
     ...link(x.ns, x.uplink, `${x.ip}/24`, `${x.ip6}/64`),
     ...defaults(x.ns, x.gw, x.gw6),
-    forwarding(x.ns),
   ]);
   return [router, pod, inet, ...relays];
 }

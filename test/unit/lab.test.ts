@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import dnsPacket from 'dns-packet';
 import type { Packet } from 'dns-packet';
 import { planLab, randomPrefix } from '../../src/lab/plan.js';
-import { addressCommands, renderMullvadConf, renderRelayNft, renderResolvConf, renderRouterNft, vethCommands } from '../../src/lab/render.js';
+import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderRelayNft, renderResolvConf, renderRouterNft, vethCommands } from '../../src/lab/render.js';
 import { parseCounters, renderDark } from '../../src/lab/counters.js';
 import { linksReady } from '../../src/lab/links.js';
 import { relayName } from '../../src/lab/geo.js';
@@ -70,7 +70,7 @@ describe('lab renderers', () => {
   test('router accounting table', () => golden('router.nft', renderRouterNft(plan)));
   test('relay NAT table', () => golden('relay1.nft', renderRelayNft(plan.relays[0]!)));
   test('topology commands', () => {
-    const text = [...vethCommands(plan), ...addressCommands(plan).flat()].map((a) => a.join(' ')).join('\n') + '\n';
+    const text = [...namespaceSetupCommands(plan).flat(), ...vethCommands(plan), ...addressCommands(plan).flat()].map((a) => a.join(' ')).join('\n') + '\n';
     golden('topology.txt', text);
   });
   test('dark relay: on adds, off adds then deletes (idempotent both ways)', () => {
