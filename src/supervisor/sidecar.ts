@@ -6,12 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Cidr } from '../config/cidr.js';
 import { describeSettings, type Settings } from '../config/settings.js';
-import { filterServers, loadServers, resolveEndpoints } from '../config/servers.js';
+import { loadServers, resolveEndpoints } from '../config/servers.js';
+import { exchangeResolver } from '../config/resolve-upstream.js';
+import { UpstreamTransport } from '../dns/upstream.js';
 import { orderServers } from './selection.js';
 import type { ServerConfig } from '../config/types.js';
 import { publicView } from '../config/types.js';
 import { ConfigErrors, SidecarError } from '../errors.js';
-import { planBypass, checkBypassCidrs } from '../environment/bypass.js';
+import { planBypass } from '../environment/bypass.js';
 import { detectEnvironment, describeEnvironment } from '../environment/detect.js';
 import { readInterfaces } from '../environment/interfaces.js';
 import { fsProbe } from '../environment/probe.js';
@@ -58,14 +60,12 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const interfaces = await readInterfaces(runner);
 
   // --- configs -------------------------------------------------------------------
-  const loaded = await loadServers(settings);
+  const loaded = await loadServers(settings); // SERVER is applied here
   for (const w of loaded.warnings) log.warn(w.message, { file: w.file, line: w.line });
   if (loaded.errors.length) throw loaded.errors.length === 1 ? loaded.errors[0]! : new ConfigErrors(loaded.errors);
-  let servers: ServerConfig[] = filterServers(loaded.servers, settings.servers);
-
+  let servers: ServerConfig[] = loaded.servers;
+  // Checked again once hostnames are resolved: a bypass must never swallow an endpoint.
   const bypassPlan = planBypass({ env, interfaces, resolv, settings, servers });
-  const bypassErrors = checkBypassCidrs(settings.bypassCidrs, servers);
-  if (bypassErrors.length) throw bypassErrors.length === 1 ? bypassErrors[0]! : new ConfigErrors(bypassErrors);
   for (const b of bypassPlan.cidrs) log.info('bypass network', { cidr: b.cidr.text, reason: b.reason });
   for (const n of bypassPlan.notes) log.warn(n);
   const bypass: Cidr[] = bypassPlan.cidrs.map((b) => b.cidr);
@@ -91,10 +91,18 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   await runner.run(['conntrack', '-F'], { allowFailure: true }).catch(() => log.debug('conntrack not available: no entries flushed'));
 
   // Endpoint hostnames: resolved once, through cluster DNS only, then pinned.
+  // The blocked ruleset lets port-53 packets out only from DNS_UPSTREAM_PORTS,
+  // so the query goes through the forwarder's upstream transport, not node:dns.
   if (servers.some((s) => !s.peer.endpoint.ip)) {
-    const r = await resolveEndpoints(servers, clusterResolvers);
-    if (r.errors.length) throw r.errors.length === 1 ? r.errors[0]! : new ConfigErrors(r.errors);
-    servers = r.servers;
+    const transport = await UpstreamTransport.create({ port: 53, sourcePorts: DNS_UPSTREAM_PORTS, poolSize: 2, log });
+    try {
+      const r = await resolveEndpoints(servers, clusterResolvers, { resolver: exchangeResolver(transport, clusterResolvers) });
+      if (r.errors.length) throw r.errors.length === 1 ? r.errors[0]! : new ConfigErrors(r.errors);
+      servers = r.servers;
+    } finally {
+      await transport.close();
+    }
+    planBypass({ env, interfaces, resolv, settings, servers });
   }
   const order = orderServers(servers, { mode: settings.serverSelection, podName: settings.podName });
   log.info('servers', { order, servers: servers.map((s) => ({ ...publicView(s) })) });

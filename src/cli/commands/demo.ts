@@ -1,5 +1,125 @@
-// Placeholder: filled in by the issue that owns 'demo'.
-export async function run(_args: string[]): Promise<number> {
-  process.stderr.write('demo: not implemented yet\n');
-  return 1;
+// `mullvad-sidecar demo`: builds the lab, runs the real sidecar in the lab's
+// pod namespace and narrates what happens, with real results only: every line
+// printed is a measurement, and a step whose result is wrong fails the demo.
+import { labUp, type Lab } from '../../lab/lab.js';
+import { startSidecarInLab, type RunningSidecar } from '../../lab/run-sidecar.js';
+
+const isTty = process.stdout.isTTY;
+const c = (code: string, s: string): string => (isTty ? `\x1b[${code}m${s}\x1b[0m` : s);
+const say = (s = ''): void => void process.stdout.write(s + '\n');
+
+export async function run(args: string[]): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('demo: needs root (it builds network namespaces); run it as root on a Linux host with wireguard-go and nftables (scripts/install-system-deps installs them)\n');
+    return 1;
+  }
+  const keep = args.includes('--keep');
+  let failures = 0;
+  const check = (ok: boolean, what: string, detail: string): void => {
+    if (!ok) failures++;
+    say(`   ${ok ? c('32', '✔') : c('31', '✘')} ${what}: ${c('1', detail)}`);
+  };
+  const step = (n: number, title: string): void => say(`\n${c('36', `${n}.`)} ${c('1', title)}`);
+
+  say(c('1', 'mullvad-sidecar demo') + ' — a pod, a cluster, two fake Mullvad relays and an "internet" host, each a network namespace on this machine.');
+  let lab: Lab | undefined;
+  let sc: RunningSidecar | undefined;
+  try {
+    step(1, 'Building the lab');
+    const t0 = Date.now();
+    lab = await labUp({ relays: 2 });
+    say(`   namespaces ${lab.ns.pod}, ${lab.ns.router}, ${lab.relays.map((r) => r.ns).join(', ')}, ${lab.ns.internet} (${Date.now() - t0} ms)`);
+    say(`   Mullvad configs: ${lab.relays.map((r) => r.name + '.conf').join(', ')} in ${lab.configDir}`);
+    const inet = `http://${lab.internet.ip}/`;
+    const relayIps = new Map(lab.relays.map((r) => [r.ip, r.name]));
+
+    step(2, 'Without the sidecar, the application leaves with its own address');
+    const before = await lab.httpFromPod(inet);
+    check(before.ok && ipOf(before.json) === lab.pod.ip, 'exit address seen by the internet host', `${ipOf(before.json) ?? before.error} (the pod itself)`);
+    check((await lab.leaks()).v4 > 0, 'the router counted it as a leak', `${(await lab.leaks()).v4} packets`);
+    await lab.resetLeaks();
+
+    step(3, 'Starting `mullvad-sidecar run` in the pod');
+    const t1 = Date.now();
+    sc = startSidecarInLab(lab, { LOG_LEVEL: 'warn', CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s' });
+    await sc.waitReady(30_000);
+    const status = (await sc.get('/status')).json as Status;
+    check(true, '/readyz answered 200 after', `${Date.now() - t1} ms (state ${status.state}, server ${status.server?.name})`);
+
+    step(4, 'Through the tunnel');
+    const after = await lab.httpFromPod(`${inet}json`);
+    const exit = after.json as { ip?: string; mullvad_exit_ip?: boolean; mullvad_exit_ip_hostname?: string; city?: string; country?: string } | undefined;
+    check(relayIps.has(exit?.ip ?? ''), 'exit address', `${exit?.ip} (relay ${relayIps.get(exit?.ip ?? '')})`);
+    check(exit?.mullvad_exit_ip === true, 'am.i.mullvad.net says', `mullvad_exit_ip=${exit?.mullvad_exit_ip} hostname=${exit?.mullvad_exit_ip_hostname} (${exit?.city}, ${exit?.country})`);
+    const internal = await lab.httpFromPod(`http://${lab.internalService}/`);
+    check(ipOf(internal.json) === lab.pod.ip, 'internal service (cluster) reached directly, sees', `${ipOf(internal.json) ?? internal.error}`);
+    const dns = await lab.dnsFromPod('www.example.com', { timeoutMs: 3000 });
+    const pub = (await lab.publicDnsLog()).filter((q) => q.name.replace(/\.$/, '') === 'www.example.com');
+    check(dns.ok, 'www.example.com through the pod\'s resolver', dns.ok ? dns.answers.join(', ') : `${dns.rcode ?? dns.error}`);
+    check(pub.length > 0 && pub.every((q) => relayIps.has(q.source)), 'the public DNS server saw the query from', pub.map((q) => q.source).join(', ') || 'nobody');
+    check(sameLeaks(await lab.leaks()), 'leaked packets', fmtLeaks(await lab.leaks()));
+
+    step(5, `Relay ${lab.relays[0]!.name} goes dark: failover`);
+    const current = ((await sc.get('/status')).json as Status).server?.name;
+    const dark = lab.relays.find((r) => r.name === current) ?? lab.relays[0]!;
+    await lab.setRelayDark(dark.index, true);
+    const t2 = Date.now();
+    // Keep the application talking: that is how the sidecar notices (tx without rx).
+    const traffic = setInterval(() => void lab?.httpFromPod(inet, { timeoutMs: 500 }), 300);
+    const moved: unknown = await sc.waitFor((s) => (s as unknown as Status).state === 'connected' && (s as unknown as Status).server?.name !== dark.name, 60_000, 'failover').finally(() => clearInterval(traffic));
+    const again = await lab.httpFromPod(`${inet}json`);
+    check((moved as unknown as Status).server?.name !== dark.name, 'now connected through', `${(moved as unknown as Status).server?.name} after ${((Date.now() - t2) / 1000).toFixed(1)} s (failovers: ${(moved as unknown as Status).failovers})`);
+    check(relayIps.has(ipOf(again.json) ?? ''), 'exit address', `${ipOf(again.json)}`);
+    check(sameLeaks(await lab.leaks()), 'leaked packets during the failover', fmtLeaks(await lab.leaks()));
+
+    step(6, 'Every relay dark: the application is refused, nothing leaks');
+    for (const r of lab.relays) await lab.setRelayDark(r.index, true);
+    const traffic2 = setInterval(() => void lab?.httpFromPod(inet, { timeoutMs: 500 }), 300);
+    await sc.waitFor((s) => ['blocked', 'connecting', 'failing-over'].includes((s as unknown as Status).state), 60_000, 'the sidecar to give up on the relays').finally(() => clearInterval(traffic2));
+    const refused = await lab.httpFromPod(inet, { timeoutMs: 3000 });
+    check(!refused.ok && /REFUSED|UNREACH/.test(refused.error ?? ''), 'application request', `${refused.error} in ${refused.ms} ms`);
+    const ready = await sc.get('/readyz');
+    check(ready.status === 503, '/readyz', `${ready.status} ${ready.body?.trim()}`);
+    const st = (await sc.get('/status')).json as Status;
+    check(sameLeaks(await lab.leaks()), 'leaked packets', `${fmtLeaks(await lab.leaks())} (kill switch refused ${st.killSwitch.blockedPackets.ipv4 + st.killSwitch.blockedPackets.ipv6} packets)`);
+    for (const r of lab.relays) await lab.setRelayDark(r.index, false);
+
+    step(7, 'SIGTERM: the sidecar stops, the pod stays blocked');
+    const code = await sc.stop('SIGTERM');
+    check(code === 0, 'exit code', String(code));
+    const afterStop = await lab.httpFromPod(inet, { timeoutMs: 3000 });
+    check(!afterStop.ok, 'application request after the sidecar is gone', `${afterStop.error}`);
+    check(sameLeaks(await lab.leaks()), 'leaked packets', fmtLeaks(await lab.leaks()));
+  } catch (err) {
+    failures++;
+    say(c('31', `\ndemo failed: ${err instanceof Error ? err.message : String(err)}`));
+  } finally {
+    if (sc?.child.running) await sc.stop('SIGKILL');
+    if (lab && !keep) {
+      step(8, 'Tearing the lab down');
+      await lab.down();
+      say('   every namespace, process and file of the lab removed');
+    } else if (lab) say(`\nlab kept: ${lab.prefix} (remove with: mullvad-sidecar lab down ${lab.prefix})`);
+  }
+  say(failures === 0 ? c('32', '\nAll steps behaved as expected.') : c('31', `\n${failures} step(s) did not behave as expected.`));
+  return failures === 0 ? 0 : 1;
+}
+
+interface Status {
+  state: string;
+  server?: { name: string };
+  failovers: number;
+  killSwitch: { blockedPackets: { ipv4: number; ipv6: number } };
+}
+
+function ipOf(j: unknown): string | undefined {
+  return j && typeof j === 'object' && 'ip' in j ? String((j as { ip: unknown }).ip) : undefined;
+}
+
+function sameLeaks(l: { v4: number; v6: number; dns: number }): boolean {
+  return l.v4 === 0 && l.v6 === 0 && l.dns === 0;
+}
+
+function fmtLeaks(l: { v4: number; v6: number; dns: number }): string {
+  return `IPv4 ${l.v4}, IPv6 ${l.v6}, DNS ${l.dns}`;
 }
