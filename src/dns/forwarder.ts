@@ -50,6 +50,9 @@ export interface ForwarderStats {
   tunnelUp: boolean;
 }
 
+/** Reason for ending the other attempts of a question; a constant spares a DOMException per query. */
+const SETTLED = new Error('settled');
+
 function resultOf(rcode: number): QueryResult {
   switch (rcode) {
     case RCODE.NOERROR:
@@ -68,8 +71,8 @@ function resultOf(rcode: number): QueryResult {
 export class Forwarder {
   private tunnelUp: boolean;
   private tunnelResolvers: readonly string[];
-  /** Aborted when the tunnel goes down: its queries in flight end with SERVFAIL at once. */
-  private tunnelAbort = new AbortController();
+  /** Called when the tunnel goes down: its queries in flight end with SERVFAIL at once. */
+  private readonly tunnelWaiters = new Set<() => void>();
   private readonly inflight = new Map<string, Promise<Outcome>>();
   /** Bumped by flushes: an answer to a question asked before a flush is not cached. */
   private generation = 0;
@@ -84,8 +87,7 @@ export class Forwarder {
     if (up === this.tunnelUp) return;
     this.tunnelUp = up;
     if (!up) {
-      this.tunnelAbort.abort();
-      this.tunnelAbort = new AbortController();
+      for (const abort of [...this.tunnelWaiters]) abort();
       this.o.cache.clear('tunnel');
       this.generation++;
     }
@@ -164,8 +166,7 @@ export class Forwarder {
     const existing = this.inflight.get(k);
     if (existing) return existing;
     const generation = this.generation;
-    const signal = side === 'tunnel' ? this.tunnelAbort.signal : new AbortController().signal;
-    const p = this.ask(servers, question, dnssec, signal).then((o) => {
+    const p = this.ask(servers, question, dnssec, side === 'tunnel' ? this.tunnelWaiters : undefined).then((o) => {
       this.inflight.delete(k);
       if ('answer' in o && generation === this.generation) this.o.cache.put(key, o.answer.packet, o.answer.size);
       return o;
@@ -180,7 +181,7 @@ export class Forwarder {
    * again over TCP. An immediate send error (the firewall's reject) starts the
    * next attempt at once, so a dead path fails fast.
    */
-  private ask(servers: readonly string[], q: Question, dnssec: Dnssec, outer: AbortSignal): Promise<Outcome> {
+  private ask(servers: readonly string[], q: Question, dnssec: Dnssec, waiters: Set<() => void> | undefined): Promise<Outcome> {
     const attempts = Math.max(3, servers.length);
     const interval = Math.max(1, Math.floor(this.o.timeoutMs / attempts));
     const ctl = new AbortController();
@@ -194,13 +195,13 @@ export class Forwarder {
         done = true;
         clearTimeout(deadline);
         clearTimeout(next);
-        outer.removeEventListener('abort', onOuter);
-        ctl.abort();
+        waiters?.delete(onDown);
+        ctl.abort(SETTLED);
         resolve(o);
       };
-      const onOuter = (): void => finish({ error: 'error' });
+      const onDown = (): void => finish({ error: 'error' });
       const deadline = setTimeout(() => finish({ error: 'timeout' }), this.o.timeoutMs);
-      outer.addEventListener('abort', onOuter, { once: true });
+      waiters?.add(onDown);
       const launch = (): void => {
         if (done || launched >= attempts) return;
         const server = servers[launched % servers.length]!;
@@ -222,8 +223,7 @@ export class Forwarder {
           },
         );
       };
-      if (outer.aborted) finish({ error: 'error' });
-      else launch();
+      launch();
     });
   }
 
