@@ -1,7 +1,6 @@
-// Reading the router's leak counters (nft JSON, never human text) and the
-// dark-relay sets.
+// Reading the router's leak counters (nft JSON, never human text).
 import type { CommandRunner } from '../system/runner.js';
-import type { LabPlan, RelayPlan } from './plan.js';
+import type { LabPlan } from './plan.js';
 import { COUNTERS, ROUTER_TABLE } from './render.js';
 
 export interface Leaks {
@@ -40,20 +39,4 @@ export async function readLeaks(runner: CommandRunner, plan: LabPlan): Promise<L
 
 export async function resetLeaks(runner: CommandRunner, plan: LabPlan): Promise<void> {
   await runner.run(['ip', 'netns', 'exec', plan.ns.router, 'nft', 'reset', 'counters', 'table', 'inet', ROUTER_TABLE]);
-}
-
-/** Add-then-delete in one transaction makes "not dark" idempotent without a `destroy` verb (nft < 1.0.8). */
-export function renderDark(relay: RelayPlan, dark: boolean): string {
-  const lines = [
-    `add element inet ${ROUTER_TABLE} dark4 { ${relay.ip} }`,
-    `add element inet ${ROUTER_TABLE} dark6 { ${relay.ip6} }`,
-  ];
-  if (!dark) {
-    lines.push(`delete element inet ${ROUTER_TABLE} dark4 { ${relay.ip} }`, `delete element inet ${ROUTER_TABLE} dark6 { ${relay.ip6} }`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-export async function setDark(runner: CommandRunner, plan: LabPlan, relay: RelayPlan, dark: boolean): Promise<void> {
-  await runner.run(['ip', 'netns', 'exec', plan.ns.router, 'nft', '-f', '-'], { stdin: renderDark(relay, dark) });
 }

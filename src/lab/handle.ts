@@ -11,7 +11,8 @@ import { silentLogger } from '../log/logger.js';
 import { ConfigError } from '../errors.js';
 import type { DnsLogEntry, DnsResult, HttpResult, Lab, LabRelay } from './lab.js';
 import { CLUSTER, INTERNET, POD, WG_PORT } from './plan.js';
-import { readLeaks, resetLeaks, setDark } from './counters.js';
+import { readLeaks, resetLeaks } from './counters.js';
+import { setBlackhole, setDark } from './impair.js';
 import type { LabState } from './state.js';
 import { readState } from './state.js';
 import { teardown } from './teardown.js';
@@ -121,6 +122,7 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     leaks: () => readLeaks(runner, plan),
     resetLeaks: () => resetLeaks(runner, plan),
     setRelayDark: (index, dark) => setDark(runner, plan, relayPlan(index), dark),
+    setRelayBlackhole: (index, maxPacket) => setBlackhole(runner, plan, relayPlan(index), maxPacket),
     publicDnsLog: () => dnsLog('public-dns'),
     clusterDnsLog: () => dnsLog('cluster-dns'),
     relayDnsLog: (index) => dnsLog(`relay${relayPlan(index).index}-dns`),

@@ -110,6 +110,12 @@ export interface Lab {
   leaks(): Promise<Leaks>;
   resetLeaks(): Promise<void>;
   setRelayDark(index: number, dark: boolean): Promise<void>;
+  /**
+   * An MTU black hole on relay `index`'s path: IP packets longer than `maxPacket`
+   * bytes to or from its uplink are dropped without ICMP; null removes it. WireGuard
+   * adds 60 (IPv4 outer) bytes, so 1280 passes tunnelled packets up to 1220.
+   */
+  setRelayBlackhole(index: number, maxPacket: number | null): Promise<void>;
   publicDnsLog(): Promise<DnsLogEntry[]>;
   clusterDnsLog(): Promise<DnsLogEntry[]>;
   relayDnsLog(index: number): Promise<DnsLogEntry[]>;

@@ -52,6 +52,8 @@ table inet ${ROUTER_TABLE} {
   set relays6 { type ipv6_addr; elements = { ${relays6} } }
   set dark4 { type ipv4_addr; }
   set dark6 { type ipv6_addr; }
+  set blackhole4 { typeof ip daddr . meta length; flags interval; }
+  set blackhole6 { typeof ip6 daddr . meta length; flags interval; }
   chain forward {
     type filter hook forward priority filter; policy accept;
     # pod straight to the internet host: a leak past the tunnel
@@ -65,11 +67,15 @@ table inet ${ROUTER_TABLE} {
     ip saddr ${POD.net} ip daddr @relays4 udp dport != ${WG_PORT} counter name "${COUNTERS.relayDirect}"
     ip6 saddr ${POD.net6} ip6 daddr @relays6 meta l4proto != udp counter name "${COUNTERS.relayDirect}"
     ip6 saddr ${POD.net6} ip6 daddr @relays6 udp dport != ${WG_PORT} counter name "${COUNTERS.relayDirect}"
-    # dark relays: after the counters
+    # dark relays and MTU black holes: after the counters, silent (no ICMP)
     ip daddr @dark4 drop
     ip saddr @dark4 drop
     ip6 daddr @dark6 drop
     ip6 saddr @dark6 drop
+    ip daddr . meta length @blackhole4 drop
+    ip saddr . meta length @blackhole4 drop
+    ip6 daddr . meta length @blackhole6 drop
+    ip6 saddr . meta length @blackhole6 drop
   }
 }
 `;

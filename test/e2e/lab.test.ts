@@ -176,6 +176,21 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
     assert.deepEqual(back.json, { ip: l.relays[0]!.ip });
   });
 
+  test('an MTU black hole passes small packets and silently drops large ones', async () => {
+    const l = get();
+    assert.equal((await l.httpFromPod(`http://${l.internet.ip}/bytes/20000`)).body?.length, 20000);
+    await l.setRelayBlackhole(1, 1280);
+    await l.setRelayBlackhole(1, 1000); // replaces, does not add
+    const small = await l.httpFromPod(`http://${l.internet.ip}/`, { timeoutMs: 3000 });
+    assert.deepEqual(small.json, { ip: l.relays[0]!.ip });
+    const large = await l.httpFromPod(`http://${l.internet.ip}/bytes/20000`, { timeoutMs: 1500 });
+    assert.equal(large.ok, false);
+    assert.match(large.error ?? '', /timeout/);
+    await l.setRelayBlackhole(1, null);
+    await l.setRelayBlackhole(1, null);
+    assert.equal((await l.httpFromPod(`http://${l.internet.ip}/bytes/20000`, { timeoutMs: 5000 })).body?.length, 20000);
+  });
+
   test('relay 2 is another exit; relay 3 does not know the device and never answers', async () => {
     const l = get();
     await switchPeer(l, 1, 2);

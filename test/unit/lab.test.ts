@@ -8,7 +8,8 @@ import dnsPacket from 'dns-packet';
 import type { Packet } from 'dns-packet';
 import { planLab, randomPrefix } from '../../src/lab/plan.js';
 import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderRelayNft, renderResolvConf, renderRouterNft, vethCommands } from '../../src/lab/render.js';
-import { parseCounters, renderDark } from '../../src/lab/counters.js';
+import { parseCounters } from '../../src/lab/counters.js';
+import { parseBlackholes, renderBlackhole, renderDark } from '../../src/lab/impair.js';
 import { linksReady } from '../../src/lab/links.js';
 import { relayName } from '../../src/lab/geo.js';
 import { exitCheckBody } from '../../src/lab/servers/http.js';
@@ -76,6 +77,23 @@ describe('lab renderers', () => {
   test('dark relay: on adds, off adds then deletes (idempotent both ways)', () => {
     assert.equal(renderDark(plan.relays[1]!, true), 'add element inet lab dark4 { 172.20.2.2 }\nadd element inet lab dark6 { fd20:2::2 }\n');
     assert.match(renderDark(plan.relays[1]!, false), /add element inet lab dark6 \{ fd20:2::2 \}\ndelete element inet lab dark4 \{ 172\.20\.2\.2 \}\ndelete element inet lab dark6 \{ fd20:2::2 \}\n$/);
+  });
+});
+
+describe('lab impairments', () => {
+  const r1 = plan.relays[0]!;
+  test('black hole: set, change and remove in one transaction each', () => {
+    assert.equal(renderBlackhole(r1, {}, 1280),
+      'add element inet lab blackhole4 { 172.20.1.2 . 1281-65535 }\nadd element inet lab blackhole6 { fd20:1::2 . 1281-65535 }\n');
+    assert.equal(renderBlackhole(r1, { v4: 1280, v6: 1280 }, 1000),
+      'delete element inet lab blackhole4 { 172.20.1.2 . 1281-65535 }\ndelete element inet lab blackhole6 { fd20:1::2 . 1281-65535 }\n' +
+      'add element inet lab blackhole4 { 172.20.1.2 . 1001-65535 }\nadd element inet lab blackhole6 { fd20:1::2 . 1001-65535 }\n');
+    assert.equal(renderBlackhole(r1, {}, null).trim(), '');
+  });
+  test('black hole: current limits read back from nft JSON', () => {
+    const json = '{"nftables": [{"metainfo": {}}, {"set": {"family": "inet", "name": "blackhole4", "table": "lab", "type": ["ipv4_addr", "integer"], "flags": ["interval"], "elem": [{"concat": ["172.20.1.2", {"range": [1281, 65535]}]}, {"concat": ["172.20.2.2", {"range": [577, 65535]}]}]}}]}';
+    assert.deepEqual([...parseBlackholes(json)], [['172.20.1.2', 1280], ['172.20.2.2', 576]]);
+    assert.deepEqual([...parseBlackholes('{"nftables": [{"set": {"name": "blackhole4"}}]}')], []);
   });
 });
 

@@ -29,15 +29,24 @@ export function exitCheckBody(source: string, relays: readonly RelayExit[]): Rec
   };
 }
 
-type Body = (source: string, path: string) => Record<string, unknown>;
+type Body = (source: string, path: string) => Record<string, unknown> | string;
+
+/** `/bytes/N`: N bytes of text, for MTU and throughput checks (capped at 16 MiB). */
+export function bytesBody(path: string): string | undefined {
+  const m = /^\/bytes\/(\d{1,8})$/.exec(path);
+  if (!m) return undefined;
+  return 'x'.repeat(Math.min(Number(m[1]), 16 * 1024 * 1024));
+}
 
 export function serveHttp(host: string, port: number, body: Body, write: JsonlWriter): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const source = plainAddress(req.socket.remoteAddress);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     write({ source, method: req.method, path });
-    const payload = JSON.stringify(body(source, path)) + '\n';
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), connection: 'close' });
+    const b = body(source, path);
+    const payload = typeof b === 'string' ? b : JSON.stringify(b) + '\n';
+    const type = typeof b === 'string' ? 'text/plain' : 'application/json';
+    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(payload), connection: 'close' });
     res.end(req.method === 'HEAD' ? undefined : payload);
   });
   server.on('clientError', (_err, sock) => sock.destroy());
@@ -52,7 +61,7 @@ export function serveHttp(host: string, port: number, body: Body, write: JsonlWr
 }
 
 export function internetBody(relays: readonly RelayExit[]): Body {
-  return (source, path) => (path === '/json' ? exitCheckBody(source, relays) : { ip: source });
+  return (source, path) => (path === '/json' ? exitCheckBody(source, relays) : bytesBody(path) ?? { ip: source });
 }
 
 export function internalBody(): Body {
