@@ -1,7 +1,9 @@
 // Starts the split DNS forwarder (src/dns) for the sidecar and adapts it to the
 // supervisor's events. Kept here so sidecar.ts stays about order, not DNS.
+import type { Cidr } from '../config/cidr.js';
 import type { Settings } from '../config/settings.js';
-import type { ResolvConf } from '../environment/resolv.js';
+import { prepareResolvConf, startDnsService, type DnsService } from '../dns/index.js';
+import type { EnvironmentKind } from '../environment/detect.js';
 import type { SidecarMetrics } from '../health/metrics.js';
 import type { Logger } from '../log/logger.js';
 
@@ -14,14 +16,40 @@ export interface DnsHandle {
 export interface DnsStartOptions {
   settings: Settings;
   mode: 'split' | 'tunnel';
-  resolv: ResolvConf;
-  clusterResolvers: string[];
+  environment: EnvironmentKind;
+  clusterResolvers: readonly string[];
+  searchDomains: readonly string[];
+  ndots: number;
   tunnelResolvers: readonly string[];
+  clusterNetworks: readonly Cidr[];
   log: Logger;
   metrics: SidecarMetrics;
 }
 
 export async function startDns(o: DnsStartOptions): Promise<DnsHandle> {
-  o.log.warn('DNS forwarder not available in this build yet: port 53 is redirected to it and refused');
-  return { setTunnel: () => {}, flushCache: () => {}, stop: async () => {} };
+  // Compose with a shared, writable resolv.conf: point it at the forwarder. In
+  // Kubernetes the nftables redirect alone catches every query.
+  await prepareResolvConf({ path: o.settings.resolvConf, mode: o.mode, environment: o.environment, log: o.log });
+  const svc: DnsService = await startDnsService({
+    mode: o.mode,
+    listenPort: o.settings.dnsForwarderPort,
+    clusterResolvers: o.clusterResolvers,
+    clusterDomains: o.settings.clusterDomains ?? ['cluster.local', ...o.searchDomains],
+    searchDomains: o.searchDomains,
+    ndots: o.ndots,
+    tunnelResolvers: o.tunnelResolvers,
+    timeoutMs: o.settings.probeTimeoutMs,
+    clusterNetworks: o.clusterNetworks,
+    log: o.log,
+    onQuery: (upstream, result) => o.metrics.dnsQuery(upstream, result),
+  });
+  const fixedUpstreams = o.settings.dnsUpstreams !== undefined;
+  return {
+    setTunnel: (up, resolvers) => {
+      if (up && !fixedUpstreams && resolvers.length) svc.setTunnelResolvers(resolvers);
+      svc.setTunnelUp(up);
+    },
+    flushCache: () => svc.flushCache(),
+    stop: () => svc.stop(),
+  };
 }

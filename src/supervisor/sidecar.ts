@@ -18,6 +18,7 @@ import { detectEnvironment, describeEnvironment } from '../environment/detect.js
 import { readInterfaces } from '../environment/interfaces.js';
 import { fsProbe } from '../environment/probe.js';
 import { parseResolvConf, type ResolvConf } from '../environment/resolv.js';
+import { dnsPolicy as buildDnsPolicy, readClusterDnsConfig, warnDnsOff } from '../dns/index.js';
 import { Firewall } from '../firewall/apply.js';
 import type { DnsPolicy, FirewallPolicy } from '../firewall/policy.js';
 import { checkExit } from '../health/exit-check.js';
@@ -56,7 +57,12 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   // --- environment and bypass ------------------------------------------------
   const env = await detectEnvironment(fsProbe(process.env));
   log.info('environment detected', { environment: describeEnvironment(env), reasons: env.reasons });
-  const resolv: ResolvConf = parseResolvConf(await readFile(settings.resolvConf, 'utf8').catch(() => ''));
+  // After a rewrite by an earlier run, resolv.conf names the forwarder; the
+  // cluster's own nameservers are kept in a marker comment (readClusterDnsConfig).
+  const resolvText = await readFile(settings.resolvConf, 'utf8').catch(() => '');
+  const cluster = readClusterDnsConfig(resolvText);
+  const parsed = parseResolvConf(resolvText);
+  const resolv: ResolvConf = { ...parsed, nameservers: cluster.nameservers };
   const interfaces = await readInterfaces(runner);
 
   // --- configs -------------------------------------------------------------------
@@ -72,10 +78,9 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
 
   // --- DNS policy and fwmark/table (needed by every later firewall state) --------------
   const dnsMode = settings.dnsConfig ? settings.dnsMode : 'off';
-  if (dnsMode === 'off') log.warn('!!! DNS_MODE=off: applications resolve through cluster DNS, which forwards external names OUTSIDE the tunnel (a DNS leak of every external name) !!!');
   const clusterResolvers = resolv.nameservers.filter((n) => !n.startsWith('127.') && n !== '::1');
-  const dnsPolicy: DnsPolicy | undefined =
-    dnsMode === 'off' ? undefined : { forwarderPort: settings.dnsForwarderPort, upstreamSourcePorts: DNS_UPSTREAM_PORTS, clusterResolvers };
+  if (dnsMode === 'off') warnDnsOff(log, clusterResolvers);
+  const dnsPolicy: DnsPolicy | undefined = dnsMode === 'off' ? undefined : buildDnsPolicy({ listenPort: settings.dnsForwarderPort, clusterResolvers, mode: dnsMode });
   const routing = new Routing(runner);
   const table = await routing.chooseTable(settings.routeTable, settings.wgInterface);
   const fwmark = settings.fwmark ?? table;
@@ -121,7 +126,9 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   // --- DNS and health ---------------------------------------------------------------
   const metrics = new SidecarMetrics({ version });
   let dns: DnsHandle | undefined;
-  if (dnsMode !== 'off') dns = await startDns({ settings, mode: dnsMode, resolv, clusterResolvers, tunnelResolvers: settings.dnsUpstreams ?? first.dns, log, metrics });
+  if (dnsMode !== 'off') {
+    dns = await startDns({ settings, mode: dnsMode, environment: env.kind, clusterResolvers, searchDomains: cluster.search, ndots: cluster.ndots, tunnelResolvers: settings.dnsUpstreams ?? first.dns, clusterNetworks: bypass, log, metrics });
+  }
 
   const sup: Supervisor = new Supervisor(
     {

@@ -59,9 +59,9 @@ export async function run(args: string[]): Promise<number> {
     check(pub.length > 0 && pub.every((q) => relayIps.has(q.source)), 'the public DNS server saw the query from', pub.map((q) => q.source).join(', ') || 'nobody');
     check(sameLeaks(await lab.leaks()), 'leaked packets', fmtLeaks(await lab.leaks()));
 
-    step(5, `Relay ${lab.relays[0]!.name} goes dark: failover`);
     const current = ((await sc.get('/status')).json as Status).server?.name;
     const dark = lab.relays.find((r) => r.name === current) ?? lab.relays[0]!;
+    step(5, `The relay in use, ${dark.name}, goes dark: failover`);
     await lab.setRelayDark(dark.index, true);
     const t2 = Date.now();
     // Keep the application talking: that is how the sidecar notices (tx without rx).
