@@ -71,6 +71,9 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
   };
   const nsExec = (ns: string, argv: string[], opts?: RunOptions) => runner.run(['ip', 'netns', 'exec', ns, ...argv], opts);
   const podExec = (argv: string[], opts?: RunOptions) => nsExec(plan.ns.pod, argv, opts);
+  // Whatever a test starts in the lab dies with the test process, even if it is SIGKILLed.
+  const spawnIn = (ns: string, argv: string[], env?: NodeJS.ProcessEnv) =>
+    startChild(['ip', 'netns', 'exec', ns, ...argv], { env: env ?? process.env, log, dieWithParent: true });
   const dnsLog = (name: string) => readJsonl<DnsLogEntry>(`${plan.logDir}/${name}.jsonl`);
 
   return {
@@ -89,8 +92,8 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     sidecarInterface: plan.sidecarInterface,
     podExec,
     nsExec,
-    podSpawn: (argv, env) => startChild(['ip', 'netns', 'exec', plan.ns.pod, ...argv], { env: env ?? process.env, log }),
-    nsSpawn: (ns, argv, env) => startChild(['ip', 'netns', 'exec', ns, ...argv], { env: env ?? process.env, log }),
+    podSpawn: (argv, env) => spawnIn(plan.ns.pod, argv, env),
+    nsSpawn: (ns, argv, env) => spawnIn(ns, argv, env),
 
     async httpFromPod(url, opts = {}): Promise<HttpResult> {
       const timeoutMs = opts.timeoutMs ?? 5000;

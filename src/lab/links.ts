@@ -36,7 +36,7 @@ export function linksReady(json: string, names: readonly string[]): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function waitLinksReady(runner: CommandRunner, plan: LabPlan, timeoutMs = 5000): Promise<void> {
+export async function waitLinksReady(runner: CommandRunner, plan: LabPlan, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   await Promise.all([...vethsByNamespace(plan)].map(async ([ns, names]) => {
     while (true) {

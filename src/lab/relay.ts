@@ -25,7 +25,7 @@ export interface RelayStartOptions {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Waits for wireguard-go's UAPI socket: the device exists and `wg set` can talk to it. */
-export async function waitForSocket(ifname: string, child: ChildHandle, timeoutMs = 5000): Promise<void> {
+export async function waitForSocket(ifname: string, child: ChildHandle, timeoutMs = 15_000): Promise<void> {
   const sock = `/var/run/wireguard/${ifname}.sock`;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -50,6 +50,7 @@ export async function startRelay(relay: RelayPlan, opts: RelayStartOptions): Pro
       env,
       log,
       detached: opts.detached,
+      dieWithParent: !opts.detached,
     });
     await waitForSocket(relay.wgInterface, child);
     // A revoked device: the relay knows some other key, never the client's.

@@ -8,10 +8,12 @@ import type { RoleConfig } from './servers/roles.js';
 const HOST_SCRIPT = fileURLToPath(new URL('./servers/host.js', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startServers(ns: string, cfg: RoleConfig, opts: { log: Logger; detached: boolean }, timeoutMs = 10_000): Promise<ChildHandle> {
+export async function startServers(ns: string, cfg: RoleConfig, opts: { log: Logger; detached: boolean }, timeoutMs = 20_000): Promise<ChildHandle> {
   const child = startChild(['ip', 'netns', 'exec', ns, process.execPath, HOST_SCRIPT, JSON.stringify(cfg)], {
     log: opts.log,
     detached: opts.detached,
+    // Attached servers never outlive the process that owns the lab.
+    dieWithParent: !opts.detached,
   });
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
