@@ -188,11 +188,36 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'POD_NAME', key: 'podName', help: 'replica name for SERVER_SELECTION=spread (default HOSTNAME)', def: (s) => s['HOSTNAME'] ?? 'localhost', parse: str },
 ];
 
-export const SETTING_SPECS: readonly { env: string; help: string; flag: string }[] = SPECS.map((s) => ({
+/** Defaults that depend on the environment, described instead of computed. */
+const DEFAULT_TEXT: Record<string, string> = {
+  LOG_FORMAT: 'pretty on a TTY, else json',
+  POD_NAME: '$HOSTNAME',
+  DNS_MODE: 'split (off when ENABLE_DNS_CONFIG=false)',
+  FWMARK: '51820, or the next free table',
+  ROUTE_TABLE: 'FWMARK',
+  DNS_UPSTREAMS: "the config's DNS line",
+  CLUSTER_DOMAINS: 'cluster.local + resolv.conf search domains',
+};
+
+export const SETTING_SPECS: readonly { env: string; help: string; flag: string; default: string }[] = SPECS.map((s) => ({
   env: s.env,
   help: s.help,
   flag: flagName(s.env),
+  default: DEFAULT_TEXT[s.env] ?? showDefault(s.def({}), s.env),
 }));
+
+function showDefault(v: unknown, env: string): string {
+  if (v === undefined) return '(unset)';
+  if (Array.isArray(v)) return v.length ? v.join(',') : '(none)';
+  if (typeof v === 'number' && /INTERVAL|TIMEOUT|AFTER|BACKOFF/.test(env)) return v % 1000 === 0 ? `${v / 1000}s` : `${v}ms`;
+  return String(v);
+}
+
+/** The README's settings table (a unit test keeps the README in step). */
+export function settingsMarkdown(): string {
+  const rows = SETTING_SPECS.map((s) => `| \`${s.env}\` | \`${s.flag}\` | ${s.default.replace(/\|/g, '\\|')} | ${s.help.replace(/\|/g, '\\|')} |`);
+  return ['| Variable | Flag | Default | Meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
 
 export function flagName(env: string): string {
   return '--' + env.toLowerCase().replace(/_/g, '-');
