@@ -1,5 +1,32 @@
-// Placeholder: filled in by the issue that owns 'inject'.
-export async function run(_args: string[]): Promise<number> {
-  process.stderr.write('inject: not implemented yet\n');
-  return 1;
+// `mullvad-sidecar inject [FILE|-]`: Kubernetes YAML in, the same YAML with the
+// sidecar out (stdout). Reads stdin without a file, so it works as a Helm post-renderer.
+import { readFile } from 'node:fs/promises';
+import { wrap } from '../../errors.js';
+import { injectYaml } from '../../inject/inject.js';
+import { INJECT_USAGE, parseInjectArgs } from '../../inject/options.js';
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(INJECT_USAGE);
+    return 0;
+  }
+  const { sidecar, input } = parseInjectArgs(args);
+  const fromStdin = input === undefined || input === '-';
+  let src: string;
+  try {
+    src = fromStdin ? await readStdin() : await readFile(input, 'utf8');
+  } catch (err) {
+    throw wrap(`reading ${fromStdin ? 'stdin' : input}`, err);
+  }
+  const result = injectYaml(src, sidecar, fromStdin ? 'stdin' : input);
+  process.stdout.write(result.output);
+  // stderr only: stdout is the YAML (Helm reads it back).
+  if (result.injected.length === 0 && result.unchanged.length === 0) process.stderr.write('inject: no pod templates found; input copied unchanged\n');
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
