@@ -1,6 +1,6 @@
 // Teardown: safe to run twice, after a crash, and from another process. It works
 // from the state file's plan and also sweeps namespaces that carry the prefix.
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import type { CommandRunner } from '../system/runner.js';
 import { ExecRunner } from '../system/runner.js';
 import type { Logger } from '../log/logger.js';
@@ -43,12 +43,39 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** SIGTERM every process in the namespaces, SIGKILL what is left after the grace time. */
-async function killAll(runner: CommandRunner, namespaces: string[], log: Logger): Promise<void> {
-  const pids = (await Promise.all(namespaces.map((ns) => namespacePids(runner, ns)))).flat();
+const UAPI_SOCKET = /^\/(?:var\/)?run\/wireguard\/[^/]+\.sock$/;
+
+/** WireGuard UAPI socket paths bound in a namespace, from `/proc/PID/net/unix` of a process in it. */
+export function parseUapiSockets(procNetUnix: string): string[] {
+  const paths = procNetUnix
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[7] ?? '')
+    .filter((p) => UAPI_SOCKET.test(p));
+  return [...new Set(paths)];
+}
+
+/**
+ * UAPI sockets bound inside the lab's namespaces: whatever interface name a process
+ * there used (a sidecar left at `wg0`, say), its socket in the host-wide
+ * /var/run/wireguard is the lab's to remove once the process is gone.
+ */
+async function uapiSocketsIn(pidsByNs: number[][]): Promise<string[]> {
+  const found = await Promise.all(pidsByNs.map(async (pids) => {
+    const pid = pids[0];
+    if (pid === undefined) return [];
+    return parseUapiSockets(await readFile(`/proc/${pid}/net/unix`, 'utf8').catch(() => ''));
+  }));
+  return found.flat();
+}
+
+/** SIGTERM every process in the namespaces, SIGKILL what is left after the grace time; returns their UAPI sockets. */
+async function killAll(runner: CommandRunner, namespaces: string[], log: Logger): Promise<string[]> {
+  const pidsByNs = await Promise.all(namespaces.map((ns) => namespacePids(runner, ns)));
+  const sockets = await uapiSocketsIn(pidsByNs);
   const own = new Set([process.pid]);
-  const targets = pids.filter((p) => !own.has(p));
-  if (targets.length === 0) return;
+  const targets = pidsByNs.flat().filter((p) => !own.has(p));
+  if (targets.length === 0) return sockets;
   log.debug('stopping lab processes', { pids: targets });
   for (const p of targets) signal(p, 'SIGTERM');
   const deadline = Date.now() + GRACE_MS;
@@ -61,6 +88,7 @@ async function killAll(runner: CommandRunner, namespaces: string[], log: Logger)
     const until = Date.now() + GRACE_MS;
     while (Date.now() < until && left.some((p) => processStart(p) !== undefined)) await sleep(20);
   }
+  return sockets;
 }
 
 /** Removes everything a lab with this plan (or only this prefix) may have created. */
@@ -71,11 +99,11 @@ export async function teardown(prefix: string, plan: LabPlan | undefined, runner
     existing.includes(n),
   );
   try {
-    await killAll(runner, namespaces, log);
+    const bound = await killAll(runner, namespaces, log);
     await Promise.all(namespaces.map((ns) => runner.run(['ip', 'netns', 'del', ns], { allowFailure: true })));
     // wireguard-go leaves its UAPI socket behind when it is SIGKILLed; the directory is host-wide.
-    const ifnames = plan ? wgInterfaces(plan) : [];
-    await Promise.all(ifnames.map((i) => rm(`/var/run/wireguard/${i}.sock`, { force: true })));
+    const sockets = [...(plan ? wgInterfaces(plan) : []).map((i) => `/var/run/wireguard/${i}.sock`), ...bound];
+    await Promise.all([...new Set(sockets)].map((path) => rm(path, { force: true })));
     await rm(plan?.netnsEtc ?? `/etc/netns/${prefix}-pod`, { recursive: true, force: true });
     await rm(plan?.dir ?? `${LAB_RUN_DIR}/${prefix}`, { recursive: true, force: true });
   } catch (err) {

@@ -207,6 +207,13 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
 
   test('down() leaves no namespace, process, socket or file, and runs twice', async () => {
     const l = get();
+    // A WireGuard interface under a name the lab did not choose (a sidecar left at wg0, say), still running.
+    const stray = `${l.prefix}x`;
+    const wg = l.nsSpawn(l.ns.internet, ['wireguard-go', '-f', stray]);
+    for (let i = 0; !(await exists(`/var/run/wireguard/${stray}.sock`)); i++) {
+      assert.ok(wg.running && i < 300, `wireguard-go did not start: ${wg.output()}`);
+      await sleep(10);
+    }
     const runner = new ExecRunner();
     const namespaces = [l.ns.pod, l.ns.router, l.ns.internet, ...l.relays.map((r) => r.ns)];
     const pids = (await Promise.all(namespaces.map((ns) => namespacePids(runner, ns)))).flat();

@@ -11,6 +11,7 @@ import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderRelay
 import { parseCounters } from '../../src/lab/counters.js';
 import { parseBlackholes, renderBlackhole, renderDark } from '../../src/lab/impair.js';
 import { linksReady } from '../../src/lab/links.js';
+import { parseUapiSockets } from '../../src/lab/teardown.js';
 import { relayName } from '../../src/lab/geo.js';
 import { exitCheckBody } from '../../src/lab/servers/http.js';
 import { answerFromZone, encodeReply } from '../../src/lab/servers/zone.js';
@@ -103,6 +104,18 @@ describe('lab readers', () => {
   });
   test('a missing counter is an error, not a zero', () => {
     assert.throws(() => parseCounters('{"nftables":[]}'), /leak4 missing/);
+  });
+  test('UAPI sockets bound in a namespace', () => {
+    const text = [
+      'Num       RefCount Protocol Flags    Type St Inode Path',
+      '00000000ff39aa71: 00000002 00000000 00010000 0001 01 414270 /var/run/wireguard/msymsiw1.sock',
+      '00000000ff39aa72: 00000002 00000000 00010000 0001 01 414271 /run/wireguard/wg0.sock',
+      '00000000ff39aa73: 00000002 00000000 00010000 0001 01 414272 /var/run/wireguard/../../etc/x.sock',
+      '00000000ff39aa74: 00000002 00000000 00010000 0001 01 414273 /run/podman/podman.sock',
+      '00000000ff39aa75: 00000003 00000000 00000000 0001 03 414274',
+      '00000000ff39aa76: 00000002 00000000 00010000 0001 01 414275 /var/run/wireguard/msymsiw1.sock',
+    ].join('\n');
+    assert.deepEqual(parseUapiSockets(text), ['/var/run/wireguard/msymsiw1.sock', '/run/wireguard/wg0.sock']);
   });
   const link = (ifname: string, operstate: string, qdisc: string) => ({ ifname, operstate, qdisc });
   const cases: [string, object[], boolean][] = [
