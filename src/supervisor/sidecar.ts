@@ -29,6 +29,7 @@ import { DNS_UPSTREAM_PORTS } from '../firewall/policy.js';
 import type { Logger } from '../log/logger.js';
 import { Routing } from '../routing/apply.js';
 import { planRouting, tunnelMtu } from '../routing/plan.js';
+import { ensureSrcValidMark } from '../routing/sysctl.js';
 import type { CommandRunner } from '../system/runner.js';
 import { Tunnel } from '../tunnel/wireguard.js';
 import { systemClock } from './clock.js';
@@ -121,6 +122,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const mtu = settings.wgMtu ?? first.mtu ?? tunnelMtu(await routing.routeMtu(first.peer.endpoint.ip!));
   const ipv6 = servers.some((s) => s.addresses.some((a) => a.family === 6));
   const routePlan = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6 });
+  await ensureSrcValidMark(log);
   log.info('tunnel parameters', { interface: settings.wgInterface, mtu, table, fwmark: `0x${fwmark.toString(16)}`, ipv6 });
 
   // --- DNS and health ---------------------------------------------------------------
