@@ -70,6 +70,8 @@ export class Supervisor {
   private lostReason: string | undefined;
   private wake: (() => void) | undefined;
   private tunnelExists = false;
+  /** Backoff rounds since a server last worked (reached connected). */
+  private failRound = 0;
 
   constructor(
     private readonly deps: SupervisorDeps,
@@ -113,19 +115,24 @@ export class Supervisor {
   /** Runs until stop(). Never returns with the firewall open. */
   async run(): Promise<void> {
     let current: string | undefined;
-    let failRound = 0;
     while (!this.stopping) {
       const now = this.deps.clock.now();
-      if (current === undefined || this.failedAt.has(current)) {
-        if (this.failedAt.size > 0 && allFailedRecently(this.order, this.failedAt, now, this.t.coolDownMs)) {
-          failRound++;
-          const wait = backoffMs(failRound, this.t.maxBackoffMs);
+      if (current === undefined) {
+        current = nextServer(this.order, undefined, this.failedAt, now, this.t.coolDownMs);
+      } else if (now - (this.failedAt.get(current) ?? -Infinity) < this.t.coolDownMs) {
+        // `current` failed recently (it is the least recently failed one): back off
+        // first when every server did, else take a fresh one.
+        if (allFailedRecently(this.order, this.failedAt, now, this.t.coolDownMs)) {
+          this.failRound++;
+          const wait = backoffMs(this.failRound, this.t.maxBackoffMs);
           await this.enter('blocked', `every server failed; retrying in ${Math.round(wait / 1000)} s`, undefined);
           await this.deps.clock.sleep(wait, this.abort.signal);
+          // `current` is already the least recently failed server: start the new round with it.
           this.failedAt.clear();
           if (this.stopping) break;
+        } else {
+          current = nextServer(this.order, current, this.failedAt, now, this.t.coolDownMs);
         }
-        current = nextServer(this.order, current, this.failedAt, this.deps.clock.now(), this.t.coolDownMs);
       }
       const server = this.byName(current);
       let outcome: Outcome;
@@ -150,7 +157,6 @@ export class Supervisor {
         this.deps.log.warn('tunnel lost, recreating it', { reason: outcome.reason, server: server.name });
         continue;
       }
-      failRound = this.failedAt.size === 0 ? 0 : failRound;
       this.failedAt.set(server.name, this.deps.clock.now());
       const next = nextServer(this.order, server.name, this.failedAt, this.deps.clock.now(), this.t.coolDownMs);
       this.failovers++;
@@ -205,6 +211,7 @@ export class Supervisor {
       };
     }
     await this.enter('connected', `handshake with ${server.name}`, server);
+    this.failRound = 0; // a relay answered: the next all-dead streak backs off from 1 s again
     this.deps.onTunnelUp?.(true, server);
     return this.watch(server);
   }
