@@ -1,0 +1,108 @@
+// The supervisor with a fake clock and a fake system: bring-up, readiness,
+// exit verification, recovery of a lost tunnel, bring-up errors and stop().
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeWorld, T0, exitVia } from './helpers/fake-world.js';
+
+const A = 'se-sto-wg-001';
+const B = 'se-got-wg-002';
+
+/** Ready: connected, fresh handshake, probe passed, exit verified. */
+const readyNow = (w: FakeWorld) => w.sup.ready().ok;
+
+describe('supervisor: bring-up', () => {
+  test('blocked → connecting → connected; the tunnel is opened only after a handshake', async () => {
+    const w = new FakeWorld([A, B]);
+    assert.equal(w.sup.state, 'blocked');
+    assert.equal(w.sup.ready().ok, false);
+    await w.drive(() => readyNow(w), 60_000);
+    assert.deepEqual(w.stateNames(), ['connecting', 'connected']);
+    assert.deepEqual(w.firewallSequence(), [`connecting ${A}`, `connected ${A}`]);
+    // Firewall before the tunnel, routing after the interface exists, connected only after the handshake.
+    const order = w.events.filter((e) => !e.startsWith('exit'));
+    assert.deepEqual(order.slice(0, 6), [`firewall connecting ${A}`, 'state connecting', `tunnel create ${A}`, 'routing', `firewall connected ${A}`, 'state connected']);
+    assert.ok(w.sup.stats && w.sup.stats.latestHandshake > 0, 'a handshake was seen');
+    assert.equal(w.states[1]!.ready, false, 'not ready at the moment of connecting: no probe, no exit check yet');
+    assert.equal(w.sup.server?.name, A);
+    assert.equal(w.sup.exit?.hostname, A);
+    assert.deepEqual(w.sup.ready(), { ok: true, reason: `connected via ${A}` });
+    assert.equal(w.sup.failovers, 0);
+    assert.ok(w.clock.t - T0 < 5000, 'the handshake kick connects within seconds');
+  });
+
+  test('the exit check gates readiness when REQUIRE_MULLVAD_EXIT=true', async () => {
+    const cases = [
+      { name: 'not a Mullvad exit, required', exit: exitVia(A, false), require: true, ready: false, reason: /exit 185\.65\.135\.1 is not a Mullvad exit/ },
+      { name: 'not a Mullvad exit, not required', exit: exitVia(A, false), require: false, ready: true, reason: /connected via/ },
+      { name: 'exit check fails, required', exit: 'error' as const, require: true, ready: false, reason: /exit not verified yet/ },
+      { name: 'exit check fails, not required', exit: 'error' as const, require: false, ready: true, reason: /connected via/ },
+    ];
+    for (const c of cases) {
+      const w = new FakeWorld([A], { requireMullvadExit: c.require });
+      w.relay(A).exit = c.exit;
+      await w.drive(() => false, 120_000);
+      assert.equal(w.sup.state, 'connected', c.name);
+      assert.equal(w.sup.ready().ok, c.ready, c.name);
+      assert.match(w.sup.ready().reason, c.reason, c.name);
+      assert.equal(w.sup.failovers, 0, `${c.name}: a bad exit is not a dead server`);
+    }
+  });
+
+  test('readiness drops when the handshake goes stale', async () => {
+    const w = new FakeWorld([A]);
+    await w.drive(() => readyNow(w), 60_000);
+    const hs = w.sup.stats!.latestHandshake * 1000;
+    w.clock.t = hs + 181_000; // as if the loop had been stuck
+    assert.deepEqual(w.sup.ready(), { ok: false, reason: 'no recent handshake' });
+  });
+});
+
+describe('supervisor: recovery', () => {
+  test('wireguard-go lost → same server, tunnel recreated, reconnect counted, no failover', async () => {
+    const w = new FakeWorld([A, B]);
+    w.at(T0 + 60_000, () => w.loseTunnel('wireguard-go exited (SIGKILL)'));
+    await w.drive(() => w.sup.reconnects === 1 && readyNow(w), 300_000);
+    assert.equal(w.sup.reconnects, 1);
+    assert.equal(w.sup.failovers, 0);
+    assert.deepEqual(w.stateNames(), ['connecting', 'connected', 'connecting', 'connected']);
+    assert.deepEqual(w.firewallSequence(), [`connecting ${A}`, `connected ${A}`, `connecting ${A}`, `connected ${A}`]);
+    const afterLoss = w.events.slice(w.events.indexOf('tunnel lost'));
+    assert.deepEqual(afterLoss.slice(0, 7), ['tunnel lost', 'tunnel destroy', 'reconnect', `firewall connecting ${A}`, 'state connecting', `tunnel create ${A}`, 'routing']);
+    assert.ok(readyNow(w));
+  });
+
+  test('bring-up error → blocked, server treated as failed, next server connects', async () => {
+    const w = new FakeWorld([A, B]);
+    w.failCreate.add(A);
+    await w.drive(() => readyNow(w), 120_000);
+    assert.deepEqual(w.firewallSequence(), [`connecting ${A}`, 'blocked', `connecting ${B}`, `connected ${B}`]);
+    assert.deepEqual(w.stateNames(), ['connecting', 'blocked', 'failing-over', 'connecting', 'connected']);
+    assert.match(w.states[1]!.reason, /^bring-up failed: configuring wg0: .*Unable to modify interface/);
+    assert.deepEqual(w.failovers.map((f) => [f.reason, f.from, f.to]), [['bring-up-error', A, B]]);
+    // The half-made interface is removed; B gets a new one.
+    assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, 'tunnel destroy', `tunnel create ${B}`]);
+    assert.equal(w.sup.server?.name, B);
+  });
+
+  test('stop() ends run() promptly in every phase', async () => {
+    for (const phase of ['before run', 'connecting', 'connected', 'backoff'] as const) {
+      const w = new FakeWorld([A], { maxBackoffMs: 3_600_000 });
+      if (phase === 'before run') w.sup.stop();
+      if (phase === 'connecting' || phase === 'backoff') w.relay(A).knowsKey = false;
+      const start = w.clock.t;
+      const until = {
+        'before run': () => false,
+        connecting: () => w.sup.state === 'connecting' && w.clock.t > start + 2000,
+        connected: () => readyNow(w),
+        backoff: () => w.sup.state === 'blocked' && (w.sleeps.at(-1)?.ms ?? 0) >= 4000,
+      }[phase];
+      const spins = Date.now();
+      await w.drive(until, 24 * 3_600_000);
+      assert.ok(Date.now() - spins < 2000, `${phase}: run() returned promptly`);
+      assert.ok(w.clock.t - start < 3_600_000, `${phase}: stop did not wait out a sleep`);
+      const applied = w.policies.length;
+      await new Promise((r) => setTimeout(r, 5));
+      assert.equal(w.policies.length, applied, `${phase}: nothing happens after stop`);
+    }
+  });
+});
