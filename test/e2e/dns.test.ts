@@ -129,7 +129,7 @@ describe('dns: split DNS in the lab', { skip }, () => {
       const first = await lab.dnsFromPod('dark1.example.com', { timeoutMs: 5000 });
       assert.equal(first.ok, false);
       assert.equal(first.rcode, 'SERVFAIL', `dark tunnel: ${first.rcode ?? first.error}`);
-      assert.ok(first.ms < PROBE_TIMEOUT_MS + 1500, `SERVFAIL within the timeout (${first.ms} ms)`);
+      assert.ok(first.ms < PROBE_TIMEOUT_MS + 2500, `SERVFAIL within the timeout (${first.ms} ms)`);
       const cluster = await lab.dnsFromPod('internal.default.svc.cluster.local');
       assert.equal(cluster.ok, true, `cluster name while the tunnel is dark: ${cluster.rcode ?? cluster.error}`);
 
@@ -144,7 +144,7 @@ describe('dns: split DNS in the lab', { skip }, () => {
       ] as const) {
         const r = await lab.dnsFromPod(name, { ...opts, timeoutMs: 5000 });
         assert.equal(r.rcode, 'SERVFAIL', `${name} ${JSON.stringify(opts)}: ${r.rcode ?? r.error}`);
-        assert.ok(r.ms < PROBE_TIMEOUT_MS + 1500, `${name}: ${r.ms} ms`);
+        assert.ok(r.ms < PROBE_TIMEOUT_MS + 2500, `${name}: ${r.ms} ms`);
       }
       const cluster2 = await lab.dnsFromPod('db.corp.internal');
       assert.equal(cluster2.ok, true, `cluster name with the tunnel down: ${cluster2.rcode ?? cluster2.error}`);
