@@ -18,7 +18,7 @@ import { startServers } from './servers-start.js';
 import type { RoleConfig } from './servers/roles.js';
 import type { LabState } from './state.js';
 import { processStart, readState, writeState } from './state.js';
-import { listNamespaces, teardown } from './teardown.js';
+import { cleanupStaleLabs, listNamespaces, teardown } from './teardown.js';
 import { makeLab } from './handle.js';
 import { waitLinksReady } from './links.js';
 import type { Leaks } from './counters.js';
@@ -40,6 +40,8 @@ export interface LabOptions {
    * process (`lab up`). The lab is then stale only when its router server dies.
    */
   detached?: boolean;
+  /** First remove labs whose owner died (crashed test runs); default true. */
+  cleanupStale?: boolean;
 }
 
 export interface LabRelay {
@@ -163,6 +165,10 @@ export async function labUp(opts: LabOptions = {}): Promise<Lab> {
   const runner = opts.runner ?? new ExecRunner(log);
   const detached = opts.detached ?? false;
   const plan = planLab(opts);
+  if (opts.cleanupStale ?? true) {
+    const removed = await cleanupStaleLabs(runner, log);
+    if (removed.length) log.info('removed stale labs', { prefixes: removed });
+  }
   const taken = (await listNamespaces(runner)).some((n) => n.startsWith(`${plan.prefix}-`));
   if (taken || (await readState(plan.prefix))) {
     throw new ConfigError('lab prefix', `a lab named '${plan.prefix}' exists already`, `remove it with: mullvad-sidecar lab down ${plan.prefix}`);

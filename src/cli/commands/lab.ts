@@ -3,7 +3,7 @@
 import { ConfigError } from '../../errors.js';
 import { createLogger, type Level } from '../../log/logger.js';
 import { ExecRunner } from '../../system/runner.js';
-import { cleanupStaleLabs, labDown, labUp, type Lab } from '../../lab/lab.js';
+import { labDown, labUp, type Lab } from '../../lab/lab.js';
 import { labAttach } from '../../lab/handle.js';
 import { isAlive, listLabPrefixes, readState } from '../../lab/state.js';
 import { listNamespaces } from '../../lab/teardown.js';
@@ -76,8 +76,6 @@ async function up(args: string[]): Promise<number> {
   if (positional.length) throw new ConfigError('lab up', `unexpected argument '${positional[0]}'`);
   const level = (process.env['LOG_LEVEL'] as Level | undefined) ?? 'info';
   const log = createLogger({ level });
-  const removed = await cleanupStaleLabs(new ExecRunner(log), log);
-  if (removed.length) log.info('removed stale labs', { prefixes: removed });
   const relaysFlag = flags.get('relays');
   const lab = await labUp({
     prefix: typeof flags.get('prefix') === 'string' ? (flags.get('prefix') as string) : undefined,
