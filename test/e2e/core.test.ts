@@ -166,6 +166,27 @@ describe('core: fail-closed tunnel in the lab', { skip }, () => {
     }
   });
 
+  test('hostname endpoint: resolved once through cluster DNS (from the forwarder\'s ports), pinned, connected', async () => {
+    const dir = await mkdtemp('/tmp/ms-host-');
+    try {
+      const relay = lab.relays[0]!;
+      const { readFile } = await import('node:fs/promises');
+      const text = (await readFile(relay.confFile, 'utf8')).replace(/^Endpoint = .*$/m, `Endpoint = ${relay.name}.relays.mullvad.net:${relay.port}`);
+      const file = join(dir, `${relay.name}.conf`);
+      await writeFile(file, text, { mode: 0o600 });
+      sc = await fresh({ WG_CONFIG: file });
+      await sc.waitReady();
+      const st = (await sc.get('/status')).json as { server: { endpoint: string } };
+      assert.equal(st.server.endpoint, `${relay.ip}:${relay.port}`, 'endpoint pinned to the resolved address');
+      const asked = (await lab.clusterDnsLog()).filter((q) => q.name.replace(/\.$/, '') === `${relay.name}.relays.mullvad.net`);
+      assert.ok(asked.length >= 1, 'asked cluster DNS');
+      assert.deepEqual(await lab.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+      assert.equal(await sc.stop('SIGTERM'), 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('KILL_SWITCH_ON_EXIT=remove removes our table on SIGTERM', async () => {
     sc = await fresh({ KILL_SWITCH_ON_EXIT: 'remove' });
     await sc.waitReady();
