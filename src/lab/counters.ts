@@ -14,19 +14,18 @@ interface NftCounter {
   counter?: { family: string; table: string; name: string; packets: number; bytes: number };
 }
 
-/** Packets per named counter of our table, from `nft -j list counters table inet lab`. */
-export function parseCounters(json: string): Leaks {
+/** Packets of one named counter of our table, from `nft -j list counters table inet lab`. */
+export function counterPackets(json: string, name: string): number {
   const doc = JSON.parse(json) as { nftables?: NftCounter[] };
-  const packets = new Map<string, number>();
   for (const item of doc.nftables ?? []) {
     const c = item.counter;
-    if (c && c.table === ROUTER_TABLE && c.family === 'inet') packets.set(c.name, c.packets);
+    if (c && c.table === ROUTER_TABLE && c.family === 'inet' && c.name === name) return c.packets;
   }
-  const get = (name: string): number => {
-    const n = packets.get(name);
-    if (n === undefined) throw new Error(`counter ${name} missing from table inet ${ROUTER_TABLE}`);
-    return n;
-  };
+  throw new Error(`counter ${name} missing from table inet ${ROUTER_TABLE}`);
+}
+
+export function parseCounters(json: string): Leaks {
+  const get = (name: string): number => counterPackets(json, name);
   return { v4: get(COUNTERS.v4), v6: get(COUNTERS.v6), dns: get(COUNTERS.dns), relayDirect: get(COUNTERS.relayDirect) };
 }
 
@@ -35,6 +34,14 @@ export async function readLeaks(runner: CommandRunner, plan: LabPlan): Promise<L
     readOnly: true,
   });
   return parseCounters(r.stdout);
+}
+
+/** Packets from the pod that crossed the router and were not WireGuard to a relay. */
+export async function readStray(runner: CommandRunner, plan: LabPlan): Promise<number> {
+  const r = await runner.run(['ip', 'netns', 'exec', plan.ns.router, 'nft', '-j', 'list', 'counters', 'table', 'inet', ROUTER_TABLE], {
+    readOnly: true,
+  });
+  return counterPackets(r.stdout, COUNTERS.stray);
 }
 
 export async function resetLeaks(runner: CommandRunner, plan: LabPlan): Promise<void> {

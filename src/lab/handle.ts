@@ -11,7 +11,7 @@ import { silentLogger } from '../log/logger.js';
 import { ConfigError } from '../errors.js';
 import type { DnsLogEntry, DnsResult, HttpResult, Lab, LabRelay } from './lab.js';
 import { CLUSTER, INTERNET, POD, WG_PORT } from './plan.js';
-import { readLeaks, resetLeaks } from './counters.js';
+import { readLeaks, readStray, resetLeaks } from './counters.js';
 import { setBlackhole, setDark } from './impair.js';
 import type { LabState } from './state.js';
 import { readState } from './state.js';
@@ -123,6 +123,7 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     },
 
     leaks: () => readLeaks(runner, plan),
+    strayPackets: () => readStray(runner, plan),
     resetLeaks: () => resetLeaks(runner, plan),
     setRelayDark: (index, dark) => setDark(runner, plan, relayPlan(index), dark),
     setRelayBlackhole: (index, maxPacket) => setBlackhole(runner, plan, relayPlan(index), maxPacket),

@@ -110,6 +110,12 @@ export interface Lab {
   httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6 }): Promise<HttpResult>;
   dnsFromPod(name: string, opts?: { type?: 'A' | 'AAAA' | 'TXT'; server?: string; tcp?: boolean; timeoutMs?: number }): Promise<DnsResult>;
   leaks(): Promise<Leaks>;
+  /**
+   * Packets from the pod that crossed the router and were not WireGuard to a relay
+   * (to any address: the internet host, a relay's other ports, anything routable).
+   * Reset with resetLeaks().
+   */
+  strayPackets(): Promise<number>;
   resetLeaks(): Promise<void>;
   setRelayDark(index: number, dark: boolean): Promise<void>;
   /**

@@ -31,7 +31,7 @@ export function renderResolvConf(): string {
 }
 
 export const ROUTER_TABLE = 'lab';
-export const COUNTERS = { v4: 'leak4', v6: 'leak6', dns: 'leakdns', relayDirect: 'relaydirect' } as const;
+export const COUNTERS = { v4: 'leak4', v6: 'leak6', dns: 'leakdns', relayDirect: 'relaydirect', stray: 'stray' } as const;
 
 /**
  * The router's accounting table. Counters come before the dark-relay drops so a
@@ -48,14 +48,23 @@ table inet ${ROUTER_TABLE} {
   counter ${COUNTERS.v6} {}
   counter ${COUNTERS.dns} {}
   counter ${COUNTERS.relayDirect} {}
+  counter ${COUNTERS.stray} {}
   set relays4 { type ipv4_addr; elements = { ${relays4} } }
   set relays6 { type ipv6_addr; elements = { ${relays6} } }
   set dark4 { type ipv4_addr; }
   set dark6 { type ipv6_addr; }
   set blackhole4 { typeof ip daddr . meta length; flags interval; }
   set blackhole6 { typeof ip6 daddr . meta length; flags interval; }
+  # Everything the pod sends past the router except WireGuard to a relay: the strictest leak measure.
+  chain pod_egress {
+    ip daddr @relays4 udp dport ${WG_PORT} return
+    ip6 daddr @relays6 udp dport ${WG_PORT} return
+    counter name "${COUNTERS.stray}"
+  }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    ip saddr ${POD.net} jump pod_egress
+    ip6 saddr ${POD.net6} jump pod_egress
     # pod straight to the internet host: a leak past the tunnel
     ip saddr ${POD.net} ip daddr ${INTERNET.net} counter name "${COUNTERS.v4}"
     ip6 saddr ${POD.net6} ip6 daddr ${INTERNET.net6} counter name "${COUNTERS.v6}"

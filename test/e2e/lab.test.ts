@@ -112,6 +112,12 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
     const direct = await l.httpFromPod(`http://${l.relays[1]!.ip}/`, { timeoutMs: 1000 });
     assert.match(direct.error ?? '', /ECONNREFUSED/);
     assert.ok((await l.leaks()).relayDirect > 0);
+    assert.ok((await l.strayPackets()) >= (await l.leaks()).v4 + (await l.leaks()).v6);
+    // A destination none of the named counters covers: only strayPackets sees it.
+    await l.resetLeaks();
+    await l.httpFromPod('http://172.20.1.3/', { timeoutMs: 300 });
+    assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+    assert.ok((await l.strayPackets()) > 0);
   });
 
   test('cluster DNS answers cluster names and forwards the rest to the public server (the leak path)', async () => {
@@ -161,6 +167,7 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
     assert.deepEqual(seen.map((e) => e.source), [relay.ip]);
     assert.ok((await l.relayDnsLog(1)).some((e) => e.name === 'am.i.mullvad.net' && e.source === '10.66.0.2'));
     assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+    assert.equal(await l.strayPackets(), 0, 'only WireGuard to the relay crossed the router');
   });
 
   test('a dark relay passes nothing, and comes back', async () => {

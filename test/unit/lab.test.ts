@@ -8,7 +8,7 @@ import dnsPacket from 'dns-packet';
 import type { Packet } from 'dns-packet';
 import { planLab, randomPrefix } from '../../src/lab/plan.js';
 import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderRelayNft, renderResolvConf, renderRouterNft, vethCommands } from '../../src/lab/render.js';
-import { parseCounters } from '../../src/lab/counters.js';
+import { counterPackets, parseCounters } from '../../src/lab/counters.js';
 import { parseBlackholes, renderBlackhole, renderDark } from '../../src/lab/impair.js';
 import { linksReady } from '../../src/lab/links.js';
 import { parseUapiSockets } from '../../src/lab/teardown.js';
@@ -100,7 +100,9 @@ describe('lab impairments', () => {
 
 describe('lab readers', () => {
   test('counters come from our table only', () => {
-    assert.deepEqual(parseCounters(readFileSync(FIXTURES + 'nft-counters.json', 'utf8')), { v4: 5, v6: 0, dns: 2, relayDirect: 1 });
+    const json = readFileSync(FIXTURES + 'nft-counters.json', 'utf8');
+    assert.deepEqual(parseCounters(json), { v4: 5, v6: 0, dns: 2, relayDirect: 1 });
+    assert.equal(counterPackets(json, 'stray'), 8);
   });
   test('a missing counter is an error, not a zero', () => {
     assert.throws(() => parseCounters('{"nftables":[]}'), /leak4 missing/);
