@@ -40,6 +40,12 @@ export function renderRuleset(p: FirewallPolicy): string {
   // ---- output: what may leave this namespace -------------------------------
   L.push('', `\tchain output {`, `\t\ttype filter hook output priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`);
   rule('1. loopback: the DNS forwarder, health server and local services', 'oif "lo" accept');
+  if (p.dns) {
+    // oif here is the device routed BEFORE the nat redirect: a query redirected
+    // to the forwarder still looks like port 53 to eth0 or wg0 at this point.
+    rule('1a. DNS already redirected to the forwarder on loopback', `meta l4proto { tcp, udp } th dport ${p.dns.forwarderPort} ip daddr 127.0.0.1 accept`);
+    rule(undefined, `meta l4proto { tcp, udp } th dport ${p.dns.forwarderPort} ip6 daddr ::1 accept`);
+  }
   const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
   if (tunnel) {
     // Also in connecting: WireGuard starts a handshake only when a packet is
@@ -118,7 +124,8 @@ export function renderRuleset(p: FirewallPolicy): string {
   }
 
   if (p.dns) {
-    L.push('', '\tchain dns_redirect {', '\t\ttype nat hook output priority -100; policy accept;');
+    // Before Docker's own nat OUTPUT rules (priority -100) that rewrite 127.0.0.11:53.
+    L.push('', '\tchain dns_redirect {', '\t\ttype nat hook output priority -110; policy accept;');
     rule('every DNS query not from the forwarder itself goes to the forwarder, whatever resolver the app chose', `meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`);
     L.push('\t}');
   }

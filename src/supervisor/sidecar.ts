@@ -79,7 +79,8 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
 
   // --- DNS policy and fwmark/table (needed by every later firewall state) --------------
   const dnsMode = settings.dnsConfig ? settings.dnsMode : 'off';
-  const clusterResolvers = resolv.nameservers.filter((n) => !n.startsWith('127.') && n !== '::1');
+  // The forwarder's own address is not a cluster resolver; Docker's 127.0.0.11 is.
+  const clusterResolvers = resolv.nameservers.filter((n) => n !== '127.0.0.1' && n !== '::1');
   if (dnsMode === 'off') warnDnsOff(log, clusterResolvers);
   const dnsPolicy: DnsPolicy | undefined = dnsMode === 'off' ? undefined : buildDnsPolicy({ listenPort: settings.dnsForwarderPort, clusterResolvers, mode: dnsMode });
   const routing = new Routing(runner);

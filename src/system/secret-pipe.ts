@@ -17,6 +17,9 @@ export async function withSecretPipe<T>(runner: CommandRunner, secret: string, u
     const result = use(fifo).finally(() => {
       finished = true;
     });
+    // Observed now, awaited below: a command that fails before opening the FIFO
+    // must not surface as an unhandled rejection (which ends the process).
+    result.catch(() => {});
     // Open for writing once the command has opened it for reading (ENXIO until then).
     while (!finished) {
       try {
