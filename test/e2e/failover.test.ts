@@ -179,7 +179,26 @@ describe('failover: three relays, one dark, one that does not know our key', { s
     assert.equal(await sc.stop('SIGTERM'), 0);
   });
 
+  // Found by bench/failover.ts: after a restart the old relay still sends to the
+  // previous wireguard-go port; the pod's kernel answers "port unreachable", the
+  // error is a reply of an inbound flow, route_replies marks it and it leaves by
+  // the uplink, outside the tunnel. Any host that can reach the pod can draw such
+  // packets. A todo until the firewall refuses related ICMP errors to non-bypass
+  // addresses (reported to the firewall owner).
+  test('unsolicited UDP from outside draws no ICMP error past the kill switch', { todo: 'firewall: related ICMP errors are rerouted out of the uplink' }, async () => {
+    sc = await start({ SERVER: r1.name });
+    await sc.waitReady(20_000);
+    await lab.resetLeaks();
+    const send = "const s=require('dgram').createSocket('udp4');s.send(Buffer.from('x'),9,process.argv[1],()=>s.close())";
+    await lab.nsExec(lab.ns.internet, [process.execPath, '-e', send, lab.pod.ip]);
+    await lab.nsExec(r2.ns, [process.execPath, '-e', send, lab.pod.ip]);
+    await sleep(300);
+    await noLeaks('ICMP errors for unsolicited UDP');
+    assert.equal(await sc.stop('SIGTERM'), 0);
+  });
+
   test('a revoked relay first in order: diagnosed, skipped, the next one serves', async () => {
+    await lab.resetLeaks();
     sc = await start({ CONNECT_TIMEOUT: '2s', SERVER: [r3.name, r1.name].join(',') });
     await sc.waitReady(20_000);
     const s = await status();
