@@ -36,6 +36,11 @@ interface Common {
   /** Accept inbound probes on this port from non-tunnel interfaces. */
   readonly healthPort: number | undefined;
   readonly dns: DnsPolicy | undefined;
+  /**
+   * The namespace's own interfaces, guarded at the netdev egress hook against
+   * raw packet sockets (uplink.ts). Absent or empty: no guard (kernel < 5.16).
+   */
+  readonly uplinks?: readonly string[];
 }
 
 export type FirewallPolicy =

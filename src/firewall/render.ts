@@ -3,6 +3,7 @@
 // order-sensitive rule says why. See README "Security model".
 import type { Cidr } from '../config/cidr.js';
 import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from './policy.js';
+import { renderPassedMarkChain, renderUplinkGuard } from './uplink.js';
 
 /** Named counters: packets the kill switch refused (attempted leaks stopped). */
 export const BLOCKED_COUNTERS = { ipv4: 'blocked_ipv4', ipv6: 'blocked_ipv6' } as const;
@@ -12,12 +13,17 @@ export const BLOCKED_COUNTERS = { ipv4: 'blocked_ipv4', ipv6: 'blocked_ipv6' } a
  * whether or not the table existed; nothing else in the ruleset is touched.
  */
 export function renderTransaction(policy: FirewallPolicy): string {
-  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, renderRuleset(policy)].join('\n');
+  return [...dropOurTables(), renderRuleset(policy), renderUplinkGuard(policy)].join('\n');
 }
 
-/** Removes our table (KILL_SWITCH_ON_EXIT=remove). Still one transaction. */
+/** Removes our tables (KILL_SWITCH_ON_EXIT=remove). Still one transaction. */
 export function renderRemoval(): string {
-  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, ''].join('\n');
+  return [...dropOurTables(), ''].join('\n');
+}
+
+/** add+delete works whether or not the table exists: the swap is all-or-nothing. */
+function dropOurTables(): string[] {
+  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `add table netdev ${TABLE}`, `delete table netdev ${TABLE}`];
 }
 
 export function renderRuleset(p: FirewallPolicy): string {
@@ -122,6 +128,8 @@ export function renderRuleset(p: FirewallPolicy): string {
     rule(undefined, `ct direction reply ct mark ${hex(p.fwmark)} meta mark set ${hex(p.fwmark)}`);
     L.push('\t}');
   }
+
+  if (p.killSwitch && p.uplinks?.length) L.push(...renderPassedMarkChain());
 
   if (p.dns) {
     // Before Docker's own nat OUTPUT rules (priority -100) that rewrite 127.0.0.11:53.

@@ -87,13 +87,23 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const table = await routing.chooseTable(settings.routeTable, settings.wgInterface);
   const fwmark = settings.fwmark ?? table;
 
+  // The pod's own interfaces get the netdev egress guard against raw sockets.
+  let uplinks = interfaces.filter((i) => i.name !== 'lo' && i.name !== settings.wgInterface && !i.flags.includes('LOOPBACK')).map((i) => i.name);
   const policy = (state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy => {
-    const common = { killSwitch: settings.killSwitch, bypass, fwmark, healthPort: settings.healthProbe ? settings.healthPort : undefined, dns: dnsPolicy };
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, healthPort: settings.healthProbe ? settings.healthPort : undefined, dns: dnsPolicy, uplinks };
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     return { state, ...common, endpoint: { ip: ep.ip!, port: ep.port, family: ep.family ?? (ep.ip!.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
   };
-  await firewall.apply(policy('blocked'));
+  try {
+    await firewall.apply(policy('blocked'));
+  } catch (err) {
+    if (uplinks.length === 0) throw err;
+    // nft is all-or-nothing: the loopback-only table is still in place.
+    log.warn('the kernel refused the netdev egress guard (needs Linux 5.16+): raw packet sockets of containers holding NET_RAW are not filtered; drop NET_RAW from application containers', { error: err instanceof Error ? err.message : String(err) });
+    uplinks = [];
+    await firewall.apply(policy('blocked'));
+  }
   // Flows that existed before the kill switch must not live on in conntrack.
   await runner.run(['conntrack', '-F'], { allowFailure: true }).catch(() => log.debug('conntrack not available: no entries flushed'));
 
