@@ -50,6 +50,7 @@ export interface Settings {
   readonly servers: readonly string[];
   readonly serverSelection: ServerSelection;
   readonly podName: string;
+  readonly hostIps: readonly string[];
 }
 
 type Source = Record<string, string | undefined>;
@@ -185,6 +186,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'MAX_BACKOFF', key: 'maxBackoffMs', help: 'longest wait when every server failed', def: () => 60_000, parse: duration(100, 3_600_000) },
   { env: 'SERVER', key: 'servers', help: 'server(s) by file stem, hostname or location prefix (se, se-sto, se-sto-wg-001)', def: () => [], parse: (raw) => list(raw).map((s) => s.toLowerCase()) },
   { env: 'SERVER_SELECTION', key: 'serverSelection', help: 'ordered | random | spread | fastest', def: () => 'ordered', parse: oneOf('ordered', 'random', 'spread', 'fastest') },
+  { env: 'HOST_IP', key: 'hostIps', help: "the node's address(es), e.g. from the downward API status.hostIP: kubelet probes come from there, so it is bypassed", def: () => [], parse: ips },
   { env: 'POD_NAME', key: 'podName', help: 'replica name for SERVER_SELECTION=spread (default HOSTNAME)', def: (s) => s['HOSTNAME'] ?? 'localhost', parse: str },
 ];
 
@@ -262,7 +264,7 @@ export function loadSettings(env: Source): Settings {
       // Unset and empty differ: an empty value is a mistake worth naming, except
       // for list settings where empty means "none".
       if (raw === undefined) out[spec.key] = spec.def(env);
-      else if (raw.trim() === '' && !['BYPASS_CIDRS', 'SERVER', 'WG_CONFIG'].includes(spec.env))
+      else if (raw.trim() === '' && !['BYPASS_CIDRS', 'SERVER', 'WG_CONFIG', 'HOST_IP'].includes(spec.env))
         throw new ConfigError(spec.env, 'is set but empty', `unset it to use the default`);
       else if (raw.trim() === '') out[spec.key] = spec.def(env);
       else out[spec.key] = spec.parse(raw, spec.env);

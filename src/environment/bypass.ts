@@ -26,7 +26,7 @@ export interface BypassInput {
   readonly env: Environment;
   readonly interfaces: readonly NetInterface[];
   readonly resolv: ResolvConf;
-  readonly settings: Pick<Settings, 'bypassRoutes' | 'bypassCidrs' | 'wgInterface'>;
+  readonly settings: Pick<Settings, 'bypassRoutes' | 'bypassCidrs' | 'wgInterface'> & Partial<Pick<Settings, 'hostIps'>>;
   /** Parsed servers, when known: their endpoints and DNS must stay inside the tunnel. */
   readonly servers?: readonly ServerConfig[];
 }
@@ -80,6 +80,10 @@ export function planBypass(input: BypassInput): BypassPlan {
 
   const api = env.kubernetesServiceHost;
   if (api && parseCidr(api)) add(api, 'Kubernetes API service (KUBERNETES_SERVICE_HOST)');
+  // Only bypass networks get replies; kubelet probes come from the node.
+  for (const ip of settings.hostIps ?? []) add(ip, 'node address (HOST_IP): kubelet probes come from there');
+  if (env.kind === 'kubernetes' && !(settings.hostIps ?? []).length)
+    notes.push('Kubernetes: HOST_IP is not set; if kubelet probes come from an address outside the bypass networks (Calico, Cilium), they get no answer: set HOST_IP from the downward API (status.hostIP)');
   if (env.kind === 'kubernetes' && settings.bypassCidrs.length === 0)
     notes.push("Kubernetes: only this pod's own subnet, the cluster DNS and the API service are bypassed; set BYPASS_CIDRS to the cluster's pod and service networks (e.g. 10.244.0.0/16,10.96.0.0/12) to reach other pods and Services directly");
 

@@ -83,10 +83,15 @@ export function renderRuleset(p: FirewallPolicy): string {
     // reach the relay's address directly, not even on its port.
     rule('4. only the WireGuard socket may reach the selected relay', `meta mark ${hex(p.fwmark)} ${fam} daddr ${endpoint.ip} udp dport ${endpoint.port} accept`);
   }
+  // An unsolicited packet from outside the bypass networks draws an ICMP error
+  // (port unreachable): it answers nobody we talk to, so it goes nowhere, not
+  // even into the tunnel.
+  rule('4b. ICMP errors about flows that came in from outside the bypass networks', 'ct state related ct direction reply drop');
   if (connected && tunnel) rule('5. everything else goes through the tunnel', `oifname "${tunnel.interface}" accept`);
-  // No blanket "established" accept: a flow opened through the tunnel must not
-  // continue out of eth0 when the tunnel goes away.
-  rule('6. replies to connections that came in (kubelet probes, Service traffic)', 'ct state established ct direction reply accept');
+  // No "established" accept at all: a flow opened through the tunnel must not
+  // continue out of eth0 when the tunnel goes away, and replies to connections
+  // that came in go only to the bypass networks (rule 3): kubelet, Services,
+  // HOST_IP. Anything else would answer a stranger with the pod's own address.
   if (p.killSwitch) {
     rule('7. everything else is refused (fast failure for the app) and counted', `meta nfproto ipv4 counter name ${BLOCKED_COUNTERS.ipv4} jump refuse`);
     rule(undefined, `meta nfproto ipv6 counter name ${BLOCKED_COUNTERS.ipv6} jump refuse`);
@@ -104,9 +109,11 @@ export function renderRuleset(p: FirewallPolicy): string {
   rule(undefined, 'ct state established,related accept');
   rule(undefined, 'ct state invalid drop');
   if (tunnel) rule('nothing may open a connection to us through the tunnel', `iifname "${tunnel.interface}" drop`);
-  // Inbound on the pod's own interfaces is not an egress leak, and kubelet probes
-  // of the application's ports come from node addresses we cannot know.
-  rule('cluster side: Services, kubelet probes, health port', 'accept');
+  rule('IPv6 neighbour discovery', 'icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept');
+  // Only peers we may answer (output rule 3): a connection from anywhere else
+  // could not get a reply outside the tunnel anyway.
+  rule('cluster side: Services, kubelet probes (HOST_IP), the health port', 'ip saddr @bypass4 accept');
+  rule(undefined, 'ip6 saddr @bypass6 accept');
   L.push('\t}');
 
   if (tunnel) {
@@ -118,14 +125,6 @@ export function renderRuleset(p: FirewallPolicy): string {
       // Not on lo: our own refusals (TCP resets) come back to us that way.
       rule(undefined, `iif != "lo" iifname != "${tunnel.interface}" ${fam} daddr ${a.address} fib saddr type != local drop`);
     }
-    L.push('\t}');
-    // Replies to connections that came in on the cluster side must leave the way
-    // they came (main table), not through the tunnel: the mark makes the
-    // "not fwmark" policy rule skip table T, as for the WireGuard socket.
-    L.push('', '\tchain mark_inbound {', '\t\ttype filter hook prerouting priority mangle; policy accept;');
-    rule(undefined, `iif != "lo" iifname != "${tunnel.interface}" ct state new ct mark set ${hex(p.fwmark)}`);
-    L.push('\t}', '', '\tchain route_replies {', '\t\ttype route hook output priority mangle; policy accept;');
-    rule(undefined, `ct direction reply ct mark ${hex(p.fwmark)} meta mark set ${hex(p.fwmark)}`);
     L.push('\t}');
   }
 
