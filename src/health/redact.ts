@@ -6,14 +6,15 @@
 //     relay's public key, which /status is meant to show;
 //  3. the serialised body is searched for every secret the caller names
 //     (e.g. the configs' private keys); a hit refuses the response.
+import { SidecarError } from '../errors.js';
 
 const SECRET_FIELD = /private.?key|preshared.?key|secret|password/i;
 /** 32 bytes in base64: 42 free chars, one whose low 2 bits are zero, then '='. */
 export const WG_KEY_PATTERN = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=/g;
 const ALLOWED_KEY_PATHS = new Set(['server.publicKey']);
 
-export class SecretInBodyError extends Error {
-  readonly code = 'E_SECRET_IN_BODY';
+export class SecretInBodyError extends SidecarError {
+  override readonly code = 'E_SECRET_IN_BODY';
   constructor(readonly path: string) {
     super(`refusing to serve /status: a secret appears in it (${path})`);
   }
