@@ -8,6 +8,7 @@ export const DEFAULT_IMAGE_REPOSITORY = 'ghcr.io/mullvad-sidecar/mullvad-sidecar
 export const CONFIG_VOLUME = 'mullvad-wireguard';
 export const TUN_VOLUME = 'mullvad-tun';
 export const RUN_VOLUME = 'mullvad-run';
+export const TMP_VOLUME = 'mullvad-tmp';
 export const DEFAULT_CONFIG_DIR = '/etc/wireguard';
 export const DEFAULT_HEALTH_PORT = 9999;
 
@@ -73,6 +74,7 @@ export function sidecarParts(v: SidecarValues, mode: SidecarMode, tun: boolean):
       { name: CONFIG_VOLUME, mountPath: v.configDir, readOnly: true },
       ...(tun ? [{ name: TUN_VOLUME, mountPath: '/dev/net/tun' }] : []),
       { name: RUN_VOLUME, mountPath: '/run/wireguard' },
+      { name: TMP_VOLUME, mountPath: '/tmp' },
     ],
   };
 }
@@ -117,12 +119,14 @@ export function sidecarVolumes(secretName: Json, tun: boolean): JsonObject[] {
     // 0400: the private key is readable by root (the sidecar) only.
     { name: CONFIG_VOLUME, secret: { secretName, defaultMode: 0o400 } },
     ...(tun ? [{ name: TUN_VOLUME, hostPath: { path: '/dev/net/tun', type: 'CharDevice' } }] : []),
-    // The wireguard-go UAPI socket; the root filesystem is read-only.
+    // The root filesystem is read-only: the wireguard-go UAPI socket, and the private
+    // FIFO through which the key reaches `wg` (never argv, never disk).
     { name: RUN_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    { name: TMP_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
   ];
 }
 
-export const VOLUME_NAMES: readonly string[] = [CONFIG_VOLUME, TUN_VOLUME, RUN_VOLUME];
+export const VOLUME_NAMES: readonly string[] = [CONFIG_VOLUME, TUN_VOLUME, RUN_VOLUME, TMP_VOLUME];
 
 /** The concrete container for `inject`. */
 export function sidecarContainer(o: SidecarOptions): JsonObject {

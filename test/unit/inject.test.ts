@@ -52,7 +52,7 @@ for (const w of WORKLOADS) {
     assert.equal(spec['initContainers'][0].name, SIDECAR_NAME);
     assert.equal(spec['initContainers'][0].restartPolicy, 'Always');
     assert.deepEqual(spec['containers'].map((c: Obj) => c['name']), ['app']);
-    assert.deepEqual(spec['volumes'].map((v: Obj) => v['name']), ['mullvad-wireguard', 'mullvad-tun', 'mullvad-run']);
+    assert.deepEqual(spec['volumes'].map((v: Obj) => v['name']), ['mullvad-wireguard', 'mullvad-tun', 'mullvad-run', 'mullvad-tmp']);
     const twice = injectYaml(once.output, OPTS);
     assert.equal(twice.output, once.output);
     assert.deepEqual(twice.unchanged, [`${w.kind}/x`]);
@@ -159,12 +159,12 @@ test('inject: --set becomes env in settings-table order; kernel WireGuard needs 
   ]);
   assert.equal(c.ports[0].containerPort, 9100);
   assert.equal(c.image, 'reg/x:1');
-  assert.deepEqual(c.volumeMounts.map((m: Obj) => m['name']), ['mullvad-wireguard', 'mullvad-run']);
-  assert.deepEqual(spec.volumes.map((v: Obj) => v['name']), ['mullvad-wireguard', 'mullvad-run']);
+  assert.deepEqual(c.volumeMounts.map((m: Obj) => m['name']), ['mullvad-wireguard', 'mullvad-run', 'mullvad-tmp']);
+  assert.deepEqual(spec.volumes.map((v: Obj) => v['name']), ['mullvad-wireguard', 'mullvad-run', 'mullvad-tmp']);
   assert.equal(spec.volumes[0].secret.secretName, 'vpn');
   // and back to userspace: the tun volume returns
   const back = docs(injectYaml(out, OPTS).output)[0]!['spec'];
-  assert.deepEqual(back.volumes.map((v: Obj) => v['name']), ['mullvad-wireguard', 'mullvad-run', 'mullvad-tun']);
+  assert.deepEqual(back.volumes.map((v: Obj) => v['name']), ['mullvad-wireguard', 'mullvad-run', 'mullvad-tmp', 'mullvad-tun']);
 });
 
 test('inject: a List of workloads is handled item by item', () => {

@@ -71,6 +71,8 @@ volumeMounts:
 {{- end }}
   - name: mullvad-run
     mountPath: /run/wireguard
+  - name: mullvad-tmp
+    mountPath: /tmp
 {{- else -}}
 name: mullvad-sidecar
 image: "{{ .image.repository }}:{{ .image.tag }}"
@@ -137,6 +139,8 @@ volumeMounts:
 {{- end }}
   - name: mullvad-run
     mountPath: /run/wireguard
+  - name: mullvad-tmp
+    mountPath: /tmp
 {{- end }}
 {{- end }}
 
@@ -170,12 +174,16 @@ volumeMounts:
   emptyDir:
     medium: Memory
     sizeLimit: 1Mi
+- name: mullvad-tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
 {{- end }}
 
 {{- /* The settings as env entries, in the order of the settings table; empty = default. */ -}}
 {{- define "mullvad-sidecar.env" -}}
 {{- $settings := .settings | default dict }}
-{{- range $name := list "WG_CONFIG_DIR" "WG_CONFIG" "ENABLE_KILL_SWITCH" "ENABLE_BYPASS_ROUTES" "ENABLE_DNS_CONFIG" "ENABLE_HEALTH_PROBE" "BYPASS_CIDRS" "WG_INTERFACE" "WG_IMPLEMENTATION" "WG_MTU" "FWMARK" "ROUTE_TABLE" "KILL_SWITCH_ON_EXIT" "HEALTH_PORT" "LOG_FORMAT" "LOG_LEVEL" "DNS_MODE" "CLUSTER_DOMAINS" "DNS_UPSTREAMS" "DNS_FORWARDER_PORT" "RESOLV_CONF" "REQUIRE_MULLVAD_EXIT" "CHECK_INTERVAL" "PROBE_INTERVAL" "PROBE_TIMEOUT" "PROBE_TARGET" "FAILOVER_AFTER" "CONNECT_TIMEOUT" "CHECK_URL" "VERIFY_INTERVAL" "MAX_BACKOFF" "SERVER" "SERVER_SELECTION" "POD_NAME" }}
+{{- range $name := list "WG_CONFIG_DIR" "WG_CONFIG" "ENABLE_KILL_SWITCH" "ENABLE_BYPASS_ROUTES" "ENABLE_DNS_CONFIG" "ENABLE_HEALTH_PROBE" "BYPASS_CIDRS" "WG_INTERFACE" "WG_IMPLEMENTATION" "WG_MTU" "FWMARK" "ROUTE_TABLE" "KILL_SWITCH_ON_EXIT" "HEALTH_PORT" "LOG_FORMAT" "LOG_LEVEL" "DNS_MODE" "CLUSTER_DOMAINS" "DNS_UPSTREAMS" "DNS_FORWARDER_PORT" "RESOLV_CONF" "REQUIRE_MULLVAD_EXIT" "CHECK_INTERVAL" "PROBE_INTERVAL" "PROBE_TIMEOUT" "PROBE_TARGET" "FAILOVER_AFTER" "CONNECT_TIMEOUT" "CHECK_URL" "VERIFY_INTERVAL" "MAX_BACKOFF" "SERVER" "SERVER_SELECTION" "HOST_IP" "POD_NAME" }}
 {{- $value := index $settings $name }}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
 - name: {{ $name }}
@@ -186,7 +194,7 @@ volumeMounts:
 
 {{- /* Rejects what `inject` rejects. */ -}}
 {{- define "mullvad-sidecar.validate" -}}
-{{- $known := list "WG_CONFIG_DIR" "WG_CONFIG" "ENABLE_KILL_SWITCH" "ENABLE_BYPASS_ROUTES" "ENABLE_DNS_CONFIG" "ENABLE_HEALTH_PROBE" "BYPASS_CIDRS" "WG_INTERFACE" "WG_IMPLEMENTATION" "WG_MTU" "FWMARK" "ROUTE_TABLE" "KILL_SWITCH_ON_EXIT" "HEALTH_PORT" "LOG_FORMAT" "LOG_LEVEL" "DNS_MODE" "CLUSTER_DOMAINS" "DNS_UPSTREAMS" "DNS_FORWARDER_PORT" "RESOLV_CONF" "REQUIRE_MULLVAD_EXIT" "CHECK_INTERVAL" "PROBE_INTERVAL" "PROBE_TIMEOUT" "PROBE_TARGET" "FAILOVER_AFTER" "CONNECT_TIMEOUT" "CHECK_URL" "VERIFY_INTERVAL" "MAX_BACKOFF" "SERVER" "SERVER_SELECTION" "POD_NAME" }}
+{{- $known := list "WG_CONFIG_DIR" "WG_CONFIG" "ENABLE_KILL_SWITCH" "ENABLE_BYPASS_ROUTES" "ENABLE_DNS_CONFIG" "ENABLE_HEALTH_PROBE" "BYPASS_CIDRS" "WG_INTERFACE" "WG_IMPLEMENTATION" "WG_MTU" "FWMARK" "ROUTE_TABLE" "KILL_SWITCH_ON_EXIT" "HEALTH_PORT" "LOG_FORMAT" "LOG_LEVEL" "DNS_MODE" "CLUSTER_DOMAINS" "DNS_UPSTREAMS" "DNS_FORWARDER_PORT" "RESOLV_CONF" "REQUIRE_MULLVAD_EXIT" "CHECK_INTERVAL" "PROBE_INTERVAL" "PROBE_TIMEOUT" "PROBE_TARGET" "FAILOVER_AFTER" "CONNECT_TIMEOUT" "CHECK_URL" "VERIFY_INTERVAL" "MAX_BACKOFF" "SERVER" "SERVER_SELECTION" "HOST_IP" "POD_NAME" }}
 {{- range $name, $_ := .settings | default dict }}
 {{- if not (has $name $known) }}
 {{- fail (printf "mullvad-sidecar: unknown setting %s (see values.yaml)" $name) }}

@@ -53,12 +53,17 @@ export async function removeContainers(...names: string[]): Promise<void> {
   for (const n of names) await podman(['rm', '-f', '-t', '0', n], { allowFailure: true });
 }
 
-/** The least privileges the sidecar runs with (issue 5): nothing more is granted. */
+/**
+ * The least privileges the sidecar runs with (docs/deploy.md): nothing more is granted.
+ * --read-only-tmpfs=false: as in Docker, the read-only root gets only the tmpfs we name.
+ */
 export const LEAST_PRIVILEGE = [
   '--cap-drop', 'ALL',
   '--cap-add', 'NET_ADMIN',
   '--device', '/dev/net/tun',
-  '--read-only',
+  '--read-only', '--read-only-tmpfs=false',
+  '--tmpfs', '/run:mode=0755,size=4m',
+  '--tmpfs', '/tmp:mode=1777,size=4m',
   '--security-opt', 'no-new-privileges',
 ];
 
