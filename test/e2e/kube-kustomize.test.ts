@@ -1,0 +1,35 @@
+// The kustomize component, rendered by the real `kubectl kustomize`: every workload of
+// the example overlay gets the sidecar first in its initContainers, and the result is a
+// fixed point of `inject` (component and inject cannot drift). Needs kubectl, not root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAllDocuments } from 'yaml';
+import { injectYaml } from '../../src/inject/inject.js';
+import { parseInjectArgs } from '../../src/inject/options.js';
+import { SIDECAR_NAME } from '../../src/inject/spec.js';
+import { podSpecPath } from '../../src/inject/workloads.js';
+import { hasCommand, ROOT, run } from './helpers/podman.js';
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const skip = hasCommand('kubectl') ? undefined : 'kubectl is not installed: the kustomize component is not rendered here';
+
+test('kubectl kustomize: the component adds the sidecar exactly as inject does', { skip }, async () => {
+  const out = (await run(['kubectl', 'kustomize', `${ROOT}/deploy/kubernetes/kustomize/example`])).stdout;
+  const objs = parseAllDocuments(out).map((d) => d.toJSON() as Obj);
+  const workloads = objs.filter((o) => podSpecPath(o['kind']));
+  assert.deepEqual(workloads.map((w) => w['kind']).sort(), ['CronJob', 'Deployment']);
+  const secret = objs.find((o) => o['kind'] === 'Secret')!['metadata'].name as string;
+  assert.match(secret, /^mullvad-wireguard-/, 'the generated Secret, renamed with its hash');
+  for (const w of workloads) {
+    const spec = podSpecPath(w['kind'])!.reduce((a: Obj, k) => a[k], w);
+    assert.equal(spec.initContainers[0].name, SIDECAR_NAME, `${w['kind']}: the sidecar must be the first init container`);
+    assert.equal(spec.initContainers[0].restartPolicy, 'Always');
+    const vol = spec.volumes.find((v: Obj) => v['name'] === 'mullvad-wireguard');
+    assert.equal(vol.secret.secretName, secret, 'kustomize rewrote the reference to the hashed Secret name');
+  }
+  // Same sidecar, same volumes: inject finds nothing to change.
+  const r = injectYaml(out, parseInjectArgs(['--secret', secret]).sidecar, 'kustomize output');
+  assert.deepEqual(r.injected, []);
+  assert.equal(r.output, out);
+});
