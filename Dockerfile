@@ -8,7 +8,9 @@ ARG NODE_IMAGE=docker.io/library/node:20.20.2-bookworm-slim
 ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-20250520-slim
 
 # --- build: compile the TypeScript, keep only production dependencies ----------
-FROM ${NODE_IMAGE} AS build
+# On the build machine's platform: the output is plain JavaScript (no native addons),
+# so multi-arch builds do not run npm and tsc under emulation.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would run tsc before the sources are copied.
@@ -22,6 +24,9 @@ RUN npx tsc -p tsconfig.json \
  && cp -r package.json bin node_modules /out/opt/mullvad-sidecar/ \
  && cp -r dist/src /out/opt/mullvad-sidecar/dist/ \
  && find /out -name '*.map' -delete
+
+# --- node: the Node.js binary for the target platform ---------------------------
+FROM ${NODE_IMAGE} AS node
 
 # --- runtime: Node.js 20 and the network tools `run` uses, nothing else -------
 FROM ${DEBIAN_IMAGE}
@@ -45,7 +50,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
            /usr/share/doc /usr/share/man /usr/share/info /usr/share/locale /usr/share/lintian
 
-COPY --from=build /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=build /out/opt/mullvad-sidecar /opt/mullvad-sidecar
 # Configs (private keys) are mounted read-only at /etc/wireguard; only root may read them.
 # /run/wireguard holds the wireguard-go UAPI socket: a tmpfs when the root filesystem is read-only.

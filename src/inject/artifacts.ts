@@ -103,7 +103,6 @@ description: Fail-closed Mullvad WireGuard sidecar as named templates for applic
 type: application
 version: ${v}
 appVersion: "${v}"
-kubeVersion: ">=1.25.0-0"
 keywords: [mullvad, wireguard, vpn, sidecar, kill-switch]
 home: https://github.com/mullvad-sidecar/mullvad-sidecar
 sources: [https://github.com/mullvad-sidecar/mullvad-sidecar]
