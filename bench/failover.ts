@@ -106,7 +106,8 @@ async function oneRun(lab: Lab, profile: string, run: number): Promise<RunResult
     await sc.waitReady(30_000);
     await lab.resetLeaks();
     app = lab.podSpawn([process.execPath, self, '--loop', `http://${lab.internet.ip}/json`]);
-    await sleep(1000);
+    // A random moment within a check interval: the relay does not die in step with our timer.
+    await sleep(1000 + Math.random() * 5000);
     const dark = Date.now();
     await lab.setRelayDark(r1.index, true);
     // Wait for relay 2 to carry traffic (or give up after 90 s).
