@@ -99,12 +99,22 @@ async function inputOf(tree: string, settings: Partial<BypassInput['settings']> 
 
 const cidrs = (...list: string[]) => list.map((c) => parseCidr(c)!);
 
+const HOST_IP_NOTE =
+  'Kubernetes: HOST_IP is not set; if kubelet probes come from an address outside the bypass networks (Calico, Cilium), they get no answer: set HOST_IP from the downward API (status.hostIP)';
+
 test('planBypass per environment', async (t) => {
   const cases: { name: string; tree: string; settings?: Partial<BypassInput['settings']>; want: string[]; notes: string[] }[] = [
     {
       name: 'kubernetes pod with a /24',
       tree: 'kubernetes',
       want: ['10.244.1.0/24  subnet of eth0 (10.244.1.5/24)', '10.96.0.1/32  Kubernetes API service (KUBERNETES_SERVICE_HOST)', '10.96.0.10/32  nameserver in resolv.conf'],
+      notes: [HOST_IP_NOTE, K8S_NOTE],
+    },
+    {
+      name: 'kubernetes pod with HOST_IP from the downward API',
+      tree: 'kubernetes',
+      settings: { hostIps: ['192.168.1.10'] },
+      want: ['10.244.1.0/24  subnet of eth0 (10.244.1.5/24)', '10.96.0.1/32  Kubernetes API service (KUBERNETES_SERVICE_HOST)', '10.96.0.10/32  nameserver in resolv.conf', '192.168.1.10/32  node address (HOST_IP): kubelet probes come from there'],
       notes: [K8S_NOTE],
     },
     {
@@ -116,7 +126,7 @@ test('planBypass per environment', async (t) => {
         '192.168.0.0/16  address of eth0 (a /32: only itself); BYPASS_CIDRS',
         'fd5f:1::/64  address of eth0 (a /128: only itself); BYPASS_CIDRS',
       ],
-      notes: ["eth0 has a host address (/32 or /128, as routed pod networks give): other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS"],
+      notes: ["eth0 has a host address (/32 or /128, as routed pod networks give): other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS", HOST_IP_NOTE],
     },
     {
       name: 'compose with the Docker embedded resolver',
