@@ -13,11 +13,13 @@ export const DEFAULT_CONFIG_DIR = '/etc/wireguard';
 export const DEFAULT_HEALTH_PORT = 9999;
 
 /**
- * Sized from measurement (docs/deploy.md, "Resources"): node + wireguard-go idle
- * RSS well under the request; the limit leaves room for bursts of DNS and probes.
+ * Sized from measurement (docs/deploy.md, "Resources"), userspace WireGuard under load:
+ * node RSS 66 MB (21 MB anonymous, 45 MB the shared node binary), peak 98 MB while
+ * starting; wireguard-go 6 MB; the container's cgroup was charged 26-29 MB. The limit
+ * stays above the start-up peak: OOM kills at 128Mi were gluetun users' complaint.
  */
 export const DEFAULT_RESOURCES = {
-  requests: { cpu: '10m', memory: '48Mi' },
+  requests: { cpu: '10m', memory: '64Mi' },
   limits: { memory: '128Mi' },
 } as const;
 

@@ -75,7 +75,7 @@ test('inject: the sidecar container carries the least privileges and the probes'
   assert.equal(c.livenessProbe.httpGet.path, '/healthz');
   assert.equal(c.readinessProbe.httpGet.path, '/readyz');
   assert.deepEqual(c.ports, [{ name: 'health', containerPort: 9999, protocol: 'TCP' }]);
-  assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } });
+  assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } });
   assert.equal(c.env, undefined);
 });
 
