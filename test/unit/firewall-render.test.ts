@@ -32,8 +32,11 @@ const CASES: Case[] = [
   { name: 'connected-dns', policy: policyFor('connected', dual, { dns: CLUSTER_DNS }) },
   { name: 'connected-v4only-dns', policy: policyFor('connected', v4only, { dns: CLUSTER_DNS }) },
   { name: 'connected-ipv6-endpoint', policy: policyFor('connected', v6endpoint, { dns: CLUSTER_DNS, fwmark: 0xca6d, interface: 'wg-mullvad' }) },
+  // The uplink guard (netdev egress, against raw packet sockets) on the pod's own interfaces.
+  { name: 'blocked-uplink-guard', policy: policyFor('blocked', undefined, { uplinks: ['eth0', 'net1'] }) },
+  { name: 'connected-uplink-guard-dns', policy: policyFor('connected', dual, { dns: CLUSTER_DNS, uplinks: ['eth0', 'net1'] }) },
   { name: 'blocked-killswitch-off', policy: policyFor('blocked', undefined, { killSwitch: false, dns: CLUSTER_DNS }) },
-  { name: 'connected-killswitch-off', policy: policyFor('connected', dual, { killSwitch: false, dns: CLUSTER_DNS }) },
+  { name: 'connected-killswitch-off', policy: policyFor('connected', dual, { killSwitch: false, dns: CLUSTER_DNS, uplinks: ['eth0'] }) },
 ];
 
 /** The rules of one chain, comments and the hook line dropped. */
@@ -71,12 +74,21 @@ describe('firewall render: invariants of every state', () => {
     const out = chain(text, 'output');
     const wg = p.state === 'blocked' ? undefined : p.tunnel.interface;
 
-    test(`${c.name}: touches only our own table, added then deleted first (atomic swap)`, () => {
+    test(`${c.name}: touches only our own tables, each added then deleted first (atomic swap)`, () => {
       const lines = text.split('\n');
-      assert.deepEqual(lines.slice(0, 2), [`add table inet ${TABLE}`, `delete table inet ${TABLE}`]);
+      assert.deepEqual(lines.slice(0, 4), [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `add table netdev ${TABLE}`, `delete table netdev ${TABLE}`]);
+      const guard = p.killSwitch && (p.uplinks?.length ?? 0) > 0;
       const tables = lines.filter((l) => /^\s*(add |delete |flush )?table\b/.test(l));
-      assert.deepEqual(tables, [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `table inet ${TABLE} {`]);
+      assert.deepEqual(tables, [...lines.slice(0, 4), `table inet ${TABLE} {`, ...(guard ? [`table netdev ${TABLE} {`] : [])]);
       assert.doesNotMatch(text, /flush ruleset|delete chain|delete rule/);
+    });
+
+    test(`${c.name}: the uplink guard drops every frame the output chain did not pass`, () => {
+      const guard = p.killSwitch ? (p.uplinks ?? []) : [];
+      const hooks = [...text.matchAll(/type filter hook egress device "(\S+)" priority filter; policy (\w+);/g)].map((m) => `${m[1]} ${m[2]}`);
+      assert.deepEqual(hooks, guard.map((d) => `${d} drop`));
+      if (guard.length) assert.match(chain(text, 'mark_passed').header, /hook output priority 100;/, 'marks only after the filter decided');
+      else assert.doesNotMatch(text, /mark_passed/);
     });
 
     test(`${c.name}: output policy ${p.killSwitch ? 'drop' : 'accept'}, ending in the counted reject when the kill switch is on`, () => {
@@ -90,13 +102,15 @@ describe('firewall render: invariants of every state', () => {
       }
     });
 
-    test(`${c.name}: no output rule accepts everything`, () => {
-      for (const r of out.rules) {
+    test(`${c.name}: no output or input rule accepts everything`, () => {
+      for (const r of [...out.rules, ...chain(text, 'input').rules]) {
         assert.notEqual(r.replace(/counter( name \S+)?/g, '').trim(), 'accept', `unconditional accept: ${r}`);
-        // A blanket established accept would let a tunnel flow continue out of eth0.
-        if (r.includes('ct state established')) assert.match(r, /ct direction reply/);
         assert.doesNotMatch(r, /^(ip|ip6) daddr (0\.0\.0\.0\/0|::\/0) accept$/);
       }
+    });
+
+    test(`${c.name}: no established accept on output (a tunnel flow must not continue out of eth0)`, () => {
+      assert.ok(!out.rules.some((r) => r.includes('ct state established') && r.endsWith('accept')));
     });
 
     test(`${c.name}: the tunnel interface is open only in connected`, () => {
@@ -133,7 +147,10 @@ describe('firewall render: invariants of every state', () => {
       assert.ok(reject4 < bypass && reject4 < bypass6 && reject6 < bypass && reject6 < bypass6);
       // Every DNS accept is tied to the forwarder's source ports.
       const ports = `th sport ${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
-      for (const r of out.rules.filter((x) => x.includes('dport 53') && x.endsWith('accept'))) assert.ok(r.includes(ports), r);
+      for (const r of out.rules.filter((x) => x.includes('dport 53') && x.endsWith('accept'))) {
+        // (queries already redirected to the forwarder on loopback excepted)
+        if (!/daddr (127\.0\.0\.1|::1) accept$/.test(r)) assert.ok(r.includes(ports), r);
+      }
       // Everything else on port 53 is redirected to the forwarder first.
       const nat = chain(text, 'dns_redirect');
       assert.deepEqual(nat.rules, [`meta l4proto { tcp, udp } th dport 53 th sport != ${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to} redirect to :${p.dns.forwarderPort}`]);
@@ -144,7 +161,7 @@ describe('firewall render: invariants of every state', () => {
       const raw = chain(text, 'preraw');
       assert.deepEqual(
         raw.rules,
-        p.tunnel.addresses.map((a) => `iifname != "${wg}" ${a.family === 4 ? 'ip' : 'ip6'} daddr ${a.address} fib saddr type != local drop`),
+        p.tunnel.addresses.map((a) => `iif != "lo" iifname != "${wg}" ${a.family === 4 ? 'ip' : 'ip6'} daddr ${a.address} fib saddr type != local drop`),
       );
       assert.ok(chain(text, 'input').rules.includes(`iifname "${wg}" drop`));
     });
@@ -174,6 +191,8 @@ describe('firewall render: nft accepts every golden (root, throwaway namespace)'
     const dir = await mkdtemp(join(tmpdir(), 'msut-nft-'));
     try {
       await withNetns(async (ns) => {
+        // The uplink guard's egress hooks need their devices to exist.
+        await ns.run(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'net1']);
         for (const c of [...CASES, { name: 'removal', policy: undefined }]) {
           const file = join(dir, `${c.name}.nft`);
           await writeFile(file, c.policy ? renderTransaction(c.policy) : renderRemoval());

@@ -63,6 +63,7 @@ export interface PolicyOptions {
   healthPort?: number;
   dns?: DnsPolicy;
   interface?: string;
+  uplinks?: readonly string[];
 }
 
 /** The policy the sidecar builds for `state` (same shape as startSidecar's policy()). */
@@ -73,6 +74,7 @@ export function policyFor(state: FirewallPolicy['state'], server: ServerConfig |
     fwmark: o.fwmark ?? 51820,
     healthPort: o.healthPort,
     dns: o.dns,
+    ...(o.uplinks ? { uplinks: o.uplinks } : {}),
   };
   if (state === 'blocked' || !server) return { state: 'blocked', ...common };
   const ep = server.peer.endpoint;
