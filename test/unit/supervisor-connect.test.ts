@@ -6,6 +6,7 @@ import { FakeWorld, T0, exitVia } from './helpers/fake-world.js';
 
 const A = 'se-sto-wg-001';
 const B = 'se-got-wg-002';
+const C = 'de-fra-wg-003';
 
 /** Ready: connected, fresh handshake, probe passed, exit verified. */
 const readyNow = (w: FakeWorld) => w.sup.ready().ok;
@@ -82,6 +83,35 @@ describe('supervisor: recovery', () => {
     // The half-made interface is removed; B gets a new one.
     assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, 'tunnel destroy', `tunnel create ${B}`]);
     assert.equal(w.sup.server?.name, B);
+  });
+
+  test('wireguard-go lost while still handshaking → recreated, same server', async () => {
+    const w = new FakeWorld([A, B]);
+    w.relay(A).up = (t) => t >= T0 + 3000; // the first kicks go unanswered
+    w.at(T0 + 1000, () => w.loseTunnel('wireguard-go exited (1)'));
+    await w.drive(() => readyNow(w), 120_000);
+    assert.deepEqual(w.stateNames(), ['connecting', 'connecting', 'connected']);
+    assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, 'tunnel lost', 'tunnel destroy', `tunnel create ${A}`]);
+    assert.equal(w.sup.reconnects, 1);
+    assert.equal(w.sup.failovers, 0);
+  });
+
+  test('the interface vanishing under a connected tunnel (kernel link deleted) is a tunnel loss', async () => {
+    const w = new FakeWorld([A]);
+    w.at(T0 + 60_000, () => w.vanishInterface());
+    await w.drive(() => w.sup.reconnects === 1 && readyNow(w), 300_000);
+    assert.deepEqual(w.firewallSequence(), [`connecting ${A}`, `connected ${A}`, `connecting ${A}`, `connected ${A}`]);
+    assert.equal(w.sup.failovers, 0);
+  });
+
+  test('a failing peer swap during failover → blocked, interface recreated for the next server', async () => {
+    const w = new FakeWorld([A, B, C]);
+    w.relay(A).up = (t) => t < T0 + 60_000;
+    w.failCreate.add(B);
+    await w.drive(() => w.sup.server?.name === C && readyNow(w), 600_000);
+    assert.deepEqual(w.firewallSequence(), [`connecting ${A}`, `connected ${A}`, `connecting ${B}`, 'blocked', `connecting ${C}`, `connected ${C}`]);
+    assert.deepEqual(w.failovers.map((f) => [f.reason, f.from, f.to]), [['probe-failed', A, B], ['bring-up-error', B, C]]);
+    assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, `tunnel setServer ${B}`, 'tunnel destroy', `tunnel create ${C}`]);
   });
 
   test('stop() ends run() promptly in every phase', async () => {

@@ -141,6 +141,12 @@ export class FakeWorld {
     this.tx = 0;
   }
 
+  /** The interface is gone without any exit event (a kernel link deleted): only a counter read notices. */
+  vanishInterface(): void {
+    this.exists = false;
+    this.events.push('interface gone');
+  }
+
   /** The tunnel vanished (wireguard-go killed): nothing to read until it is recreated. */
   loseTunnel(reason: string): void {
     this.exists = false;
