@@ -6,6 +6,7 @@ import { SETTING_SPECS } from '../config/settings.js';
 import {
   DEFAULT_CONFIG_DIR,
   DEFAULT_HEALTH_PORT,
+  DOWNWARD_API,
   sidecarParts,
   sidecarVolumes,
   TUN_VOLUME,
@@ -65,6 +66,13 @@ function wrapTun(text: string): string {
   return out.join('\n');
 }
 
+/** `else if` branches of the env template: settings taken from the downward API when unset. */
+function downward(): string {
+  return Object.entries(DOWNWARD_API)
+    .map(([name, field]) => `{{- else if eq $name "${name}" }}\n- name: ${name}\n  valueFrom:\n    fieldRef:\n      fieldPath: ${field}\n`)
+    .join('');
+}
+
 function containerFor(mode: SidecarMode): string {
   return toTemplate(sidecarParts(placeholders(), mode, true));
 }
@@ -119,7 +127,7 @@ ${toTemplate(sidecarVolumes('__SECRET__', true))}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
 - name: {{ $name }}
   value: {{ toString $value | quote }}
-{{- end }}
+${downward()}{{- end }}
 {{- end }}
 {{- end }}
 

@@ -1,6 +1,7 @@
 // The sidecar's container and volumes as plain Kubernetes objects: the one source
 // for `inject`, the example manifests, the kustomize component and the Helm chart
 // (the chart's template is generated from `sidecarParts` with Helm expressions as values).
+import { SETTING_SPECS } from '../config/settings.js';
 
 export const SIDECAR_NAME = 'mullvad-sidecar';
 export const DEFAULT_SECRET = 'mullvad-wireguard';
@@ -22,6 +23,13 @@ export const DEFAULT_RESOURCES = {
   requests: { cpu: '10m', memory: '64Mi' },
   limits: { memory: '128Mi' },
 } as const;
+
+/**
+ * Settings filled from the downward API unless set explicitly. HOST_IP: kubelet probes
+ * come from the node's address, which some CNIs (Calico, Cilium) do not put in the
+ * pod's subnet; without it in the bypass the pod would never become ready.
+ */
+export const DOWNWARD_API: Readonly<Record<string, string>> = { HOST_IP: 'status.hostIP' };
 
 export type SidecarMode = 'native' | 'legacy';
 
@@ -132,7 +140,13 @@ export const VOLUME_NAMES: readonly string[] = [CONFIG_VOLUME, TUN_VOLUME, RUN_V
 
 /** The concrete container for `inject`. */
 export function sidecarContainer(o: SidecarOptions): JsonObject {
-  const env: JsonObject[] = Object.entries(o.settings).map(([name, value]) => ({ name, value }));
+  const env: JsonObject[] = [];
+  for (const { env: name } of SETTING_SPECS) {
+    const value = o.settings[name];
+    const field = DOWNWARD_API[name];
+    if (value !== undefined) env.push({ name, value });
+    else if (field) env.push({ name, valueFrom: { fieldRef: { fieldPath: field } } });
+  }
   return sidecarParts(
     {
       image: o.image,

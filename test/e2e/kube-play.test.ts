@@ -15,7 +15,7 @@ import { parse, stringify } from 'yaml';
 import { injectYaml } from '../../src/inject/inject.js';
 import { CONFIG_VOLUME, DEFAULT_SECRET, SIDECAR_NAME } from '../../src/inject/spec.js';
 import { labUp, type Lab } from '../../src/lab/lab.js';
-import { randomPrefix } from '../../src/lab/plan.js';
+import { POD, randomPrefix } from '../../src/lab/plan.js';
 import { buildImage, FETCH_JS, fetchIn, logsOf, parseFetch, podman, podmanSkipReason, removeImage, ROOT, sleep } from './helpers/podman.js';
 import { detachNetns, moveLabPodInto } from './helpers/podman-lab.js';
 
@@ -54,7 +54,9 @@ describe('podman kube play of the example Pod, wired into the lab', { skip }, ()
       imagePullPolicy: 'Never',
       secretName: DEFAULT_SECRET,
       mode: 'legacy',
-      settings: { WG_INTERFACE: l.sidecarInterface, BYPASS_CIDRS: '10.96.0.0/12', CHECK_URL: l.checkUrl },
+      // HOST_IP set by hand: podman 4.3 has no downward API for status.hostIP. The
+      // "node" is the lab's router, whose probes come from the pod link's gateway.
+      settings: { WG_INTERFACE: l.sidecarInterface, BYPASS_CIDRS: '10.96.0.0/12', CHECK_URL: l.checkUrl, HOST_IP: POD.gw },
     }).output;
     const pod = parse(legacy) as Obj;
     pod['metadata'].name = podName;

@@ -72,7 +72,11 @@ function renderDefault(tpl: string, branch: 'native' | 'legacy' | 'volumes'): un
     [HELM_EXPRESSIONS['__CONFIG_DIR__']!]: '/etc/wireguard',
     [HELM_EXPRESSIONS['__SECRET__']!]: DEFAULT_SECRET,
   };
-  let text = body.replace(/^ *\{\{- with include "mullvad-sidecar.env" \. \}\}\n[\s\S]*?\{\{- end \}\}\n/m, ''); // no settings → no env
+  // No settings set: the env helper yields only its downward-API branches, in order.
+  const downward = [...tpl.matchAll(/\{\{- else if eq \$name "[A-Z_]+" \}\}\n([\s\S]*?)(?=\{\{-)/g)].map((m) => m[1]).join('');
+  let text = body.replace(/^( *)\{\{- with include "mullvad-sidecar.env" \. \}\}\n\1env:\n[^\n]*nindent (\d+) \}\}\n\1\{\{- end \}\}\n/m, (_m, i: string, n: string) =>
+    downward ? `${i}env:\n${downward.trimEnd().replace(/^/gm, ' '.repeat(Number(n)))}\n` : '',
+  );
   text = text.replace(/^( *)\{\{- toYaml \.resources \| nindent (\d+) \}\}$/m, (_m, _i, n: string) =>
     stringify(values.resources).trimEnd().replace(/^/gm, ' '.repeat(Number(n))),
   );

@@ -76,7 +76,7 @@ test('inject: the sidecar container carries the least privileges and the probes'
   assert.equal(c.readinessProbe.httpGet.path, '/readyz');
   assert.deepEqual(c.ports, [{ name: 'health', containerPort: 9999, protocol: 'TCP' }]);
   assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } });
-  assert.equal(c.env, undefined);
+  assert.deepEqual(c.env, [{ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }], "kubelet probes come from the node's address");
 });
 
 test('inject: documents without a pod template are copied byte for byte, comments and all', () => {
@@ -156,6 +156,7 @@ test('inject: --set becomes env in settings-table order; kernel WireGuard needs 
     { name: 'WG_IMPLEMENTATION', value: 'kernel' },
     { name: 'HEALTH_PORT', value: '9100' },
     { name: 'LOG_LEVEL', value: 'debug' },
+    { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
   ]);
   assert.equal(c.ports[0].containerPort, 9100);
   assert.equal(c.image, 'reg/x:1');

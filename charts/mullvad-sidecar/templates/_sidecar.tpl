@@ -188,6 +188,11 @@ volumeMounts:
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
 - name: {{ $name }}
   value: {{ toString $value | quote }}
+{{- else if eq $name "HOST_IP" }}
+- name: HOST_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.hostIP
 {{- end }}
 {{- end }}
 {{- end }}
