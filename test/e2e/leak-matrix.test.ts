@@ -22,6 +22,7 @@ import { labUp, type Lab } from '../../src/lab/lab.js';
 import { REFUSED, isRoot, podProcesses, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
 import { startApp, summarize, typicalApp } from '../../bench/lib/app.js';
 import type { AppLoopConfig, AppLoopStats } from '../../bench/lib/app-loop.js';
+import { freshPod } from '../../bench/lib/pod.js';
 import { captureRelayDirect, installExtraCounters, LeakWindow, type LeakCount } from '../../bench/lib/leaks.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
@@ -184,9 +185,9 @@ describe('leak matrix', { skip }, () => {
       return 'exit 0';
     });
 
-    // A config error in a fresh namespace (our table removed first, no app running then).
+    // A config error in a fresh namespace (our tables removed first, no app running then).
     {
-      await lab.podExec(['nft', 'delete', 'table', 'inet', 'mullvad_sidecar'], { allowFailure: true });
+      await freshPod(lab);
       const bad = await configCopy(() => '[Interface]\nPrivateKey = nope\nAddress = 10.66.0.2/32\nPostUp = touch /tmp/ms-leakmatrix-pwned\n[Peer]\nPublicKey = x\nEndpoint = 172.20.1.2:51820\nAllowedIPs = 0.0.0.0/0\n');
       const w = new LeakWindow(lab);
       const app = startApp(lab, typicalApp(lab));
