@@ -30,18 +30,6 @@ FROM ${NODE_IMAGE} AS node
 
 # --- runtime: Node.js 20 and the network tools `run` uses, nothing else -------
 FROM ${DEBIAN_IMAGE}
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-LABEL org.opencontainers.image.title="mullvad-sidecar" \
-      org.opencontainers.image.description="Fail-closed Mullvad WireGuard sidecar for Kubernetes pods and Docker Compose services" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="https://github.com/mullvad-sidecar/mullvad-sidecar" \
-      org.opencontainers.image.documentation="https://github.com/mullvad-sidecar/mullvad-sidecar/blob/main/docs/deploy.md" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}"
-
 # --no-install-recommends: wireguard-tools would otherwise pull a kernel, systemd and udev.
 # conntrack is optional (flushing flows opened before the kill switch).
 RUN apt-get update \
@@ -65,3 +53,16 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9999)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["mullvad-sidecar", "run"]
+
+# Last, so a new build date or revision does not invalidate the cached layers above.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="mullvad-sidecar" \
+      org.opencontainers.image.description="Fail-closed Mullvad WireGuard sidecar for Kubernetes pods and Docker Compose services" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/mullvad-sidecar/mullvad-sidecar" \
+      org.opencontainers.image.documentation="https://github.com/mullvad-sidecar/mullvad-sidecar/blob/main/docs/deploy.md" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
