@@ -30,6 +30,13 @@ export interface SupervisorDeps {
   /** Policy routing (after the interface exists; it vanishes with a wireguard-go TUN). */
   applyRouting(): Promise<void>;
   probe(server: ServerConfig): Promise<{ ok: boolean; ms: number; error?: string }>;
+  /**
+   * While connecting: send one packet into the tunnel so WireGuard handshakes at
+   * once. The connecting firewall lets in only the sidecar's own source ports
+   * (DNS_UPSTREAM_PORTS), so this must be a DNS probe from that range even when
+   * `probe` is a TCP probe (PROBE_TARGET). Defaults to `probe`.
+   */
+  kick?(server: ServerConfig): Promise<unknown>;
   checkExit(): Promise<ExitInfo>;
   /** Observers (metrics, DNS forwarder). */
   onState?(state: SidecarState, reason: string): void;
@@ -197,7 +204,11 @@ export class Supervisor {
       if (this.deps.clock.now() - started >= this.t.connectTimeoutMs) break;
       if (this.deps.clock.now() - lastKick >= 1000) {
         lastKick = this.deps.clock.now();
-        void this.deps.probe(server); // a packet to send makes WireGuard handshake at once
+        // A packet to send makes WireGuard handshake at once. Its own result does
+        // not matter (the handshake is what we wait for), but a rejection must not
+        // become an unhandled one.
+        const kick = this.deps.kick ? this.deps.kick(server) : this.deps.probe(server);
+        void kick.catch(() => {});
       }
       await this.sleep(Math.min(100, this.t.checkIntervalMs));
     }
