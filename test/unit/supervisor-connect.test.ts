@@ -31,6 +31,34 @@ describe('supervisor: bring-up', () => {
     assert.ok(w.clock.t - T0 < 5000, 'the handshake kick connects within seconds');
   });
 
+  test('the handshake kick uses `kick` when given (a DNS probe the connecting firewall lets in), else `probe`', async () => {
+    for (const withKick of [true, false]) {
+      const w = new FakeWorld([A]);
+      const probe = w.deps.probe;
+      const kicks: string[] = [];
+      const probes: string[] = [];
+      w.deps.probe = (s) => (probes.push(w.sup.state), probe(s));
+      if (withKick) w.deps.kick = (s) => (kicks.push(w.sup.state), probe(s));
+      await w.drive(() => readyNow(w), 60_000);
+      if (withKick) {
+        assert.deepEqual(kicks, ['connecting']);
+        assert.ok(!probes.includes('connecting'), 'no probe while connecting when a kick is given');
+      } else {
+        assert.equal(probes[0], 'connecting');
+      }
+    }
+  });
+
+  test('a rejecting kick is not an unhandled rejection; the handshake timeout decides', async () => {
+    const w = new FakeWorld([A, B]);
+    w.relay(A).knowsKey = false;
+    w.deps.kick = async () => {
+      throw new Error('binding a DNS source port: every port of 10530-10561 is in use');
+    };
+    await w.drive(() => w.sup.server?.name === B && w.sup.state === 'connecting', 60_000);
+    assert.deepEqual(w.failovers.map((f) => f.reason), ['handshake-timeout']);
+  });
+
   test('the exit check gates readiness when REQUIRE_MULLVAD_EXIT=true', async () => {
     const cases = [
       { name: 'not a Mullvad exit, required', exit: exitVia(A, false), require: true, ready: false, reason: /exit 185\.65\.135\.1 is not a Mullvad exit/ },

@@ -56,6 +56,8 @@ export class FakeWorld {
   /** Applications send traffic (tx grows every check; rx only while the relay answers). */
   appTraffic = true;
   sup!: Supervisor;
+  /** The effects handed to the supervisor; tests may replace one before driving. */
+  readonly deps: SupervisorDeps;
 
   // The tunnel as `wg show dump` would report it.
   private peer: string | undefined;
@@ -73,7 +75,8 @@ export class FakeWorld {
       this.sleeps.push({ ms, state: this.sup.state });
       return sleep(ms, signal);
     };
-    this.sup = new Supervisor(this.deps(), this.servers, names, { ...TIMINGS, ...timings });
+    this.deps = this.makeDeps();
+    this.sup = new Supervisor(this.deps, this.servers, names, { ...TIMINGS, ...timings });
   }
 
   relay(name: string): Relay {
@@ -154,7 +157,7 @@ export class FakeWorld {
     this.sup.tunnelLost(reason);
   }
 
-  private deps(): SupervisorDeps {
+  private makeDeps(): SupervisorDeps {
     return {
       clock: this.clock,
       log: silentLogger,
