@@ -1,0 +1,155 @@
+// Invariants every rendered firewall transaction must satisfy, whatever the
+// policy: the kill switch's security argument as executable checks. Used by the
+// golden cases and by the property test over generated policies.
+import assert from 'node:assert/strict';
+import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from '../../../src/firewall/policy.js';
+import { summarize } from '../../../src/firewall/render.js';
+import { PRESHARED_KEY, PRIVATE_KEY } from './servers.js';
+
+/** The rules of one chain, comments and the hook line dropped. */
+export function chain(text: string, name: string): { header: string; rules: string[] } {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.trim() === `chain ${name} {`);
+  assert.ok(start >= 0, `chain ${name} is missing`);
+  const body: string[] = [];
+  for (let i = start + 1; lines[i]!.trim() !== '}'; i++) body.push(lines[i]!.trim());
+  const header = body.find((l) => l.startsWith('type ')) ?? '';
+  return { header, rules: body.filter((l) => l && !l.startsWith('#') && !l.startsWith('type ')) };
+}
+
+function indexOf(rules: string[], pred: (r: string) => boolean, what: string): number {
+  const i = rules.findIndex(pred);
+  assert.ok(i >= 0, `no rule ${what} in\n${rules.join('\n')}`);
+  return i;
+}
+
+export interface Invariant {
+  name: string;
+  check(p: FirewallPolicy, text: string): void;
+}
+
+/** A rule about port 53 (not 5300 or 53000). */
+const dns53 = (r: string) => /\bdport 53\b/.test(r);
+const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
+const out = (text: string) => chain(text, 'output');
+const wgOf = (p: FirewallPolicy) => (p.state === 'blocked' ? undefined : p.tunnel.interface);
+
+export const INVARIANTS: Invariant[] = [
+  {
+    name: 'touches only our own tables, each added then deleted first (atomic swap)',
+    check(p, text) {
+      const lines = text.split('\n');
+      assert.deepEqual(lines.slice(0, 4), [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `add table netdev ${TABLE}`, `delete table netdev ${TABLE}`]);
+      const guard = p.killSwitch && (p.uplinks?.length ?? 0) > 0;
+      const tables = lines.filter((l) => /^\s*(add |delete |flush )?table\b/.test(l));
+      assert.deepEqual(tables, [...lines.slice(0, 4), `table inet ${TABLE} {`, ...(guard ? [`table netdev ${TABLE} {`] : [])]);
+      assert.doesNotMatch(text, /flush ruleset|delete chain|delete rule/);
+    },
+  },
+  {
+    name: 'the uplink guard drops every frame the output chain did not pass',
+    check(p, text) {
+      const guard = p.killSwitch ? (p.uplinks ?? []) : [];
+      const hooks = [...text.matchAll(/type filter hook egress device "(\S+)" priority filter; policy (\w+);/g)].map((m) => `${m[1]} ${m[2]}`);
+      assert.deepEqual(hooks, guard.map((d) => `${d} drop`));
+      if (guard.length) assert.match(chain(text, 'mark_passed').header, /hook output priority 100;/, 'marks only after the filter decided');
+      else assert.doesNotMatch(text, /mark_passed/);
+    },
+  },
+  {
+    name: 'output policy drop with the kill switch, ending in the counted reject',
+    check(p, text) {
+      const o = out(text);
+      assert.match(o.header, new RegExp(`hook output priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`));
+      assert.match(chain(text, 'input').header, new RegExp(`policy ${p.killSwitch ? 'drop' : 'accept'};`));
+      if (p.killSwitch) {
+        assert.deepEqual(o.rules.slice(-2), ['meta nfproto ipv4 counter name blocked_ipv4 jump refuse', 'meta nfproto ipv6 counter name blocked_ipv6 jump refuse']);
+      } else {
+        assert.ok(!o.rules.some((r) => r.endsWith('jump refuse') && !dns53(r)), 'only DNS is refused without the kill switch');
+      }
+    },
+  },
+  {
+    name: 'no output or input rule accepts everything',
+    check(_p, text) {
+      for (const r of [...out(text).rules, ...chain(text, 'input').rules]) {
+        assert.notEqual(r.replace(/counter( name \S+)?/g, '').trim(), 'accept', `unconditional accept: ${r}`);
+        assert.doesNotMatch(r, /^(ip|ip6) daddr (0\.0\.0\.0\/0|::\/0) accept$/);
+      }
+    },
+  },
+  {
+    name: 'no established accept on output (a tunnel flow must not continue out of eth0)',
+    check(_p, text) {
+      assert.ok(!out(text).rules.some((r) => r.includes('ct state established') && r.endsWith('accept')));
+    },
+  },
+  {
+    name: 'the tunnel interface is open only in connected (connecting: the sidecar\'s own sockets only)',
+    check(p, text) {
+      const wg = wgOf(p);
+      const tunnelAccepts = out(text).rules.filter((r) => r.includes(`oifname "${wg}"`));
+      // Connecting lets only the sidecar's own probe sockets in: their packet makes WireGuard handshake.
+      const own = `meta l4proto { tcp, udp } th sport ${ports} oifname "${wg}" accept`;
+      if (p.state === 'connected') assert.deepEqual(tunnelAccepts, [own, `oifname "${wg}" accept`]);
+      if (p.state === 'connecting') assert.deepEqual(tunnelAccepts, [own]);
+      if (p.state === 'blocked') assert.doesNotMatch(text, /oifname|iifname/);
+    },
+  },
+  {
+    name: 'only the marked WireGuard socket may reach the endpoint',
+    check(p, text) {
+      const rules = out(text).rules;
+      const marked = rules.filter((r) => r.includes('meta mark'));
+      if (p.state === 'blocked') {
+        assert.deepEqual(marked, []);
+        return;
+      }
+      const fam = p.endpoint.family === 4 ? 'ip' : 'ip6';
+      const mark = `0x${p.fwmark.toString(16).padStart(8, '0')}`;
+      assert.deepEqual(marked, [`meta mark ${mark} ${fam} daddr ${p.endpoint.ip} udp dport ${p.endpoint.port} accept`]);
+      // No other rule names the relay's address.
+      assert.equal(rules.filter((r) => r.split(/[\s{},]+/).includes(p.endpoint.ip)).length, 1);
+    },
+  },
+  {
+    name: 'DNS is refused before any bypass accept; DNS accepts are the forwarder\'s own',
+    check(p, text) {
+      const rules = out(text).rules;
+      const bypass = indexOf(rules, (r) => r === 'ip daddr @bypass4 accept', 'bypass4');
+      const bypass6 = indexOf(rules, (r) => r === 'ip6 daddr @bypass6 accept', 'bypass6');
+      if (!p.dns) {
+        assert.ok(!rules.some(dns53));
+        assert.doesNotMatch(text, /dns_redirect/);
+        return;
+      }
+      const reject4 = indexOf(rules, (r) => r.startsWith('meta nfproto ipv4') && dns53(r) && r.endsWith('jump refuse'), 'DNS reject v4');
+      const reject6 = indexOf(rules, (r) => r.startsWith('meta nfproto ipv6') && dns53(r) && r.endsWith('jump refuse'), 'DNS reject v6');
+      assert.ok(reject4 < bypass && reject4 < bypass6 && reject6 < bypass && reject6 < bypass6);
+      for (const r of rules.filter((x) => dns53(x) && x.endsWith('accept'))) {
+        // (queries already redirected to the forwarder on loopback excepted)
+        if (!/daddr (127\.0\.0\.1|::1) accept$/.test(r)) assert.ok(r.includes(`th sport ${ports}`), r);
+      }
+      // Everything else on port 53 is redirected to the forwarder first.
+      assert.deepEqual(chain(text, 'dns_redirect').rules, [`meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`]);
+    },
+  },
+  {
+    name: 'the tunnel address accepts nothing from other interfaces (CVE-2019-14899)',
+    check(p, text) {
+      if (p.state === 'blocked') return;
+      const wg = p.tunnel.interface;
+      assert.deepEqual(
+        chain(text, 'preraw').rules,
+        p.tunnel.addresses.map((a) => `iif != "lo" iifname != "${wg}" ${a.family === 4 ? 'ip' : 'ip6'} daddr ${a.address} fib saddr type != local drop`),
+      );
+      assert.ok(chain(text, 'input').rules.includes(`iifname "${wg}" drop`));
+    },
+  },
+  {
+    name: 'no key in the ruleset or the log summary',
+    check(p, text) {
+      for (const s of [text, summarize(p), JSON.stringify(p)]) assert.ok(!s.includes(PRIVATE_KEY) && !s.includes(PRESHARED_KEY));
+    },
+  },
+];
