@@ -79,6 +79,9 @@ export class Supervisor {
   private tunnelExists = false;
   /** Backoff rounds since a server last worked (reached connected). */
   private failRound = 0;
+  /** Tunnel losses in a row, each within the cool-down of the previous one. */
+  private lostStreak = 0;
+  private lastLostAt = -Infinity;
 
   constructor(
     private readonly deps: SupervisorDeps,
@@ -97,6 +100,7 @@ export class Supervisor {
   /** Readiness per DESIGN.md §6: connected, fresh handshake, last probe passed, Mullvad exit. */
   ready(): { ok: boolean; reason: string } {
     if (this.state !== 'connected') return { ok: false, reason: `state is ${this.state}: ${this.reason}` };
+    if (this.lostReason) return { ok: false, reason: `tunnel lost: ${this.lostReason}` };
     const hs = this.stats?.latestHandshake ?? 0;
     if (hs === 0 || this.deps.clock.now() - hs * 1000 > HANDSHAKE_STALE_MS) return { ok: false, reason: 'no recent handshake' };
     if (!this.lastProbe?.ok) return { ok: false, reason: `last in-tunnel probe failed${this.lastProbe?.error ? `: ${this.lastProbe.error}` : ''}` };
@@ -157,11 +161,13 @@ export class Supervisor {
       }
       if (outcome.kind === 'stopped') break;
       if (outcome.kind === 'tunnel-lost') {
+        this.lostReason = outcome.reason; // not ready from now until connected again
         this.tunnelExists = false;
         await this.deps.tunnel.destroy().catch(() => {});
         this.reconnects++;
         this.deps.onReconnect?.();
         this.deps.log.warn('tunnel lost, recreating it', { reason: outcome.reason, server: server.name });
+        await this.pauseAfterRepeatedLoss(outcome.reason);
         continue;
       }
       this.failedAt.set(server.name, this.deps.clock.now());
@@ -172,6 +178,21 @@ export class Supervisor {
       await this.enter('failing-over', `${server.name}: ${outcome.diagnosis}`, server);
       current = next;
     }
+  }
+
+  /**
+   * A tunnel lost once is recreated at once; lost again within the cool-down
+   * (wireguard-go crashing at every start: OOM kill, no /dev/net/tun) it waits
+   * 1 s, 2 s, 4 s … blocked, instead of a hot loop of nft and spawns.
+   */
+  private async pauseAfterRepeatedLoss(reason: string): Promise<void> {
+    const now = this.deps.clock.now();
+    this.lostStreak = now - this.lastLostAt < this.t.coolDownMs ? this.lostStreak + 1 : 1;
+    this.lastLostAt = now;
+    if (this.lostStreak < 2) return;
+    const wait = backoffMs(this.lostStreak - 1, this.t.maxBackoffMs);
+    await this.enter('blocked', `tunnel lost ${this.lostStreak} times in a row (${reason}); recreating in ${Math.round(wait / 1000)} s`, undefined);
+    await this.deps.clock.sleep(wait, this.abort.signal);
   }
 
   private async connectAndWatch(server: ServerConfig): Promise<Outcome> {
@@ -231,6 +252,7 @@ export class Supervisor {
   private async watch(server: ServerConfig): Promise<Outcome> {
     const now = this.deps.clock.now();
     const m: MonitorMemory = { lastRx: this.stats?.rxBytes ?? 0, lastTx: this.stats?.txBytes ?? 0, aliveAt: now, lastProbeAt: -Infinity, consecutiveFailures: 0 };
+    let lastSampleAt = now;
     let nextVerify = now;
     let verifyFailures = 0;
     try {
@@ -238,9 +260,14 @@ export class Supervisor {
         if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
         const s = await this.deps.tunnel.stats();
         const t = this.deps.clock.now();
-        if (!s) return { kind: 'tunnel-lost', reason: 'the tunnel interface is gone' };
+        // (wireguard-go's exit reason, when it already came, says more)
+        if (!s) return { kind: 'tunnel-lost', reason: this.lostReason ?? 'the tunnel interface is gone' };
         this.stats = s;
-        if (s.rxBytes > m.lastRx) m.aliveAt = t;
+        // The bytes arrived at some point after the previous sample: count from
+        // there (two failed probes are still needed before a failover), so a dead
+        // relay is declared FAILOVER_AFTER after its last sign of life, not later.
+        if (s.rxBytes > m.lastRx) m.aliveAt = Math.max(m.aliveAt, lastSampleAt);
+        lastSampleAt = t;
         const why = needsProbe(m, { now: t, rxBytes: s.rxBytes, txBytes: s.txBytes, latestHandshakeMs: s.latestHandshake * 1000 }, this.t);
         m.lastRx = s.rxBytes;
         m.lastTx = s.txBytes;
