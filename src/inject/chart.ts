@@ -102,15 +102,15 @@ ${containerFor('legacy')}
 
 {{- /* List items for initContainers: the native sidecar, first in the list. */ -}}
 {{- define "mullvad-sidecar.initContainers" -}}
-{{- if .nativeSidecar }}
-- {{- include "mullvad-sidecar.container" . | trim | nindent 2 }}
+{{- if .nativeSidecar -}}
+- {{ include "mullvad-sidecar.container" . | trim | nindent 2 | trim }}
 {{- end }}
 {{- end }}
 
 {{- /* List items for containers: the legacy sidecar (nativeSidecar: false), first in the list. */ -}}
 {{- define "mullvad-sidecar.containers" -}}
-{{- if not .nativeSidecar }}
-- {{- include "mullvad-sidecar.container" . | trim | nindent 2 }}
+{{- if not .nativeSidecar -}}
+- {{ include "mullvad-sidecar.container" . | trim | nindent 2 | trim }}
 {{- end }}
 {{- end }}
 
