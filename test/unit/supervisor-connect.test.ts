@@ -90,7 +90,11 @@ describe('supervisor: recovery', () => {
   test('wireguard-go lost → same server, tunnel recreated, reconnect counted, no failover', async () => {
     const w = new FakeWorld([A, B]);
     w.at(T0 + 60_000, () => w.loseTunnel('wireguard-go exited (SIGKILL)'));
+    const readyWhileLost: string[] = [];
+    const reconnect = w.deps.onReconnect!;
+    w.deps.onReconnect = () => (readyWhileLost.push(w.sup.ready().reason), reconnect());
     await w.drive(() => w.sup.reconnects === 1 && readyNow(w), 300_000);
+    assert.deepEqual(readyWhileLost, ['tunnel lost: wireguard-go exited (SIGKILL)'], 'not ready while the tunnel is gone');
     assert.equal(w.sup.reconnects, 1);
     assert.equal(w.sup.failovers, 0);
     assert.deepEqual(w.stateNames(), ['connecting', 'connected', 'connecting', 'connected']);
@@ -122,6 +126,20 @@ describe('supervisor: recovery', () => {
     assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, 'tunnel lost', 'tunnel destroy', `tunnel create ${A}`]);
     assert.equal(w.sup.reconnects, 1);
     assert.equal(w.sup.failovers, 0);
+  });
+
+  test('wireguard-go dying right after every start: recreated with growing waits, blocked meanwhile, never a hot loop', async () => {
+    const w = new FakeWorld([A]);
+    w.crashAfterCreate = 5;
+    const readyWhileLost: boolean[] = [];
+    w.deps.onReconnect = () => readyWhileLost.push(w.sup.ready().ok);
+    await w.drive(() => readyNow(w), 600_000);
+    assert.equal(w.sup.reconnects, 5);
+    assert.deepEqual(readyWhileLost, [false, false, false, false, false], 'never ready while the tunnel is being recreated');
+    // The first loss is recreated at once; repeated losses back off.
+    assert.deepEqual(w.sleeps.filter((x) => x.state === 'blocked').map((x) => x.ms), [1000, 2000, 4000, 8000]);
+    assert.equal(w.sup.failovers, 0, 'still the same server');
+    assert.equal(w.sup.server?.name, A);
   });
 
   test('the interface vanishing under a connected tunnel (kernel link deleted) is a tunnel loss', async () => {

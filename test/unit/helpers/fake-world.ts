@@ -53,6 +53,8 @@ export class FakeWorld {
   readonly timeline: { at: number; fn: () => void }[] = [];
   /** Make tunnel.create (or setServer) throw for these servers. */
   readonly failCreate = new Set<string>();
+  /** This many tunnel creations are followed at once by wireguard-go dying (crash loop). */
+  crashAfterCreate = 0;
   /** Applications send traffic (tx grows every check; rx only while the relay answers). */
   appTraffic = true;
   sup!: Supervisor;
@@ -167,6 +169,10 @@ export class FakeWorld {
           if (this.failCreate.has(s.name)) throw new Error(`configuring wg0: wg setconf wg0 /tmp/x: exited 1: Unable to modify interface`);
           this.exists = true;
           this.setPeer(s);
+          if (this.crashAfterCreate > 0) {
+            this.crashAfterCreate--;
+            queueMicrotask(() => this.loseTunnel('wireguard-go exited (2): ERROR: failed to create TUN device'));
+          }
         },
         setServer: async (s) => {
           this.events.push(`tunnel setServer ${s.name}`);
