@@ -69,7 +69,14 @@ function injectObject(doc: Document, obj: YAMLMap, o: SidecarOptions, result: In
   if (podSpec.get('hostNetwork') === true)
     throw new ConfigError(name, 'uses hostNetwork: the sidecar would firewall the node itself', 'run the workload in its own network namespace');
   checkPorts(name, podSpec, o);
+  for (const key of ['initContainers', 'containers', 'volumes']) {
+    const v = podSpec.get(key, true);
+    if (v !== undefined && !isSeq(v) && !(isScalar(v) && v.value === null)) throw new ConfigError(name, `${path.join('.')}.${key} is not a list`);
+  }
+  const wasFlow = podSpec.flow === true;
   const changed = [placeContainer(doc, podSpec, o), placeVolumes(doc, podSpec, o)].some(Boolean);
+  // A one-line `spec: {...}` would print the whole sidecar on that line: block style instead.
+  if (changed && wasFlow) podSpec.flow = false;
   (changed ? result.injected : result.unchanged).push(name);
   return changed;
 }
@@ -129,7 +136,6 @@ function checkPorts(name: string, podSpec: YAMLMap, o: SidecarOptions): void {
 function seqAt(doc: Document, map: YAMLMap, key: string): YAMLSeq {
   const node = map.get(key, true);
   if (isSeq(node)) return node;
-  if (node !== undefined && !(isScalar(node) && node.value === null)) throw new ConfigError(key, 'expected a list');
   const seq = doc.createNode([]) as YAMLSeq;
   if (map.has(key)) map.set(key, seq);
   else {

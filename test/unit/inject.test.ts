@@ -187,6 +187,7 @@ const REFUSED: { name: string; src: string; message: RegExp }[] = [
   { name: 'app on the health port', src: 'kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, ports: [{containerPort: 9999}]}]\n', message: /HEALTH_PORT/ },
   { name: 'app on the DNS forwarder port', src: 'kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, ports: [{containerPort: 1053, protocol: UDP}]}]\n', message: /DNS_FORWARDER_PORT/ },
   { name: 'Deployment without a template', src: 'kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n', message: /no pod template/ },
+  { name: 'volumes that are not a list', src: 'kind: Pod\nmetadata: {name: p}\nspec:\n  volumes: {a: 1}\n  containers: []\n', message: /^Pod\/p: spec.volumes is not a list/ },
   { name: 'invalid YAML', src: 'kind: Pod\nspec: [unclosed\n', message: /^stdin:\d+: invalid YAML/ },
 ];
 for (const c of REFUSED) {
@@ -218,4 +219,11 @@ test('inject: a comment block above the first document is printed once', () => {
   const out = injectYaml(src, OPTS).output;
   assert.ok(out.startsWith('# top\n\n# two\napiVersion: v1\n'), out.slice(0, 60));
   assert.equal(out.match(/# top/g)?.length, 1);
+});
+
+test('inject: a one-line flow pod spec becomes block style instead of one giant line', () => {
+  const out = injectYaml('apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n', OPTS).output;
+  assert.match(out, /^spec:\n {2}initContainers:\n {4}- name: mullvad-sidecar\n/m);
+  assert.ok(out.split('\n').every((l) => l.length < 400), 'no line holds the whole sidecar');
+  assert.equal(injectYaml(out, OPTS).output, out);
 });
