@@ -1,0 +1,134 @@
+// Abuses a health server while probing it, as a separate process so the load
+// does not share the server's event loop: `node health-abuse-client.js '<json>'`.
+// At once, for `seconds`: `slowloris` connections that never finish their headers
+// (reopened when the server cuts them), `flood` requests kept in flight (/metrics,
+// /status, /readyz, /healthz, a new connection each; or sent in bursts of `flood`
+// concurrent requests), a malformed or oversized
+// request every few milliseconds, and a /healthz probe every `probeEveryMs`.
+// Prints one line: RESULT <AbuseResult JSON>.
+import http from 'node:http';
+import net from 'node:net';
+
+export interface AbuseConfig {
+  host: string;
+  port: number;
+  seconds: number;
+  slowloris?: number;
+  flood?: number;
+  /** sustained: each flood slot re-requests at once until the end; burst: one request per slot, every burstEveryMs. */
+  floodMode?: 'sustained' | 'burst';
+  burstEveryMs?: number;
+  probeEveryMs?: number;
+}
+
+export interface AbuseResult {
+  probes: number;
+  probeStatuses: Record<string, number>;
+  probeMs: number[];
+  floodDone: number;
+  floodStatuses: Record<string, number>;
+  slowlorisOpened: number;
+  slowlorisCut: number;
+  malformedSent: number;
+  malformedStatuses: Record<string, number>;
+}
+
+const BAD = [
+  'GARBAGE\r\n\r\n',
+  `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`,
+  `GET /${'a'.repeat(10_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+  'POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n',
+  'GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+  '\u0000\u0001\u0002\r\n\r\n',
+];
+
+const bump = (m: Record<string, number>, k: string | number) => (m[String(k)] = (m[String(k)] ?? 0) + 1);
+
+function get(host: string, port: number, path: string, timeoutMs: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+}
+
+function raw(host: string, port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    let out = '';
+    const t = setTimeout(() => s.destroy(), 5000);
+    s.on('data', (d) => (out += d.toString()));
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(/^HTTP\/1\.[01] (\d{3})/.exec(out)?.[1] ?? 'closed');
+    });
+    s.on('error', () => {});
+    s.write(bytes);
+  });
+}
+
+export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
+  const { host, port } = cfg;
+  const end = Date.now() + cfg.seconds * 1000;
+  const r: AbuseResult = { probes: 0, probeStatuses: {}, probeMs: [], floodDone: 0, floodStatuses: {}, slowlorisOpened: 0, slowlorisCut: 0, malformedSent: 0, malformedStatuses: {} };
+  const live = () => Date.now() < end;
+  const sockets = new Set<net.Socket>();
+
+  const slow = async () => {
+    while (live()) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(port, host);
+        sockets.add(s);
+        r.slowlorisOpened++;
+        s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: '));
+        const drip = setInterval(() => s.writable && s.write('a'), 1000);
+        s.on('error', () => {});
+        s.on('data', () => {}); // read the 408: a paused socket never sees the server's close
+        s.on('close', () => {
+          clearInterval(drip);
+          sockets.delete(s);
+          if (live()) r.slowlorisCut++;
+          resolve();
+        });
+      });
+    }
+  };
+  const paths = ['/metrics', '/status', '/readyz', '/healthz'];
+  const flood = async (i: number) => {
+    while (live()) {
+      const t0 = Date.now();
+      bump(r.floodStatuses, await get(host, port, paths[i % paths.length]!, 10_000));
+      r.floodDone++;
+      if (cfg.floodMode === 'burst') await new Promise((res) => setTimeout(res, Math.max(0, (cfg.burstEveryMs ?? 2000) - (Date.now() - t0))));
+    }
+  };
+  const malformed = async () => {
+    let i = 0;
+    while (live()) {
+      r.malformedSent++;
+      bump(r.malformedStatuses, await raw(host, port, BAD[i++ % BAD.length]!));
+    }
+  };
+  const probes = async () => {
+    while (live()) {
+      const t0 = performance.now();
+      const status = await get(host, port, '/healthz', 5000);
+      r.probeMs.push(Math.round((performance.now() - t0) * 10) / 10);
+      bump(r.probeStatuses, status);
+      r.probes++;
+      await new Promise((res) => setTimeout(res, cfg.probeEveryMs ?? 50));
+    }
+  };
+  const slowTasks = Array.from({ length: cfg.slowloris ?? 200 }, slow);
+  await Promise.all([...Array.from({ length: cfg.flood ?? 1000 }, (_, i) => flood(i)), malformed(), malformed(), probes()]);
+  for (const s of sockets) s.destroy();
+  await Promise.all(slowTasks);
+  return r;
+}
+
+if (process.argv[1]?.endsWith('health-abuse-client.js') && process.argv[2])
+  void abuse(JSON.parse(process.argv[2]) as AbuseConfig).then((r) => process.stdout.write(`RESULT ${JSON.stringify(r)}\n`, () => process.exit(0)));
