@@ -110,4 +110,18 @@ describe('container image with podman', { skip }, () => {
     }
     assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
   });
+
+  test('restart after the kill connects again; podman stop exits 0 and leaves the namespace blocked', async () => {
+    const l = lab!;
+    await podman(['start', vpn]); // the killed container: its rules are still in the namespace
+    await waitHealthy(vpn);
+    const again = await appFetch(`http://${l.internet.ip}/`);
+    assert.ok(again.ok, `no connection after the restart: ${JSON.stringify(again)}\n${await logsOf(vpn)}`);
+    await podman(['stop', '-t', '10', vpn], { timeoutMs: 30_000 });
+    const [state] = JSON.parse((await podman(['inspect', vpn])).stdout) as { State: { ExitCode: number } }[];
+    assert.equal(state!.State.ExitCode, 0, `SIGTERM must be a clean exit:\n${await logsOf(vpn)}`);
+    const blocked = await appFetch(`http://${l.internet.ip}/`);
+    assert.equal(blocked.ok, false, `reachable after podman stop: ${JSON.stringify(blocked)}`);
+    assert.deepEqual(await l.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 });
+  });
 });
