@@ -4,7 +4,7 @@ import { FirewallVerifyError, wrap } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
 import { TABLE, type FirewallPolicy, type FirewallState } from './policy.js';
-import { BLOCKED_COUNTERS, renderRemoval, renderTransaction, summarize } from './render.js';
+import { BLOCKED_COUNTERS, renderRemoval, renderRuleset, renderTransaction, summarize } from './render.js';
 
 export interface BlockedPackets {
   ipv4: number;
@@ -13,6 +13,8 @@ export interface BlockedPackets {
 
 export class Firewall {
   private carried: BlockedPackets = { ipv4: 0, ipv6: 0 };
+  private reported: BlockedPackets = { ipv4: 0, ipv6: 0 };
+  private applied = false;
   private current: FirewallState | 'off' | 'unknown' = 'unknown';
 
   constructor(
@@ -33,9 +35,11 @@ export class Firewall {
       // The old table (if any) is still in place: nft applies all or nothing.
       throw wrap(`applying firewall state ${policy.state}`, err);
     }
-    if (before) {
+    // Counts of a table this process made are carried over; a previous run's are not ours.
+    if (before && this.applied) {
       this.carried = { ipv4: this.carried.ipv4 + before.ipv4, ipv6: this.carried.ipv6 + before.ipv6 };
     }
+    this.applied = true;
     await this.verify(policy);
     this.current = policy.state;
     this.log.info('firewall applied', { firewall: summarize(policy) });
@@ -48,10 +52,20 @@ export class Firewall {
     this.log.warn('firewall removed: the namespace is no longer protected (KILL_SWITCH_ON_EXIT=remove)');
   }
 
-  /** Packets refused since this process started (survives table rewrites). */
+  /**
+   * Packets refused since this process first applied a policy (survives table
+   * rewrites). Never decreases: a read that races an apply (new table zeroed,
+   * old counts not yet carried) or fails must not make the total go back.
+   */
   async blockedPackets(): Promise<BlockedPackets> {
-    const now = (await this.readCounters().catch(() => undefined)) ?? { ipv4: 0, ipv6: 0 };
-    return { ipv4: this.carried.ipv4 + now.ipv4, ipv6: this.carried.ipv6 + now.ipv6 };
+    const now = await this.readCounters().catch(() => undefined);
+    if (now) {
+      this.reported = {
+        ipv4: Math.max(this.reported.ipv4, this.carried.ipv4 + now.ipv4),
+        ipv6: Math.max(this.reported.ipv6, this.carried.ipv6 + now.ipv6),
+      };
+    }
+    return { ...this.reported };
   }
 
   private async readCounters(): Promise<BlockedPackets | undefined> {
@@ -77,7 +91,14 @@ export class Firewall {
       throw new FirewallVerifyError(`verifying firewall state ${policy.state}: output chain ${output ? `has policy ${output.policy}` : 'is missing'}, expected ${want}`);
     }
     const rules = items.filter((i) => i['rule'] !== undefined).length;
-    if (rules === 0) throw new FirewallVerifyError(`verifying firewall state ${policy.state}: no rules read back`);
+    const expected = countRules(renderRuleset(policy));
+    if (rules !== expected) throw new FirewallVerifyError(`verifying firewall state ${policy.state}: read back ${rules} rules, expected ${expected}`);
+    const uplinks = policy.killSwitch ? (policy.uplinks ?? []) : [];
+    if (uplinks.length) {
+      const g = parseNftJson((await this.runner.run(['nft', '-j', 'list', 'table', 'netdev', TABLE], { readOnly: true })).stdout);
+      const guards = g.map((i) => i['chain'] as { hook?: string; policy?: string; dev?: string } | undefined).filter((c) => c?.hook === 'egress' && c.policy === 'drop');
+      if (guards.length !== uplinks.length) throw new FirewallVerifyError(`verifying the uplink guard: ${guards.length} egress chains read back, expected ${uplinks.length}`);
+    }
   }
 }
 
@@ -88,4 +109,9 @@ export function parseNftJson(text: string): Record<string, unknown>[] {
   } catch {
     return [];
   }
+}
+
+/** Rules in a rendered table: the lines inside chains that are not comments, hooks or set attributes. */
+export function countRules(ruleset: string): number {
+  return ruleset.split('\n').filter((l) => /^\t\t(?!#|type |flags |elements )\S/.test(l)).length;
 }

@@ -41,6 +41,11 @@ interface Common {
    * raw packet sockets (uplink.ts). Absent or empty: no guard (kernel < 5.16).
    */
   readonly uplinks?: readonly string[];
+  /**
+   * The tunnel interface's name, in every state: an interface left up while
+   * blocked (backoff) must not let anything in either.
+   */
+  readonly tunnelName?: string;
 }
 
 export type FirewallPolicy =

@@ -108,7 +108,8 @@ export function renderRuleset(p: FirewallPolicy): string {
   rule(undefined, 'iif "lo" accept');
   rule(undefined, 'ct state established,related accept');
   rule(undefined, 'ct state invalid drop');
-  if (tunnel) rule('nothing may open a connection to us through the tunnel', `iifname "${tunnel.interface}" drop`);
+  const tunnelIf = tunnel?.interface ?? p.tunnelName;
+  if (tunnelIf) rule('nothing may open a connection to us through the tunnel', `iifname "${tunnelIf}" drop`);
   rule('IPv6 neighbour discovery', 'icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept');
   // Only peers we may answer (output rule 3): a connection from anywhere else
   // could not get a reply outside the tunnel anyway.

@@ -2,7 +2,7 @@
 // routes on teardown. Safe to run twice and after a crash.
 import { wrap } from '../errors.js';
 import type { CommandRunner } from '../system/runner.js';
-import { RULE_PREF, pickTable, type RoutePlan } from './plan.js';
+import { RULE_PREF, isFreeFor, type RoutePlan } from './plan.js';
 
 interface IpRule {
   priority?: number;
@@ -18,9 +18,12 @@ export class Routing {
   /** Table/fwmark to use: `preferred` (FWMARK/ROUTE_TABLE) as is, else 51820 or the next free one. */
   async chooseTable(preferred: number | undefined, ourInterface: string): Promise<number> {
     if (preferred !== undefined) return preferred;
-    const cache = new Map<number, IpRoute[]>();
-    for (let t = 51820; t < 51830; t++) cache.set(t, await this.routesIn(t));
-    return pickTable(51820, (t) => cache.get(t) ?? [], ourInterface);
+    // Read table by table until a free one (or one holding only our own routes).
+    for (let t = 51820; t < 51820 + 1000; t++) {
+      const routes = await this.routesIn(t);
+      if (isFreeFor(routes, ourInterface)) return t;
+    }
+    throw new Error('no free routing table from 51820 to 52819: set ROUTE_TABLE');
   }
 
   async apply(plan: RoutePlan): Promise<void> {

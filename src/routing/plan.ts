@@ -65,8 +65,12 @@ export function tunnelMtu(routeMtu: number): number {
  */
 export function pickTable(start: number, routesInTable: (table: number) => { dev?: string }[], ourInterface: string): number {
   for (let t = start; t < start + 1000; t++) {
-    const routes = routesInTable(t);
-    if (routes.every((r) => r.dev === ourInterface)) return t;
+    if (isFreeFor(routesInTable(t), ourInterface)) return t;
   }
   throw new Error(`no free routing table from ${start} to ${start + 999}`);
+}
+
+/** A table is ours to use when it is empty or holds only routes through our interface (a previous run). */
+export function isFreeFor(routes: readonly { dev?: string }[], ourInterface: string): boolean {
+  return routes.every((r) => r.dev === ourInterface);
 }

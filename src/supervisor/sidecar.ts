@@ -90,7 +90,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   // The pod's own interfaces get the netdev egress guard against raw sockets.
   let uplinks = interfaces.filter((i) => i.name !== 'lo' && i.name !== settings.wgInterface && !i.flags.includes('LOOPBACK')).map((i) => i.name);
   const policy = (state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy => {
-    const common = { killSwitch: settings.killSwitch, bypass, fwmark, healthPort: settings.healthProbe ? settings.healthPort : undefined, dns: dnsPolicy, uplinks };
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, healthPort: settings.healthProbe ? settings.healthPort : undefined, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface };
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     return { state, ...common, endpoint: { ip: ep.ip!, port: ep.port, family: ep.family ?? (ep.ip!.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
@@ -157,6 +157,13 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
         if (!resolver) return Promise.resolve({ ok: true, ms: 0 });
         return probeDns({ resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
       },
+      // The handshake kick while connecting must leave from the sidecar's own
+      // ports (the only traffic the connecting firewall lets into the tunnel),
+      // whatever PROBE_TARGET says.
+      kick: (s) => {
+        const resolver = settings.dnsUpstreams?.[0] ?? s.dns[0] ?? '10.64.0.1';
+        return probeDns({ resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
+      },
       checkExit: () => checkExit(settings.checkUrl, { timeoutMs: Math.max(settings.probeTimeoutMs, 5000) }),
       onState: (s) => metrics.setState(s),
       onFailover: (reason) => {
@@ -182,18 +189,23 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       coolDownMs: Math.max(60_000, settings.failoverAfterMs * 4),
       requireMullvadExit: settings.requireMullvadExit,
     },
+    settings.serverSelection === 'fastest' ? (measurements) => orderServers(servers, { mode: 'fastest', podName: settings.podName, measurements }) : undefined,
   );
   tunnel.onUnexpectedExit((reason) => sup.tunnelLost(reason));
 
-  // Counters are read on a timer (cheap), not per request: probes must stay fast.
+  // A peer swap or a new wireguard-go restarts the raw counters: the generation tells.
+  const updateTunnelMetrics = (): void => {
+    const st = sup.stats;
+    metrics.setTunnelStats({ up: sup.state === 'connected' || sup.state === 'degraded', handshakeAgeSeconds: st?.latestHandshake ? Date.now() / 1000 - st.latestHandshake : null, rxBytes: st?.rxBytes ?? 0, txBytes: st?.txBytes ?? 0, generation: sup.reconnects + sup.failovers });
+  };
+  // The firewall's counters are read on a timer (a command), not per request: probes must stay fast.
   let blocked = { ipv4: 0, ipv6: 0 };
   const sampler = setInterval(() => {
     void firewall.blockedPackets().then((b) => {
       blocked = b;
       metrics.setBlocked(b);
     });
-    const st = sup.stats;
-    metrics.setTunnelStats({ up: sup.state === 'connected' || sup.state === 'degraded', handshakeAgeSeconds: st?.latestHandshake ? Date.now() / 1000 - st.latestHandshake : null, rxBytes: st?.rxBytes ?? 0, txBytes: st?.txBytes ?? 0, generation: sup.reconnects });
+    updateTunnelMetrics();
   }, Math.min(settings.checkIntervalMs, 2000));
   sampler.unref();
 
@@ -202,7 +214,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     health = await startHealthServer({
       port: settings.healthPort,
       source: {
-        status: () => buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version }),
+        status: () => (updateTunnelMetrics(), buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals() })),
         healthy: () => (sup.fatal ? { ok: false, reason: sup.fatal } : { ok: true, reason: `alive, state ${sup.state}` }),
         ready: () => sup.ready(),
       },

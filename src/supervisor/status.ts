@@ -16,6 +16,8 @@ export interface StatusInput {
   dnsMode: 'split' | 'tunnel' | 'off';
   started: number;
   version: string;
+  /** Monotonic across failovers and wireguard-go restarts (the raw counters restart at 0). */
+  totals: { rxBytes: number; txBytes: number };
 }
 
 export function buildStatus(i: StatusInput): StatusSnapshot {
@@ -29,8 +31,8 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
     reason: sup.reason,
     ...(view ? { server: { name: view.name, hostname: view.hostname, endpoint: view.endpoint, publicKey: view.publicKey } } : {}),
     handshakeAgeSeconds: st?.latestHandshake ? Math.max(0, Math.round(Date.now() / 1000 - st.latestHandshake)) : null,
-    rxBytes: st?.rxBytes ?? 0,
-    txBytes: st?.txBytes ?? 0,
+    rxBytes: i.totals.rxBytes,
+    txBytes: i.totals.txBytes,
     exit: sup.exit,
     killSwitch: {
       enabled: i.settings.killSwitch,

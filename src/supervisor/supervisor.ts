@@ -87,10 +87,50 @@ export class Supervisor {
     private readonly deps: SupervisorDeps,
     private readonly servers: readonly ServerConfig[],
     /** Server names in try order (SERVER_SELECTION). */
-    private readonly order: readonly string[],
+    private order: readonly string[],
     private readonly t: SupervisorTimings,
+    /** SERVER_SELECTION=fastest: the try order from measured handshake times (ms by name). */
+    private readonly reorder?: (measured: Map<string, number>) => string[],
   ) {
     this.since = deps.clock.now();
+  }
+
+  /**
+   * Measures the handshake time to each server, one at a time, through the
+   * same path as a connect (firewall connecting, peer swap, a kick), then
+   * orders the servers by it. Measured, not guessed; unanswered servers last.
+   */
+  private async measure(reorder: (measured: Map<string, number>) => string[]): Promise<void> {
+    const measured = new Map<string, number>();
+    const timeout = Math.min(this.t.connectTimeoutMs, 3000);
+    for (const name of this.order) {
+      if (this.stopping) return;
+      const server = this.byName(name);
+      try {
+        await this.enter('connecting', `measuring the handshake time of ${name}`, server);
+        if (!this.tunnelExists) {
+          await this.deps.tunnel.create(server);
+          this.tunnelExists = true;
+        } else await this.deps.tunnel.setServer(server);
+        await this.deps.applyRouting();
+        const start = this.deps.clock.now();
+        void (this.deps.kick ? this.deps.kick(server) : this.deps.probe(server)).catch(() => {});
+        while (!this.stopping && this.deps.clock.now() - start < timeout) {
+          const st = await this.deps.tunnel.stats();
+          if (st && st.latestHandshake > 0) {
+            measured.set(name, this.deps.clock.now() - start);
+            break;
+          }
+          await this.sleep(10);
+        }
+      } catch (err) {
+        this.deps.log.warn('measuring a server failed', { server: name, error: err instanceof Error ? err.message : String(err) });
+        await this.deps.tunnel.destroy().catch(() => {});
+        this.tunnelExists = false;
+      }
+    }
+    this.order = reorder(measured);
+    this.deps.log.info('servers ordered by measured handshake time', { order: this.order, ms: Object.fromEntries(measured) });
   }
 
   get stopping(): boolean {
@@ -125,6 +165,7 @@ export class Supervisor {
 
   /** Runs until stop(). Never returns with the firewall open. */
   async run(): Promise<void> {
+    if (this.reorder && this.order.length > 1) await this.measure(this.reorder);
     let current: string | undefined;
     while (!this.stopping) {
       const now = this.deps.clock.now();
@@ -172,8 +213,14 @@ export class Supervisor {
       }
       this.failedAt.set(server.name, this.deps.clock.now());
       const next = nextServer(this.order, server.name, this.failedAt, this.deps.clock.now(), this.t.coolDownMs);
-      this.failovers++;
-      this.deps.onFailover?.(outcome.reason, server.name, next);
+      // Retrying the same (only) server is a reconnect, not a failover.
+      if (next === server.name) {
+        this.reconnects++;
+        this.deps.onReconnect?.();
+      } else {
+        this.failovers++;
+        this.deps.onFailover?.(outcome.reason, server.name, next);
+      }
       this.deps.log.error('server is dead, failing over', { server: server.name, next, reason: outcome.reason, diagnosis: outcome.diagnosis });
       await this.enter('failing-over', `${server.name}: ${outcome.diagnosis}`, server);
       current = next;

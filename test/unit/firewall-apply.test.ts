@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FirewallVerifyError } from '../../src/errors.js';
-import { Firewall } from '../../src/firewall/apply.js';
+import { Firewall, countRules } from '../../src/firewall/apply.js';
 import { TABLE } from '../../src/firewall/policy.js';
 import { renderRemoval, renderTransaction } from '../../src/firewall/render.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -19,7 +19,7 @@ const server = fakeServer('se-sto-wg-001');
 
 /** A fake nft: our table exists or not, its output policy and its two counters. */
 class FakeNft {
-  table: { policy: string; ipv4: number; ipv6: number; chains: string[] } | undefined;
+  table: { policy: string; ipv4: number; ipv6: number; chains: string[]; rules: number } | undefined;
   /** Overrides what the read-back reports (a table that does not match). */
   readBack: ((t: NonNullable<FakeNft['table']>) => unknown) | undefined;
   readonly runner = new FakeRunner((argv, stdin) => this.handle(argv, stdin));
@@ -31,7 +31,7 @@ class FakeNft {
         // The table is recreated: counters start again at 0.
         const policy = /hook output priority filter; policy (\w+);/.exec(stdin)?.[1] ?? '?';
         const chains = [...stdin.matchAll(/^\tchain (\w+) \{/gm)].map((m) => m[1]!);
-        this.table = { policy, ipv4: 0, ipv6: 0, chains };
+        this.table = { policy, ipv4: 0, ipv6: 0, chains, rules: countRules(stdin) };
       } else this.table = undefined;
       return { code: 0 };
     }
@@ -46,7 +46,7 @@ class FakeNft {
         nftables: [
           { table: { family: 'inet', name: TABLE } },
           ...t.chains.map((name) => ({ chain: { family: 'inet', table: TABLE, name, ...(name === 'output' ? { type: 'filter', hook: 'output', prio: 0, policy: t.policy } : {}) } })),
-          { rule: { family: 'inet', table: TABLE, chain: 'output', expr: [] } },
+          ...Array.from({ length: t.rules }, () => ({ rule: { family: 'inet', table: TABLE, chain: 'output', expr: [] } })),
         ],
       };
       return { code: 0, stdout: JSON.stringify(doc) };
@@ -80,7 +80,8 @@ describe('Firewall.apply with a fake nft', () => {
   const BAD_READ_BACKS: { name: string; doc: (t: NonNullable<FakeNft['table']>) => unknown; message: RegExp }[] = [
     { name: 'output policy accept', doc: (t) => ({ nftables: [{ chain: { name: 'output', policy: 'accept' } }, { rule: {} }], t }), message: /output chain has policy accept, expected drop/ },
     { name: 'output chain missing', doc: () => ({ nftables: [{ chain: { name: 'input', policy: 'drop' } }, { rule: {} }] }), message: /output chain is missing, expected drop/ },
-    { name: 'no rules', doc: () => ({ nftables: [{ chain: { name: 'output', policy: 'drop' } }] }), message: /no rules read back/ },
+    { name: 'no rules', doc: () => ({ nftables: [{ chain: { name: 'output', policy: 'drop' } }] }), message: /read back 0 rules, expected \d+/ },
+    { name: 'a rule missing', doc: (t) => ({ nftables: [{ chain: { name: 'output', policy: 'drop' } }, ...Array.from({ length: t.rules - 1 }, () => ({ rule: {} }))] }), message: /read back \d+ rules, expected \d+/ },
     { name: 'not JSON', doc: () => 'Error: garbage', message: /output chain is missing/ },
   ];
   for (const c of BAD_READ_BACKS) {
