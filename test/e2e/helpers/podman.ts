@@ -110,9 +110,14 @@ export async function logsOf(container: string): Promise<string> {
   return r.stdout + r.stderr;
 }
 
-/** podman's Docker-compatible API on a private socket (for docker-compose). */
-export async function startPodmanService(socket: string): Promise<ChildHandle> {
-  const child = startChild(['podman', 'system', 'service', '--time=0', `unix://${socket}`]);
+/**
+ * podman's Docker-compatible API on a private socket (for docker-compose). With `netns`
+ * (a /run/netns path) the service runs inside that namespace, so the bridges and NAT
+ * rules of the networks it creates live there, never on the host.
+ */
+export async function startPodmanService(socket: string, netns?: string): Promise<ChildHandle> {
+  const argv = ['podman', 'system', 'service', '--time=0', `unix://${socket}`];
+  const child = startChild(netns ? ['nsenter', `--net=${netns}`, ...argv] : argv);
   const end = Date.now() + 15_000;
   while (!existsSync(socket)) {
     if (!child.running || Date.now() > end) {
