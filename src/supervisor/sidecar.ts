@@ -24,6 +24,7 @@ import type { DnsPolicy, FirewallPolicy } from '../firewall/policy.js';
 import { checkExit } from '../health/exit-check.js';
 import { SidecarMetrics } from '../health/metrics.js';
 import { probeDns, probeTcp } from '../health/probe.js';
+import { diagnoseMtu } from '../health/mtu.js';
 import { startHealthServer, type HealthServer } from '../health/server.js';
 import { DNS_UPSTREAM_PORTS } from '../firewall/policy.js';
 import type { Logger } from '../log/logger.js';
@@ -163,6 +164,12 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       kick: (s) => {
         const resolver = settings.dnsUpstreams?.[0] ?? s.dns[0] ?? '10.64.0.1';
         return probeDns({ resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
+      },
+      diagnose: async (s) => {
+        const resolver = settings.dnsUpstreams?.[0] ?? s.dns[0];
+        if (!resolver) return undefined;
+        const d = await diagnoseMtu({ resolver, mtu, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
+        return d.verdict === 'ok' ? undefined : d.message;
       },
       checkExit: () => checkExit(settings.checkUrl, { timeoutMs: Math.max(settings.probeTimeoutMs, 5000) }),
       onState: (s) => metrics.setState(s),

@@ -37,6 +37,8 @@ export interface SupervisorDeps {
    * `probe` is a TCP probe (PROBE_TARGET). Defaults to `probe`.
    */
   kick?(server: ServerConfig): Promise<unknown>;
+  /** A one-line diagnosis when the exit check fails although probes pass (e.g. MTU black hole). */
+  diagnose?(server: ServerConfig): Promise<string | undefined>;
   checkExit(): Promise<ExitInfo>;
   /** Observers (metrics, DNS forwarder). */
   onState?(state: SidecarState, reason: string): void;
@@ -357,7 +359,10 @@ export class Supervisor {
       else this.deps.log.info('exit verified', { ip: this.exit.ip, hostname: this.exit.hostname, country: this.exit.country, city: this.exit.city });
       return true;
     } catch (err) {
-      this.deps.log.warn('exit check failed', { error: err instanceof Error ? err.message : String(err) });
+      const error = err instanceof Error ? err.message : String(err);
+      // Probes pass but a full-size HTTP exchange does not: the classic MTU black hole.
+      const diagnosis = this.lastProbe?.ok && this.deps.diagnose ? await this.deps.diagnose(server).catch(() => undefined) : undefined;
+      this.deps.log.warn('exit check failed', { error, ...(diagnosis ? { diagnosis } : {}) });
       return false;
     }
   }
