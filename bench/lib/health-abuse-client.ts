@@ -19,6 +19,8 @@ export interface AbuseConfig {
   floodMode?: 'sustained' | 'burst';
   burstEveryMs?: number;
   probeEveryMs?: number;
+  /** false: no malformed requests (with slowloris 0 and flood 0: a quiet baseline). */
+  malformed?: boolean;
 }
 
 export interface AbuseResult {
@@ -124,7 +126,8 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
     }
   };
   const slowTasks = Array.from({ length: cfg.slowloris ?? 200 }, slow);
-  await Promise.all([...Array.from({ length: cfg.flood ?? 1000 }, (_, i) => flood(i)), malformed(), malformed(), probes()]);
+  const bad = cfg.malformed === false ? [] : [malformed(), malformed()];
+  await Promise.all([...Array.from({ length: cfg.flood ?? 1000 }, (_, i) => flood(i)), ...bad, probes()]);
   for (const s of sockets) s.destroy();
   await Promise.all(slowTasks);
   return r;

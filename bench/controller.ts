@@ -1,0 +1,125 @@
+// Controller cost: resident memory (VmRSS) and CPU (utime + stime) of the
+// sidecar's Node.js process, from /proc, while idle, during failovers (relays
+// alternately dark, tuned settings, an app making requests so the monitor sees
+// tx without rx), during a DNS load through the forwarder, and while its health
+// port is abused (with the probe latency seen meanwhile).
+import { fileURLToPath } from 'node:url';
+import type { Lab } from '../src/lab/lab.js';
+import { startSidecarInLab, type RunningSidecar } from '../src/lab/run-sidecar.js';
+import { startApp, typicalApp } from './lib/app.js';
+import type { AbuseConfig, AbuseResult } from './lib/health-abuse-client.js';
+import type { DnsLoadResult } from './lib/dns-load.js';
+import { freshPod } from './lib/pod.js';
+import { ProcSampler, sidecarPid, type ProcCost } from './lib/proc.js';
+import { fmt, percentile, say, sleep, summary, type Summary } from './lib/stats.js';
+
+const DNS_LOAD = fileURLToPath(new URL('./lib/dns-load.js', import.meta.url));
+const ABUSE = fileURLToPath(new URL('./lib/health-abuse-client.js', import.meta.url));
+
+export const TUNED = { CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s', MAX_BACKOFF: '2s' };
+
+export interface ControllerOptions {
+  idleSeconds: number;
+  failovers: number;
+  failoverSeconds: number;
+  dnsSeconds: number;
+  abuseSeconds: number;
+}
+
+export interface ProbeLatency {
+  mode: string;
+  probes: number;
+  statuses: Record<string, number>;
+  p50: number;
+  p99: number;
+  max: number;
+  cost: ProcCost;
+}
+
+export interface ControllerResult {
+  idle: ProcCost;
+  failover: { count: number; seconds: number; detectMs: Summary; cost: ProcCost };
+  dns: { load: DnsLoadResult; cost: ProcCost } | undefined;
+  health: ProbeLatency[];
+}
+
+async function podTool<T>(lab: Lab, script: string, cfg: unknown): Promise<T> {
+  const child = lab.podSpawn([process.execPath, script, JSON.stringify(cfg)]);
+  await child.exited;
+  const line = child.output().split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`${script}: no result: ${child.output().slice(-400)}`);
+  return JSON.parse(line.slice(7)) as T;
+}
+
+const costLine = (c: ProcCost) => `RSS ${fmt(c.rssMiB, ' MiB', 1)}, CPU ${c.cpuPercent.toFixed(1)}% of a core over ${c.seconds.toFixed(0)} s`;
+
+async function failovers(lab: Lab, sc: RunningSidecar, pid: number, o: ControllerOptions): Promise<ControllerResult['failover']> {
+  const app = startApp(lab, typicalApp(lab, { intervalMs: 200 }));
+  const sampler = new ProcSampler(pid, 2000);
+  const detect: number[] = [];
+  const t0 = Date.now();
+  try {
+    while (detect.length < o.failovers && Date.now() - t0 < o.failoverSeconds * 1000) {
+      const s = (await sc.get('/status')).json as { server?: { name?: string } };
+      const from = lab.relays.find((r) => r.name === s.server?.name);
+      if (!from) throw new Error(`no active relay: ${JSON.stringify(s)}`);
+      const dark = Date.now();
+      await lab.setRelayDark(from.index, true);
+      try {
+        await sc.waitFor((x) => x['state'] === 'connected' && (x['server'] as { name?: string } | undefined)?.name !== from.name, 60_000, 'failover');
+        detect.push(Date.now() - dark);
+      } finally {
+        await lab.setRelayDark(from.index, false);
+      }
+    }
+  } finally {
+    await app.stop();
+  }
+  const cost = await sampler.stop();
+  return { count: detect.length, seconds: (Date.now() - t0) / 1000, detectMs: summary(detect), cost };
+}
+
+export async function benchController(lab: Lab, o: ControllerOptions): Promise<ControllerResult> {
+  await freshPod(lab);
+  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' });
+  try {
+    await sc.waitReady(30_000);
+    const pid = await sidecarPid(lab);
+    await sleep(5000); // start-up garbage and JIT settle
+    let sampler = new ProcSampler(pid, 1000);
+    await sleep(o.idleSeconds * 1000);
+    const idle = await sampler.stop();
+    say(`  idle: ${costLine(idle)}`);
+
+    const fo = await failovers(lab, sc, pid, o);
+    say(`  ${fo.count} failovers in ${fo.seconds.toFixed(0)} s (relay dark → connected elsewhere ${fmt(fo.detectMs, ' ms')}): ${costLine(fo.cost)}`);
+    await sc.waitReady(60_000);
+
+    let dns: ControllerResult['dns'];
+    if (o.dnsSeconds > 0) {
+      sampler = new ProcSampler(pid, 1000);
+      const load = await podTool<DnsLoadResult>(lab, DNS_LOAD, { server: lab.clusterDns, seconds: o.dnsSeconds, concurrency: 32 });
+      dns = { load, cost: await sampler.stop() };
+      say(`  DNS load through the forwarder (cold names, through the tunnel, 32 outstanding): ${load.qps.toFixed(0)} q/s, p50 ${load.p50.toFixed(1)} ms, p99 ${load.p99.toFixed(1)} ms, lost ${load.lost}: ${costLine(dns.cost)}`);
+    }
+
+    const health: ProbeLatency[] = [];
+    const modes: [string, Partial<AbuseConfig>][] = [
+      ['quiet (probes only)', { slowloris: 0, flood: 0, malformed: false }],
+      ['burst: 1,000 concurrent every 2 s + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'burst', burstEveryMs: 2000 }],
+      ['sustained: 1,000 in flight + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'sustained' }],
+    ];
+    for (const [mode, cfg] of modes) {
+      sampler = new ProcSampler(pid, 1000);
+      const r = await podTool<AbuseResult>(lab, ABUSE, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg });
+      const p: ProbeLatency = { mode, probes: r.probes, statuses: r.probeStatuses, p50: percentile(r.probeMs, 50), p99: percentile(r.probeMs, 99), max: Math.max(...r.probeMs), cost: await sampler.stop() };
+      health.push(p);
+      say(`  /healthz under ${mode}: ${p.probes} probes ${JSON.stringify(p.statuses)}, p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms; ${costLine(p.cost)}`);
+      await sleep(7000); // let slowloris connections time out before the next mode
+    }
+    return { idle, failover: fo, dns, health };
+  } finally {
+    if (sc.child.running) await sc.stop('SIGTERM');
+    await freshPod(lab);
+  }
+}
