@@ -62,6 +62,8 @@ describe('docker-compose with its own bridge network and a published port', { sk
     const left = await podman(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { allowFailure: true });
     for (const id of left.stdout.split('\n').filter(Boolean)) await podman(['rm', '-f', '-t', '0', id], { allowFailure: true });
     await podman(['network', 'rm', '-f', `${project}_default`], { allowFailure: true });
+    // CNI's address bookkeeping for that network is kept on the host's disk.
+    await rm(`/var/lib/cni/networks/${project}_default`, { recursive: true, force: true });
     await service?.stop(3000);
     await removeImage(tag);
     await lab?.down();
