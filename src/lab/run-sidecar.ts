@@ -27,7 +27,8 @@ export function isRoot(): boolean {
 
 export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}): RunningSidecar {
   const healthPort = Number(env['HEALTH_PORT'] ?? 9999);
-  const child = lab.podSpawn([process.execPath, BIN, 'run'], {
+  // The bin script itself (its shebang carries the node flags the image uses).
+  const child = lab.podSpawn([BIN, 'run'], {
     ...process.env,
     WG_CONFIG_DIR: lab.configDir,
     WG_INTERFACE: lab.sidecarInterface,

@@ -3,13 +3,13 @@
 // (/dev/stdin does not work: Node's child stdin is a socket, which wg cannot
 // fopen; wg-quick uses a process-substitution pipe for the same reason.)
 import { constants } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandRunner } from './runner.js';
 
 export async function withSecretPipe<T>(runner: CommandRunner, secret: string, use: (path: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(process.env['RUNTIME_DIRECTORY'] ?? tmpdir(), 'mullvad-sidecar-'));
+  const dir = await privateDir();
   const fifo = join(dir, 'conf');
   try {
     await runner.run(['mkfifo', '-m', '0600', fifo]);
@@ -39,4 +39,23 @@ export async function withSecretPipe<T>(runner: CommandRunner, secret: string, u
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A fresh 0700 directory: under $RUNTIME_DIRECTORY or /run (a tmpfs in the
+ * container, where wireguard-go needs one anyway), else the temp dir, so a
+ * read-only root filesystem needs no extra mount for this.
+ */
+async function privateDir(): Promise<string> {
+  const bases = [process.env['RUNTIME_DIRECTORY'], '/run/mullvad-sidecar', tmpdir()].filter((b): b is string => !!b);
+  let last: unknown;
+  for (const base of bases) {
+    try {
+      await mkdir(base, { recursive: true, mode: 0o700 });
+      return await mkdtemp(join(base, 'fifo-'));
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
 }
