@@ -26,6 +26,6 @@ export class WgRunner implements CommandRunner {
 
   /** argv with the FIFO's random path replaced by FIFO. */
   argv(): string[] {
-    return this.calls.map((a) => a.map((x) => (/\/mullvad-sidecar-[^/]+\/conf$/.test(x) ? 'FIFO' : x)).join(' '));
+    return this.calls.map((a) => a.map((x) => (/\/fifo-[^/]+\/conf$/.test(x) ? 'FIFO' : x)).join(' '));
   }
 }
