@@ -30,6 +30,8 @@ export interface Relay {
   knowsKey: boolean;
   /** What CHECK_URL reports through this relay. */
   exit: ExitInfo | 'error';
+  /** How long a handshake with this relay takes (SERVER_SELECTION=fastest). */
+  handshakeDelayMs?: number;
 }
 
 export interface StateRecord {
@@ -68,7 +70,7 @@ export class FakeWorld {
   private rx = 0;
   private tx = 0;
 
-  constructor(names: string[], timings: Partial<SupervisorTimings> = {}) {
+  constructor(names: string[], timings: Partial<SupervisorTimings> = {}, reorder?: (measured: Map<string, number>) => string[]) {
     this.servers = names.map((n, i) => fakeServer(n, { endpointIp: `185.213.154.${60 + i}` }));
     for (const n of names) this.relays.set(n, { up: () => true, knowsKey: true, exit: exitVia(n) });
     const clock = this.clock;
@@ -78,7 +80,7 @@ export class FakeWorld {
       return sleep(ms, signal);
     };
     this.deps = this.makeDeps();
-    this.sup = new Supervisor(this.deps, this.servers, names, { ...TIMINGS, ...timings });
+    this.sup = new Supervisor(this.deps, this.servers, names, { ...TIMINGS, ...timings }, reorder);
   }
 
   relay(name: string): Relay {
@@ -187,7 +189,7 @@ export class FakeWorld {
             if (this.relayAnswers()) this.rx += 1000;
           }
           const s = this.servers.find((x) => x.name === this.peer)!;
-          return { publicKey: s.peer.publicKey, endpoint: `${s.peer.endpoint.ip}:${s.peer.endpoint.port}`, latestHandshake: Math.floor(this.handshakeAt / 1000), rxBytes: this.rx, txBytes: this.tx };
+          return { publicKey: s.peer.publicKey, endpoint: `${s.peer.endpoint.ip}:${s.peer.endpoint.port}`, latestHandshake: this.handshakeAt <= this.clock.t ? Math.floor(this.handshakeAt / 1000) : 0, rxBytes: this.rx, txBytes: this.tx };
         },
         destroy: async () => {
           this.events.push('tunnel destroy');
@@ -207,7 +209,7 @@ export class FakeWorld {
         // A packet into the tunnel: WireGuard handshakes first when it has no session.
         this.tx += 148;
         if (s.name !== this.peer || !this.relayAnswers()) return { ok: false, ms: 2000, error: 'timeout' };
-        if (this.handshakeAt === 0 || this.clock.t - this.handshakeAt > 120_000) this.handshakeAt = this.clock.t;
+        if (this.handshakeAt === 0 || this.clock.t - this.handshakeAt > 120_000) this.handshakeAt = this.clock.t + (this.relay(s.name).handshakeDelayMs ?? 0);
         this.rx += 92;
         return { ok: true, ms: 12 };
       },
