@@ -23,11 +23,15 @@ const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
 /** Runs another benchmark script (owned elsewhere) and keeps its output for the report. */
 async function external(name: string, args: string[], timeoutMs: number): Promise<string> {
   const script = `${DIST_BENCH}${name}.js`;
-  const r = await new ExecRunner().run([process.execPath, script, ...args], { allowFailure: true, timeoutMs }).catch((e: unknown) => ({
-    code: -1,
-    stdout: '',
-    stderr: e instanceof Error ? e.message : String(e),
-  }));
+  const once = () =>
+    new ExecRunner().run([process.execPath, script, ...args], { allowFailure: true, timeoutMs }).catch((e: unknown) => ({
+      code: -1,
+      stdout: '',
+      stderr: e instanceof Error ? e.message : String(e),
+    }));
+  let r = await once();
+  // Another engineer's `lab down --all` on this shared host can remove a lab being built: retry once.
+  if (r.code !== 0 && /Cannot open network namespace/.test(r.stderr)) r = await once();
   if (r.code !== 0 && /Cannot find module|ERR_MODULE_NOT_FOUND/.test(r.stderr)) return `bench/${name}.ts is not present`;
   const out = `${r.stdout}${r.code !== 0 ? `\n(exit ${r.code}) ${r.stderr.trim().slice(-1500)}` : ''}`.trim();
   say(out.replace(/^/gm, '  '));
