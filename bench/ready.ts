@@ -12,8 +12,31 @@ import { fmt, say, sleep, summary, type Summary } from './lib/stats.js';
 
 const PROBE = fileURLToPath(new URL('./lib/ready-probe.js', import.meta.url));
 
+/** Where the sidecar's time goes: ms after spawn of the first line of its log with each message. */
+const MILESTONES: Record<string, RegExp> = {
+  'kill switch installed': /^firewall applied$/,
+  'connecting (interface next)': /^state blocked → connecting$/,
+  'connected (handshake done)': /^state connecting → connected$/,
+  'exit verified': /^exit verified$/,
+};
+
+function milestones(logs: string, t0: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of logs.split('\n')) {
+    try {
+      const j = JSON.parse(line) as { time?: string; msg?: string };
+      for (const [name, re] of Object.entries(MILESTONES)) if (out[name] === undefined && re.test(j.msg ?? '') && j.time) out[name] = Date.parse(j.time) - t0;
+    } catch {
+      // not a log line
+    }
+  }
+  return out;
+}
+
 export interface ReadyResult {
   runs: number;
+  /** Median ms after spawn of each milestone of the sidecar's log. */
+  breakdown: Record<string, Summary>;
   sidecarHttpMs: Summary;
   sidecarReadyMs: Summary;
   baselineHttpMs: Summary;
@@ -36,15 +59,15 @@ async function startProbe(lab: Lab, cfg: ReadyProbeConfig): Promise<() => Promis
   };
 }
 
-async function sidecarRun(lab: Lab, relay: LabRelay): Promise<{ http: number; ready: number }> {
+async function sidecarRun(lab: Lab, relay: LabRelay): Promise<{ http: number; ready: number; steps: Record<string, number> }> {
   await freshPod(lab);
   const done = await startProbe(lab, { url: lab.checkUrl, relayIps: lab.relays.map((r) => r.ip), readyUrl: 'http://127.0.0.1:9999/readyz' });
   const t0 = Date.now();
-  const sc = startSidecarInLab(lab, { SERVER: relay.name, LOG_LEVEL: 'warn' });
+  const sc = startSidecarInLab(lab, { SERVER: relay.name, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
   try {
     const r = await done();
     if (r.firstTunnelHttp === undefined || r.firstReady === undefined) throw new Error(`sidecar not ready: ${JSON.stringify(r)}\n${sc.logs()}`);
-    return { http: r.firstTunnelHttp - t0, ready: r.firstReady - t0 };
+    return { http: r.firstTunnelHttp - t0, ready: r.firstReady - t0, steps: milestones(sc.logs(), t0) };
   } finally {
     await sc.stop('SIGTERM');
   }
@@ -67,7 +90,7 @@ async function baselineRun(lab: Lab, relay: LabRelay): Promise<number> {
 
 export async function benchReady(lab: Lab, runs: number): Promise<ReadyResult> {
   const relay = lab.relays[0]!;
-  const sc: { http: number; ready: number }[] = [];
+  const sc: { http: number; ready: number; steps: Record<string, number> }[] = [];
   const base: number[] = [];
   // One unmeasured round each: page cache, JIT of the lab tools.
   await sidecarRun(lab, relay);
@@ -80,13 +103,16 @@ export async function benchReady(lab: Lab, runs: number): Promise<ReadyResult> {
     say(`  run ${i}: sidecar first tunnelled HTTP ${s.http} ms, /readyz 200 ${s.ready} ms; wg-quick + nft ${b} ms`);
   }
   await freshPod(lab);
+  const breakdown = Object.fromEntries(Object.keys(MILESTONES).map((k) => [k, summary(sc.map((x) => x.steps[k] ?? NaN))]));
   const result: ReadyResult = {
     runs,
+    breakdown,
     sidecarHttpMs: summary(sc.map((x) => x.http)),
     sidecarReadyMs: summary(sc.map((x) => x.ready)),
     baselineHttpMs: summary(base),
     ratio: summary(sc.map((x) => x.http)).median / summary(base).median,
   };
+  say(`  sidecar milestones after spawn (median): ${Object.entries(breakdown).map(([k, v]) => `${k} ${v.median.toFixed(0)} ms`).join(', ')}`);
   say(`  sidecar: first HTTP ${fmt(result.sidecarHttpMs, ' ms')}, /readyz ${fmt(result.sidecarReadyMs, ' ms')}; wg-quick: ${fmt(result.baselineHttpMs, ' ms')}; ratio ${result.ratio.toFixed(2)}`);
   return result;
 }

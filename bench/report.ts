@@ -65,6 +65,7 @@ function details(r: Report): string[] {
       'A probe in the pod (four staggered HTTP loops, 150 ms timeout, 3 ms apart, plus a `/readyz` loop) timestamps the first answer from the internet host that reports a relay as the caller.',
       '- **sidecar**: from spawning `mullvad-sidecar run` (defaults, `SERVER` = the first relay) — Node.js start-up included.',
       '- **baseline**: from starting `nft -f` of an equivalent kill switch (blocked + endpoint + tunnel) followed by `wg-quick up` (`WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go`, the same config without its `DNS` line: wg-quick would call `resolvconf`, which a pod lacks).',
+      `- Where the sidecar's time goes (median ms after spawn, from its own log): ${Object.entries(rd.breakdown ?? {}).map(([k, v]) => `${k} ${fmt(v, ' ms')}`).join('; ')}. Before the first line, Node.js starts and loads the modules.`,
       '- The baseline\'s endpoint rule matches address and port, not the fwmark: wg-quick sets the fwmark only after `ip link set up`, and with a mark rule installed first its first handshake was dropped and retried 5 s later.',
       '',
     );

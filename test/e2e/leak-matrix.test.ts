@@ -16,6 +16,7 @@
 // then; the row's note reports how many packets the lab saw in that window.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labUp, type Lab } from '../../src/lab/lab.js';
@@ -76,10 +77,10 @@ describe('leak matrix', { skip }, () => {
     }
     return Date.now() - t0;
   }
-  async function configCopy(edit: (text: string) => string = (t) => t): Promise<string> {
+  async function configCopy(edit: (text: string, dir: string) => string = (t) => t): Promise<string> {
     const dir = await mkdtemp('/tmp/ms-leakmatrix-');
     dirs.push(dir);
-    for (const f of await readdir(lab.configDir)) await writeFile(join(dir, f), edit(await readFile(join(lab.configDir, f), 'utf8')), { mode: 0o600 });
+    for (const f of await readdir(lab.configDir)) await writeFile(join(dir, f), edit(await readFile(join(lab.configDir, f), 'utf8'), dir), { mode: 0o600 });
     return dir;
   }
 
@@ -188,7 +189,7 @@ describe('leak matrix', { skip }, () => {
     // A config error in a fresh namespace (our tables removed first, no app running then).
     {
       await freshPod(lab);
-      const bad = await configCopy(() => '[Interface]\nPrivateKey = nope\nAddress = 10.66.0.2/32\nPostUp = touch /tmp/ms-leakmatrix-pwned\n[Peer]\nPublicKey = x\nEndpoint = 172.20.1.2:51820\nAllowedIPs = 0.0.0.0/0\n');
+      const bad = await configCopy((_, dir) => `[Interface]\nPrivateKey = nope\nAddress = 10.66.0.2/32\nPostUp = touch ${dir}/hook-ran\n[Peer]\nPublicKey = x\nEndpoint = 172.20.1.2:51820\nAllowedIPs = 0.0.0.0/0\n`);
       const w = new LeakWindow(lab);
       const app = startApp(lab, typicalApp(lab));
       start({ WG_CONFIG_DIR: bad });
@@ -200,6 +201,7 @@ describe('leak matrix', { skip }, () => {
         const code = await sc!.child.exited;
         assert.equal(code, 78, 'exit 78');
         assert.equal(await tableExists(), true, 'table stays after exit 78');
+        assert.equal(existsSync(join(bad, 'hook-ran')), false, 'the PostUp hook never ran');
         await sleep(1500);
         row.note = `exit ${code}, counted from the first nft transaction (${ms} ms after spawn)`;
       } catch (e) {
