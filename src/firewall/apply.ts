@@ -28,7 +28,8 @@ export class Firewall {
 
   /** One atomic transaction: our table is replaced as a whole or not at all. */
   async apply(policy: FirewallPolicy): Promise<void> {
-    const before = await this.readCounters().catch(() => undefined);
+    // Only counts of a table this process made are carried (see below).
+    const before = this.applied ? await this.readCounters().catch(() => undefined) : undefined;
     try {
       await this.runner.run(['nft', '-f', '-'], { stdin: renderTransaction(policy) });
     } catch (err) {

@@ -63,3 +63,9 @@ export type FirewallState = FirewallPolicy['state'];
  * (32768–60999) so applications do not pick them by chance.
  */
 export const DNS_UPSTREAM_PORTS = { from: 10530, to: 10561 } as const;
+
+/**
+ * Loopback only: what `run` installs before it reads anything, and what a dying
+ * process leaves behind when it cannot know more.
+ */
+export const LOCKDOWN: FirewallPolicy = Object.freeze({ state: 'blocked', killSwitch: true, bypass: [], fwmark: 51820, healthPort: undefined, dns: undefined });

@@ -26,42 +26,41 @@ export class Routing {
     throw new Error('no free routing table from 51820 to 52819: set ROUTE_TABLE');
   }
 
+  /**
+   * One `ip -batch -` per family: our stale rules deleted, routes replaced,
+   * rules added, in that order. A batch stops at its first error (and says
+   * which line); the firewall keeps everything blocked meanwhile.
+   */
   async apply(plan: RoutePlan): Promise<void> {
     try {
-      await this.removeRules();
-      for (const r of plan.routes) {
-        await this.runner.run(['ip', `-${r.family}`, 'route', 'replace', ...r.args]);
-      }
-      for (const r of plan.rules) {
-        await this.runner.run(['ip', `-${r.family}`, 'rule', 'add', 'pref', String(r.pref), ...r.args]);
+      const lines: Record<4 | 6, string[]> = { 4: await this.staleRuleDeletes(4), 6: await this.staleRuleDeletes(6) };
+      for (const r of plan.routes) lines[r.family].push(['route', 'replace', ...r.args].join(' '));
+      for (const r of plan.rules) lines[r.family].push(['rule', 'add', 'pref', String(r.pref), ...r.args].join(' '));
+      for (const f of [4, 6] as const) {
+        if (lines[f].length) await this.runner.run(['ip', `-${f}`, '-batch', '-'], { stdin: lines[f].join('\n') + '\n' });
       }
     } catch (err) {
       throw wrap('applying policy routing', err);
     }
   }
 
-  /** Removes every rule in our priority band and our default routes in `table`. */
+  /** Removes every rule in our priority band and our routes in `table`. Best effort (-force), safe twice. */
   async remove(table: number | undefined): Promise<void> {
-    await this.removeRules();
-    if (table === undefined) return;
     for (const f of [4, 6] as const) {
-      await this.runner.run(['ip', `-${f}`, 'route', 'flush', 'table', String(table)], { allowFailure: true });
+      const lines = await this.staleRuleDeletes(f);
+      if (table !== undefined) lines.push(`route flush table ${table}`);
+      if (lines.length) await this.runner.run(['ip', `-${f}`, '-force', '-batch', '-'], { stdin: lines.join('\n') + '\n', allowFailure: true });
     }
   }
 
-  private async removeRules(): Promise<void> {
-    for (const f of [4, 6] as const) {
-      const r = await this.runner.run(['ip', '-j', `-${f}`, 'rule', 'show'], { readOnly: true, allowFailure: true });
-      const rules = parseJson<IpRule[]>(r.stdout) ?? [];
-      const ours = [...new Set(rules.map((x) => x.priority).filter((p): p is number => p !== undefined && p >= RULE_PREF.first && p <= RULE_PREF.last))];
-      for (const pref of ours) {
-        // Several rules can share a pref: delete until none is left.
-        for (let i = 0; i < 64; i++) {
-          const d = await this.runner.run(['ip', `-${f}`, 'rule', 'del', 'pref', String(pref)], { allowFailure: true });
-          if (d.code !== 0) break;
-        }
-      }
-    }
+  /** One `rule del pref N` per rule of ours (several rules can share a pref after a crash). */
+  private async staleRuleDeletes(f: 4 | 6): Promise<string[]> {
+    const r = await this.runner.run(['ip', '-j', `-${f}`, 'rule', 'show'], { readOnly: true, allowFailure: true });
+    const rules = parseJson<IpRule[]>(r.stdout) ?? [];
+    return rules
+      .map((x) => x.priority)
+      .filter((p): p is number => p !== undefined && p >= RULE_PREF.first && p <= RULE_PREF.last)
+      .map((p) => `rule del pref ${p}`);
   }
 
   private async routesIn(table: number): Promise<IpRoute[]> {

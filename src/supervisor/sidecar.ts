@@ -44,13 +44,6 @@ export interface SidecarHandle {
   stop(): Promise<void>;
 }
 
-const DEFAULT_TABLE = 51820;
-
-/** Step 1, before anything is read: loopback only. Fails only without NET_ADMIN. */
-export async function blockEverything(firewall: Firewall): Promise<void> {
-  await firewall.apply({ state: 'blocked', killSwitch: true, bypass: [], fwmark: DEFAULT_TABLE, healthPort: undefined, dns: undefined });
-}
-
 export async function startSidecar(settings: Settings, runner: CommandRunner, firewall: Firewall, log: Logger, version: string): Promise<SidecarHandle> {
   const started = Date.now();
   log.info('effective settings', { settings: describeSettings(settings) });

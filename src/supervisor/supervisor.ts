@@ -280,7 +280,7 @@ export class Supervisor {
         const kick = this.deps.kick ? this.deps.kick(server) : this.deps.probe(server);
         void kick.catch(() => {});
       }
-      await this.sleep(Math.min(100, this.t.checkIntervalMs));
+      await this.sleep(Math.min(20, this.t.checkIntervalMs));
     }
     if (this.stopping) return { kind: 'stopped' };
     if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
@@ -304,6 +304,8 @@ export class Supervisor {
     let lastSampleAt = now;
     let nextVerify = now;
     let verifyFailures = 0;
+    // The first exit check runs while the first probe is in flight: both gate readiness.
+    let verifying: Promise<boolean> | undefined = this.verifyExit(server);
     try {
       while (!this.stopping) {
         if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
@@ -337,8 +339,9 @@ export class Supervisor {
             }
           }
         }
-        if (this.state === 'connected' && this.deps.clock.now() >= nextVerify) {
-          const ok = await this.verifyExit(server);
+        if (verifying || (this.state === 'connected' && this.deps.clock.now() >= nextVerify)) {
+          const ok = await (verifying ?? this.verifyExit(server));
+          verifying = undefined;
           verifyFailures = ok ? 0 : verifyFailures + 1;
           nextVerify = this.deps.clock.now() + (ok ? this.t.verifyIntervalMs : Math.min(this.t.verifyIntervalMs, 1000 * 2 ** Math.min(verifyFailures, 5)));
         }
@@ -353,8 +356,11 @@ export class Supervisor {
 
   private async verifyExit(server: ServerConfig): Promise<boolean> {
     try {
-      this.exit = await this.deps.checkExit();
-      this.deps.onExit?.(this.exit, server);
+      const exit = await this.deps.checkExit();
+      // A check that outlived its server (failover meanwhile) must not vouch for the next one.
+      if (this.server !== server || this.state === 'failing-over') return false;
+      this.exit = exit;
+      this.deps.onExit?.(exit, server);
       if (!this.exit.mullvadExitIp) this.deps.log.error('exit is not a Mullvad exit', { ip: this.exit.ip, server: server.name });
       else this.deps.log.info('exit verified', { ip: this.exit.ip, hostname: this.exit.hostname, country: this.exit.country, city: this.exit.city });
       return true;

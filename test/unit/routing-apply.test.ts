@@ -20,9 +20,28 @@ class FakeIp {
     6: [{ priority: 0, text: 'lookup local' }, { priority: 32766, text: 'lookup main' }],
   };
   readonly routes: Record<4 | 6, Map<number, { dst: string; dev: string }[]>> = { 4: new Map(), 6: new Map() };
-  readonly runner = new FakeRunner((argv) => this.handle(argv));
+  readonly runner = new FakeRunner((argv, stdin) => this.handle(argv, stdin));
 
-  private handle(argv: readonly string[]): { code: number; stdout?: string; stderr?: string } {
+  /** Every command as `ip -F ...`, with batches expanded into their lines. */
+  commands(): string[] {
+    return this.runner.calls.flatMap((c) => {
+      const i = c.argv.indexOf('-batch');
+      if (i < 0) return [c.argv.join(' ')];
+      return (c.stdin ?? '').split('\n').filter(Boolean).map((l) => `ip ${c.argv[1]} ${l}`);
+    });
+  }
+
+  private handle(argv: readonly string[], stdin?: string): { code: number; stdout?: string; stderr?: string } {
+    if (argv.includes('-batch')) {
+      const force = argv.includes('-force');
+      let failed = 0;
+      for (const [n, line] of (stdin ?? '').split('\n').filter(Boolean).entries()) {
+        const r = this.handle(['ip', argv[1]!, ...line.split(' ')]);
+        if (r.code !== 0 && !force) return { code: 1, stderr: `${r.stderr}\nCommand failed -:${n + 1}` };
+        if (r.code !== 0) failed++;
+      }
+      return { code: failed ? 1 : 0 };
+    }
     const a = [...argv];
     assert.equal(a.shift(), 'ip');
     const json = a[0] === '-j' ? (a.shift(), true) : false;
@@ -61,13 +80,16 @@ class FakeIp {
 }
 
 const plan = planRouting({ interface: 'wg0', table: 51820, fwmark: 51820, bypass: [cidr('10.96.0.0/12'), cidr('fd00:10:96::/112')], ipv6: true });
-const ADDS = [
+// One batch per family: routes, then rules in plan order.
+const ADDS4 = [
   'ip -4 route replace 0.0.0.0/0 dev wg0 table 51820',
-  'ip -6 route replace ::/0 dev wg0 table 51820',
   'ip -4 rule add pref 5200 to 10.96.0.0/12 lookup main',
-  'ip -6 rule add pref 5201 to fd00:10:96::/112 lookup main',
   'ip -4 rule add pref 5290 lookup main suppress_prefixlength 0',
   'ip -4 rule add pref 5291 not fwmark 51820 lookup 51820',
+];
+const ADDS6 = [
+  'ip -6 route replace ::/0 dev wg0 table 51820',
+  'ip -6 rule add pref 5201 to fd00:10:96::/112 lookup main',
   'ip -6 rule add pref 5290 lookup main suppress_prefixlength 0',
   'ip -6 rule add pref 5291 not fwmark 51820 lookup 51820',
 ];
@@ -76,7 +98,8 @@ describe('Routing.apply', () => {
   test('fresh namespace: list rules, then routes and rules in plan order', async () => {
     const ip = new FakeIp();
     await new Routing(ip.runner).apply(plan);
-    assert.deepEqual(ip.runner.calls.map((c) => c.argv.join(' ')), ['ip -j -4 rule show', 'ip -j -6 rule show', ...ADDS]);
+    assert.deepEqual(ip.commands(), ['ip -j -4 rule show', 'ip -j -6 rule show', ...ADDS4, ...ADDS6]);
+    assert.deepEqual(ip.runner.calls.map((c) => c.argv.join(' ')), ['ip -j -4 rule show', 'ip -j -6 rule show', 'ip -4 -batch -', 'ip -6 -batch -'], 'two spawns for all changes');
     assert.deepEqual(ip.rules[4].map((r) => r.priority), [0, 100, 5200, 5290, 5291, 32766, 32767], 'foreign rules untouched');
   });
 
@@ -85,19 +108,16 @@ describe('Routing.apply', () => {
     ip.rules[4].push({ priority: 5291, text: 'not fwmark 51820 lookup 51820' }, { priority: 5291, text: 'not fwmark 51820 lookup 51820' }, { priority: 5205, text: 'to 10.1.0.0/16 lookup main' });
     ip.rules[6].push({ priority: 5290, text: 'lookup main suppress_prefixlength 0' });
     await new Routing(ip.runner).apply(plan);
-    const argv = ip.runner.calls.map((c) => c.argv.join(' '));
-    assert.deepEqual(argv.slice(0, argv.indexOf(ADDS[0]!)), [
+    assert.deepEqual(ip.commands(), [
       'ip -j -4 rule show',
-      'ip -4 rule del pref 5291',
-      'ip -4 rule del pref 5291',
-      'ip -4 rule del pref 5291', // fails: none left at this pref
-      'ip -4 rule del pref 5205',
-      'ip -4 rule del pref 5205',
       'ip -j -6 rule show',
+      'ip -4 rule del pref 5291',
+      'ip -4 rule del pref 5291',
+      'ip -4 rule del pref 5205',
+      ...ADDS4,
       'ip -6 rule del pref 5290',
-      'ip -6 rule del pref 5290',
+      ...ADDS6,
     ]);
-    assert.deepEqual(argv.slice(argv.indexOf(ADDS[0]!)), ADDS);
     assert.equal(ip.ours().length, 6, 'no duplicates');
   });
 
@@ -111,8 +131,8 @@ describe('Routing.apply', () => {
   });
 
   test('a failing command is wrapped with context', async () => {
-    const runner = new FakeRunner((argv) => (argv.includes('add') ? { code: 2, stderr: 'RTNETLINK answers: Operation not permitted' } : { code: 0, stdout: '[]' }));
-    await assert.rejects(new Routing(runner).apply(plan), { message: 'applying policy routing: ip -4 rule add pref 5200 to 10.96.0.0/12 lookup main: exited 2: RTNETLINK answers: Operation not permitted' });
+    const runner = new FakeRunner((_argv, stdin) => (stdin?.includes('rule add') ? { code: 2, stderr: 'RTNETLINK answers: Operation not permitted\nCommand failed -:2' } : { code: 0, stdout: '[]' }));
+    await assert.rejects(new Routing(runner).apply(plan), { message: 'applying policy routing: ip -4 -batch -: exited 2: RTNETLINK answers: Operation not permitted Command failed -:2' });
   });
 });
 
@@ -127,7 +147,7 @@ describe('Routing.remove', () => {
     assert.deepEqual(ip.rules[4].map((r) => r.priority), [0, 100, 32766, 32767]);
     ip.runner.calls.length = 0;
     await routing.remove(51820);
-    assert.deepEqual(ip.runner.calls.map((c) => c.argv.join(' ')), ['ip -j -4 rule show', 'ip -j -6 rule show', 'ip -4 route flush table 51820', 'ip -6 route flush table 51820']);
+    assert.deepEqual(ip.commands(), ['ip -j -4 rule show', 'ip -4 route flush table 51820', 'ip -j -6 rule show', 'ip -6 route flush table 51820']);
   });
 });
 

@@ -8,7 +8,8 @@ import { Firewall } from '../../firewall/apply.js';
 import { renderTransaction } from '../../firewall/render.js';
 import { createLogger, LEVELS, type Level, type Logger } from '../../log/logger.js';
 import { ExecRunner, runSyncLastResort } from '../../system/runner.js';
-import { blockEverything, startSidecar, type SidecarHandle } from '../../supervisor/sidecar.js';
+import type { SidecarHandle } from '../../supervisor/sidecar.js';
+import { LOCKDOWN } from '../../firewall/policy.js';
 import { version } from '../main.js';
 
 const SHUTDOWN_DEADLINE_MS = 1800;
@@ -20,9 +21,12 @@ export async function run(args: string[]): Promise<number> {
   let firewall = new Firewall(new ExecRunner(log), log);
   installLastResort(() => log);
 
+  // The rest of the program loads while nft installs the kill switch.
+  const sidecarModule = import('../../supervisor/sidecar.js');
+  sidecarModule.catch(() => {});
   // 1. Blocked before any config is read.
   try {
-    await blockEverything(firewall);
+    await firewall.apply(LOCKDOWN);
   } catch (err) {
     log.fatal('cannot install the kill switch; refusing to continue (the container needs the NET_ADMIN capability and nftables)', { error: err instanceof Error ? err.message : String(err) });
     return EXIT_FATAL;
@@ -42,6 +46,7 @@ export async function run(args: string[]): Promise<number> {
 
   let handle: SidecarHandle;
   try {
+    const { startSidecar } = await sidecarModule;
     handle = await startSidecar(settings, runner, firewall, log, await version());
   } catch (err) {
     if (isConfigError(err)) return configFailure(log, err);
@@ -59,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
   log.info('shutting down', { signal });
   const deadline = setTimeout(() => {
     log.error('shutdown took too long; leaving the namespace blocked and exiting');
-    runSyncLastResort(['nft', '-f', '-'], renderTransaction(lastResortPolicy()));
+    runSyncLastResort(['nft', '-f', '-'], renderTransaction(LOCKDOWN));
     process.exit(signal === 'fatal' ? EXIT_FATAL : EXIT_OK);
   }, SHUTDOWN_DEADLINE_MS);
   await handle.stop();
@@ -79,15 +84,12 @@ function configFailure(log: Logger, err: unknown): number {
   return EXIT_CONFIG;
 }
 
-function lastResortPolicy() {
-  return { state: 'blocked' as const, killSwitch: true, bypass: [], fwmark: 51820, healthPort: undefined, dns: undefined };
-}
 
 /** An unexpected exception must not leave the namespace open: block synchronously, then die. */
 function installLastResort(getLog: () => Logger): void {
   const die = (err: unknown): void => {
     getLog().fatal('unexpected error; blocking the namespace and exiting', { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) });
-    runSyncLastResort(['nft', '-f', '-'], renderTransaction(lastResortPolicy()));
+    runSyncLastResort(['nft', '-f', '-'], renderTransaction(LOCKDOWN));
     process.exit(EXIT_FATAL);
   };
   process.on('uncaughtException', die);
