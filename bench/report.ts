@@ -1,6 +1,6 @@
 // Renders the results of `npm run bench` into BENCHMARKS.md (the whole file is
 // generated; edit this renderer, not the file).
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { ControllerResult } from './controller.js';
 import type { ReadyResult } from './ready.js';
 import type { ThroughputResult } from './throughput.js';
@@ -113,7 +113,35 @@ export function renderReport(r: Report): string {
   ].join('\n');
 }
 
+const SOAK_BEGIN = '<!-- soak:begin (written by npm run soak -- --write) -->';
+const SOAK_END = '<!-- soak:end -->';
+
+async function soakSection(file: string): Promise<string> {
+  const old = await readFile(file, 'utf8').catch(() => '');
+  const i = old.indexOf(SOAK_BEGIN);
+  const j = old.indexOf(SOAK_END);
+  return i >= 0 && j > i ? old.slice(i, j + SOAK_END.length) : `${SOAK_BEGIN}\nnot run yet\n${SOAK_END}`;
+}
+
+/** The whole file, keeping the soak section an earlier `npm run soak -- --write` left. */
 export async function writeReport(file: string, r: Report): Promise<string> {
-  await writeFile(file, renderReport(r));
+  await writeFile(file, `${renderReport(r)}\n## Soak\n\n${await soakSection(file)}\n`);
   return file;
+}
+
+export async function writeSoakSection(file: string, minutes: number, figures: string[], violations: string[]): Promise<void> {
+  const old = await readFile(file, 'utf8').catch(() => '');
+  const body = [
+    SOAK_BEGIN,
+    `\`npm run soak -- --minutes ${minutes} --write\` on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}: relays flapping at random intervals while an app makes requests (rules: [docs/proof.md](docs/proof.md#soak)). ${violations.length ? `**${violations.length} violation(s)**: ${violations.join('; ')}` : '**Passed.**'}`,
+    '',
+    '```',
+    ...figures.map((l) => l.replace(/^ {2}/, '')),
+    '```',
+    SOAK_END,
+  ].join('\n');
+  const i = old.indexOf(SOAK_BEGIN);
+  const j = old.indexOf(SOAK_END);
+  const next = i >= 0 && j > i ? old.slice(0, i) + body + old.slice(j + SOAK_END.length) : `${old.trimEnd()}\n\n## Soak\n\n${body}\n`;
+  await writeFile(file, next);
 }

@@ -1,4 +1,5 @@
-// Soak (`npm run soak`, default 10 minutes; `--minutes N` or SOAK_MINUTES=N):
+// Soak (`npm run soak`, default 10 minutes; `--minutes N` or SOAK_MINUTES=N;
+// `--write` puts the figures into BENCHMARKS.md's soak section):
 // relays flap dark/undark at random intervals while an app in the pod keeps
 // making HTTP (v4+v6) and DNS requests. Checks at the end, exit 1 on any violation:
 // - zero leaked packets (router counters, DNS logs, pod → relay outside the tunnel);
@@ -19,10 +20,12 @@ import { parsePromText } from '../src/health/prom-text.js';
 import { startApp, summarize, typicalApp } from './lib/app.js';
 import { captureRelayDirect, installExtraCounters, LeakWindow, totalLeaks } from './lib/leaks.js';
 import { ProcSampler, sidecarPid } from './lib/proc.js';
-import { arg, say, sleep, summary } from './lib/stats.js';
+import { arg, say as sayOut, sleep, summary } from './lib/stats.js';
+import { writeSoakSection } from './report.js';
 import { TUNED } from './controller.js';
 
 const DETECT_MS = 8000;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Shape {
   nftRules: number;
@@ -77,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     await window.start();
     const app = startApp(lab, typicalApp(lab, { intervalMs: 200 }));
     const sampler = new ProcSampler(await sidecarPid(lab), 5000);
-    say(`soak: ${minutes} min, ${relays} relays flapping, lab ${lab.prefix}`);
+    sayOut(`soak: ${minutes} min, ${relays} relays flapping, lab ${lab.prefix}`);
 
     const statuses: StatusSample[] = [];
     const darkSpells: { relay: string; from: number; to: number; activeAtStart: boolean }[] = [];
@@ -109,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
       if (Date.now() - lastReport > 60_000) {
         lastReport = Date.now();
         const l = await window.read();
-        say(`  ${new Date().toISOString()} state ${now?.state} via ${now?.server}; dark ${[...dark.keys()].join(',') || 'none'}; spells ${darkSpells.length}; failovers ${(await failoversTotal(sc)) - startFailovers}; leaked ${totalLeaks(l)}`);
+        sayOut(`  ${new Date().toISOString()} state ${now?.state} via ${now?.server}; dark ${[...dark.keys()].join(',') || 'none'}; spells ${darkSpells.length}; failovers ${(await failoversTotal(sc)) - startFailovers}; leaked ${totalLeaks(l)}`);
       }
     }
     for (const [index, spell] of dark) {
@@ -144,6 +147,11 @@ export async function main(argv: string[]): Promise<number> {
     const code = await sc.stop('SIGTERM');
     if (code !== 0) violations.push(`sidecar exit code ${code} on SIGTERM`);
 
+    const figures: string[] = [];
+    const say = (line: string): void => {
+      figures.push(line);
+      sayOut(line);
+    };
     say('\nsoak figures');
     say(`  duration ${minutes} min; dark spells ${darkSpells.length} (of the relay in use: ${darkSpells.filter((s) => s.activeAtStart).length}, of which ≥ ${DETECT_MS / 1000} s: ${qualifying})`);
     say(`  failovers_total ${failovers} (≥ ${qualifying} required)`);
@@ -152,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
     say(`  wireguard-go in the pod: ${wgs.length}; nft rules ${before.nftRules} → ${after.nftRules}; ip rules ${before.ipRules.length} → ${after.ipRules.length}; routes ${before.routes.length} → ${after.routes.length}`);
     say(`  app: ${summarize(stats)}`);
     say(`  time connected: ${((statuses.filter((s) => s.state === 'connected').length / Math.max(1, statuses.length)) * 100).toFixed(0)}% of status samples`);
+    if (argv.includes('--write')) await writeSoakSection(`${ROOT}BENCHMARKS.md`, minutes, figures.slice(1), violations);
   } catch (e) {
     violations.push(`soak aborted: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
@@ -159,10 +168,10 @@ export async function main(argv: string[]): Promise<number> {
     await lab.down();
   }
   if (violations.length) {
-    say(`\nSOAK FAILED (${violations.length}):\n- ${violations.join('\n- ')}`);
+    sayOut(`\nSOAK FAILED (${violations.length}):\n- ${violations.join('\n- ')}`);
     return 1;
   }
-  say('\nsoak passed: no leak, no growth, no orphan, no duplicate');
+  sayOut('\nsoak passed: no leak, no growth, no orphan, no duplicate');
   return 0;
 }
 
