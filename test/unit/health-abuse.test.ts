@@ -60,10 +60,11 @@ test(`probes keep answering while the server is flooded (${mode}), slowlorised a
   } else {
     // 1,000 requests in flight without pause: a probe queues behind them (one event
     // loop serves ~1,500 requests/s on a 2-core VM), so a probe may exceed the
-    // client's 5 s; none may be refused, reset or answered anything but 200.
-    for (const k of Object.keys(r.probeStatuses)) assert.match(k, /^(200|TIMEOUT)$/, `probe outcomes ${JSON.stringify(r.probeStatuses)}`);
+    // client's 5 s, or hit the server's own request timeout (408) while the loop is
+    // saturated; none may be refused, reset or answered a 5xx.
+    for (const k of Object.keys(r.probeStatuses)) assert.match(k, /^(200|408|TIMEOUT)$/, `probe outcomes ${JSON.stringify(r.probeStatuses)}`);
     assert.ok((r.probeStatuses['200'] ?? 0) > r.probes / 2, `most probes answered 200: ${JSON.stringify(r.probeStatuses)}`);
-    for (const k of Object.keys(r.floodStatuses)) assert.match(k, /^(200|TIMEOUT)$/, `flood outcomes ${JSON.stringify(r.floodStatuses)}`);
+    for (const k of Object.keys(r.floodStatuses)) assert.match(k, /^(200|408|TIMEOUT)$/, `flood outcomes ${JSON.stringify(r.floodStatuses)}`);
   }
   assert.ok(r.probes >= 3, `probes kept going: ${r.probes}`);
   assert.ok(r.floodDone >= 1000, `flood requests answered: ${r.floodDone}`);
