@@ -6,19 +6,11 @@
 // Threads: a fake upstream on 127.0.0.81 (worker), the forwarder on 127.0.0.82
 // (worker, one event loop = one core), the load generator here. Cold cache:
 // every name is new, so every query goes upstream. Warm: 200 names asked before.
-import dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
-import dnsPacket from 'dns-packet';
+import { dnsLoad, type DnsLoadResult } from './lib/dns-load.js';
 import type { WorkerRole } from './dns-worker.js';
 
-interface RunResult {
-  sent: number;
-  answered: number;
-  lost: number;
-  qps: number;
-  p50: number;
-  p99: number;
-}
+type RunResult = DnsLoadResult;
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,68 +25,6 @@ function startWorker(role: WorkerRole): Promise<{ worker: Worker; port: number }
   });
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/**
- * Keeps `concurrency` queries outstanding for `durationMs` (or until `maxQueries`
- * are sent) against server:port; `name(i)` gives the i-th question name.
- */
-function load(server: string, port: number, o: { concurrency: number; durationMs: number; maxQueries: number; name: (i: number) => string }): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const sock = dgram.createSocket('udp4');
-    const pending = new Map<number, number>();
-    const latencies: number[] = [];
-    let sent = 0;
-    let lost = 0;
-    let nextId = 0;
-    let stopping = false;
-    const started = performance.now();
-    const send = (): void => {
-      if (stopping || sent >= o.maxQueries || performance.now() - started >= o.durationMs) {
-        stopping = true;
-        if (pending.size === 0) finish();
-        return;
-      }
-      const id = nextId;
-      nextId = (nextId + 1) & 0xffff;
-      const q = dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: o.name(sent), type: 'A', class: 'IN' }] });
-      sent++;
-      pending.set(id, performance.now());
-      sock.send(q, port, server);
-    };
-    const finish = (): void => {
-      clearInterval(reaper);
-      const elapsed = (performance.now() - started) / 1000;
-      sock.close();
-      latencies.sort((a, b) => a - b);
-      resolve({ sent, answered: latencies.length, lost, qps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
-    };
-    // A lost packet must not stall its slot forever.
-    const reaper = setInterval(() => {
-      const now = performance.now();
-      for (const [id, t] of pending)
-        if (now - t > 1000) {
-          pending.delete(id);
-          lost++;
-          send();
-        }
-    }, 200);
-    sock.on('message', (msg) => {
-      const id = msg.readUInt16BE(0); // benchmark bookkeeping only: the ID is the first two bytes
-      const t = pending.get(id);
-      if (t === undefined) return;
-      pending.delete(id);
-      latencies.push(performance.now() - t);
-      send();
-    });
-    sock.bind(0, '127.0.0.1', () => {
-      for (let i = 0; i < o.concurrency; i++) send();
-    });
-  });
-}
 
 function row(label: string, r: RunResult): string {
   return `${label.padEnd(34)} ${r.qps.toFixed(0).padStart(8)} q/s   p50 ${r.p50.toFixed(3).padStart(7)} ms   p99 ${r.p99.toFixed(3).padStart(7)} ms   ${r.lost ? `lost ${r.lost}` : ''}`;
@@ -112,18 +42,18 @@ async function main(): Promise<void> {
 
   console.log(`DNS forwarder benchmark (loopback, Node ${process.version}); throughput runs ${durationMs / 1000} s at ${concurrency} outstanding, latency runs ${latencyQueries} sequential queries`);
   // Let the JIT warm up on both paths before measuring.
-  await load('127.0.0.81', up.port, { concurrency: 8, durationMs: 500, maxQueries: 5000, name: fresh('jit-d') });
-  await load('127.0.0.82', fw.port, { concurrency: 8, durationMs: 500, maxQueries: 5000, name: fresh('jit-f') });
-  await load('127.0.0.82', fw.port, { concurrency: 1, durationMs: 60_000, maxQueries: 200, name: warmNames });
+  await dnsLoad('127.0.0.81', up.port, { bind: '127.0.0.1', concurrency: 8, durationMs: 500, maxQueries: 5000, name: fresh('jit-d') });
+  await dnsLoad('127.0.0.82', fw.port, { bind: '127.0.0.1', concurrency: 8, durationMs: 500, maxQueries: 5000, name: fresh('jit-f') });
+  await dnsLoad('127.0.0.82', fw.port, { bind: '127.0.0.1', concurrency: 1, durationMs: 60_000, maxQueries: 200, name: warmNames });
 
   const seq = { concurrency: 1, durationMs: 60_000, maxQueries: latencyQueries };
   const thr = { concurrency, durationMs, maxQueries: Number.MAX_SAFE_INTEGER };
-  const latDirect = await load('127.0.0.81', up.port, { ...seq, name: fresh('ld') });
-  const latCold = await load('127.0.0.82', fw.port, { ...seq, name: fresh('lc') });
-  const latWarm = await load('127.0.0.82', fw.port, { ...seq, name: warmNames });
-  const thrDirect = await load('127.0.0.81', up.port, { ...thr, name: fresh('td') });
-  const thrCold = await load('127.0.0.82', fw.port, { ...thr, name: fresh('tc') });
-  const thrWarm = await load('127.0.0.82', fw.port, { ...thr, name: warmNames });
+  const latDirect = await dnsLoad('127.0.0.81', up.port, { bind: '127.0.0.1', ...seq, name: fresh('ld') });
+  const latCold = await dnsLoad('127.0.0.82', fw.port, { bind: '127.0.0.1', ...seq, name: fresh('lc') });
+  const latWarm = await dnsLoad('127.0.0.82', fw.port, { bind: '127.0.0.1', ...seq, name: warmNames });
+  const thrDirect = await dnsLoad('127.0.0.81', up.port, { bind: '127.0.0.1', ...thr, name: fresh('td') });
+  const thrCold = await dnsLoad('127.0.0.82', fw.port, { bind: '127.0.0.1', ...thr, name: fresh('tc') });
+  const thrWarm = await dnsLoad('127.0.0.82', fw.port, { bind: '127.0.0.1', ...thr, name: warmNames });
 
   console.log('\nlatency, one query at a time');
   console.log(row('  upstream directly', latDirect));

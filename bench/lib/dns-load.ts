@@ -20,57 +20,73 @@ export interface DnsLoadResult {
   p99: number;
 }
 
-function run(cfg: DnsLoadConfig): Promise<DnsLoadResult> {
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * Keeps `concurrency` queries outstanding for `durationMs` (or until `maxQueries`
+ * are sent) against server:port; `name(i)` gives the i-th question name.
+ */
+export function dnsLoad(server: string, port: number, o: { concurrency: number; durationMs: number; maxQueries: number; name: (i: number) => string; bind?: string }): Promise<DnsLoadResult> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket('udp4');
     const pending = new Map<number, number>();
-    const lat: number[] = [];
-    const tag = Date.now().toString(36);
+    const latencies: number[] = [];
     let sent = 0;
     let lost = 0;
-    let id = 0;
-    const started = performance.now();
-    const end = started + cfg.seconds * 1000;
+    let nextId = 0;
     let stopping = false;
+    const started = performance.now();
     const send = (): void => {
-      if (stopping || performance.now() >= end) {
+      if (stopping || sent >= o.maxQueries || performance.now() - started >= o.durationMs) {
         stopping = true;
         if (pending.size === 0) finish();
         return;
       }
-      id = (id + 1) & 0xffff;
-      const q = dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: `load${sent}-${tag}.example.com`, type: 'A', class: 'IN' }] });
+      const id = nextId;
+      nextId = (nextId + 1) & 0xffff;
+      const q = dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: o.name(sent), type: 'A', class: 'IN' }] });
       sent++;
       pending.set(id, performance.now());
-      sock.send(q, 53, cfg.server);
+      sock.send(q, port, server);
     };
+    const finish = (): void => {
+      clearInterval(reaper);
+      const elapsed = (performance.now() - started) / 1000;
+      sock.close();
+      latencies.sort((a, b) => a - b);
+      resolve({ sent, answered: latencies.length, lost, qps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+    };
+    // A lost packet must not stall its slot forever.
     const reaper = setInterval(() => {
       const now = performance.now();
-      for (const [k, t] of pending)
-        if (now - t > 2000) {
-          pending.delete(k);
+      for (const [id, t] of pending)
+        if (now - t > 1000) {
+          pending.delete(id);
           lost++;
           send();
         }
-    }, 250);
-    const finish = (): void => {
-      clearInterval(reaper);
-      sock.close();
-      lat.sort((a, b) => a - b);
-      const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
-      resolve({ sent, answered: lat.length, lost, qps: lat.length / ((performance.now() - started) / 1000), p50: pct(50), p99: pct(99) });
-    };
+    }, 200);
     sock.on('message', (msg) => {
-      const t = pending.get(msg.readUInt16BE(0));
+      const id = msg.readUInt16BE(0); // benchmark bookkeeping only: the ID is the first two bytes
+      const t = pending.get(id);
       if (t === undefined) return;
-      pending.delete(msg.readUInt16BE(0));
-      lat.push(performance.now() - t);
+      pending.delete(id);
+      latencies.push(performance.now() - t);
       send();
     });
-    sock.bind(0, () => {
-      for (let i = 0; i < cfg.concurrency; i++) send();
+    sock.bind(0, o.bind, () => {
+      for (let i = 0; i < o.concurrency; i++) send();
     });
   });
+}
+
+/** The pod side of the controller benchmark: new names only, to port 53 of `server` (redirected to the forwarder). */
+function run(cfg: DnsLoadConfig): Promise<DnsLoadResult> {
+  const tag = Date.now().toString(36);
+  return dnsLoad(cfg.server, 53, { concurrency: cfg.concurrency, durationMs: cfg.seconds * 1000, maxQueries: Infinity, name: (i) => `load${i}-${tag}.example.com` });
 }
 
 if (process.argv[1]?.endsWith('dns-load.js') && process.argv[2])
