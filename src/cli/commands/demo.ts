@@ -80,7 +80,9 @@ export async function run(args: string[]): Promise<number> {
     check(!refused.ok && /REFUSED|UNREACH/.test(refused.error ?? ''), 'application request', `${refused.error} in ${refused.ms} ms`);
     const ready = await sc.get('/readyz');
     check(ready.status === 503, '/readyz', `${ready.status} ${ready.body?.trim()}`);
-    const st = (await sc.get('/status')).json as Status;
+    // The kill switch's counters are sampled every couple of seconds.
+    const blockedSum = (x: unknown): number => ((x as Status).killSwitch.blockedPackets.ipv4 + (x as Status).killSwitch.blockedPackets.ipv6);
+    const st = (await sc.waitFor((x) => blockedSum(x) > 0, 5000, 'the blocked-packet counter').catch(async () => (await sc!.get('/status')).json)) as unknown as Status;
     check(sameLeaks(await lab.leaks()), 'leaked packets', `${fmtLeaks(await lab.leaks())} (kill switch refused ${st.killSwitch.blockedPackets.ipv4 + st.killSwitch.blockedPackets.ipv6} packets)`);
     for (const r of lab.relays) await lab.setRelayDark(r.index, false);
 
