@@ -5,25 +5,10 @@
 // idling, so the test can make requests from inside it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { parse, stringify } from 'yaml';
-import { labUp, type Lab } from '../../src/lab/lab.js';
-import { randomPrefix } from '../../src/lab/plan.js';
-import { startChild, type ChildHandle } from '../../src/system/process.js';
-import {
-  buildImage,
-  fetchIn,
-  hasCommand,
-  logsOf,
-  podman,
-  podmanSkipReason,
-  removeImage,
-  ROOT,
-  run,
-  startPodmanService,
-  waitHealthy,
-} from './helpers/podman.js';
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { ComposeProject } from './helpers/compose-project.js';
+import { fetchIn, hasCommand, logsOf, podman, podmanSkipReason, ROOT, waitHealthy } from './helpers/podman.js';
 
 type Service = Record<string, unknown> & { environment?: Record<string, string> };
 interface Compose {
@@ -48,70 +33,34 @@ test('the shipped docker-compose.yml: least privileges, app in the vpn namespace
 });
 
 describe('docker-compose with podman, wired into the lab', { skip }, () => {
-  const prefix = randomPrefix();
-  const tag = `localhost/mullvad-sidecar:e2e-${prefix}`;
-  const project = prefix;
-  let dir = '';
-  let lab: Lab | undefined;
-  let service: ChildHandle | undefined;
-  const compose = (args: string[], allowFailure = false) =>
-    run(['docker-compose', '--ansi', 'never', '-f', `${dir}/docker-compose.yml`, ...args], { allowFailure, timeoutMs: 120_000 });
-
-  before(async () => {
-    await buildImage(tag);
-    lab = await labUp({ prefix });
-    dir = await mkdtemp(`${tmpdir()}/${prefix}-compose-`);
-    process.env['DOCKER_HOST'] = `unix://${dir}/podman.sock`;
-    process.env['COMPOSE_PROJECT_NAME'] = project;
-    service = await startPodmanService(`${dir}/podman.sock`);
-  });
-
-  after(async () => {
-    if (dir) {
-      // A first `down` can fail with "has dependent containers"; the second one cleans up.
-      await compose(['down', '-t', '0'], true);
-      await compose(['down', '-t', '0'], true);
-    }
-    const left = await podman(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { allowFailure: true });
-    for (const id of left.stdout.split('\n').filter(Boolean)) await podman(['rm', '-f', '-t', '0', id], { allowFailure: true });
-    await service?.stop(3000);
-    await removeImage(tag);
-    await lab?.down();
-    if (dir) await rm(dir, { recursive: true, force: true });
-    delete process.env['DOCKER_HOST'];
-    delete process.env['COMPOSE_PROJECT_NAME'];
-  });
+  const p = new ComposeProject({ podmanInPod: false });
+  before(() => p.setUp());
+  after(() => p.tearDown());
 
   test('the app sees the relay; with vpn stopped it cannot reach the internet host', async () => {
-    const l = lab!;
+    const l = p.lab!;
     // The user's steps: copy the example settings and the Mullvad configs (root-only).
-    await cp(`${ROOT}/deploy/compose/.env.example`, `${dir}/.env`);
-    await writeFile(`${dir}/.env`, `\nWG_INTERFACE=${l.sidecarInterface}\nCHECK_URL=${l.checkUrl}\nBYPASS_CIDRS=10.96.0.0/12\n`, { flag: 'a' });
-    await cp(l.configDir, `${dir}/wireguard`, { recursive: true });
-    for (const f of await readdir(`${dir}/wireguard`)) await chmod(`${dir}/wireguard/${f}`, 0o600);
-
-    const c = parse(await readFile(`${ROOT}/deploy/compose/docker-compose.yml`, 'utf8')) as Compose;
-    Object.assign(c.services.vpn, { image: tag, network_mode: `ns:${l.pod.netnsPath}`, dns: [l.clusterDns] });
+    const c = await p.prepare('10.96.0.0/12');
+    Object.assign(c.services.vpn, { image: p.tag, network_mode: `ns:${l.pod.netnsPath}`, dns: [l.clusterDns] });
     delete c.services.vpn['ports']; // publishing needs a podman bridge network
-    Object.assign(c.services.app, { image: tag, entrypoint: ['sleep', 'infinity'], command: [], healthcheck: { disable: true } });
-    await writeFile(`${dir}/docker-compose.yml`, stringify(c));
+    Object.assign(c.services.app, { image: p.tag, entrypoint: ['sleep', 'infinity'], command: [], healthcheck: { disable: true } });
     await l.resetLeaks();
 
     // `up` waits for vpn to be healthy; without systemd podman does not schedule health
     // checks, so this test runs them, like the Docker engine would.
-    const up = startChild(['docker-compose', '--ansi', 'never', '-f', `${dir}/docker-compose.yml`, 'up', '-d']);
-    await waitHealthy(`${project}_vpn_1`, 90_000);
+    const up = await p.up(c);
+    await waitHealthy(`${p.project}_vpn_1`, 90_000);
     assert.equal(await up.exited, 0, `docker-compose up failed: ${up.output()}`);
-    const app = `${project}_app_1`;
+    const app = `${p.project}_app_1`;
     const state = JSON.parse((await podman(['inspect', app])).stdout) as { State: { Running: boolean } }[];
     assert.equal(state[0]!.State.Running, true);
 
     const through = await fetchIn(app, `http://${l.internet.ip}/`);
-    assert.ok(through.ok, `app request failed: ${JSON.stringify(through)}\n${await logsOf(`${project}_vpn_1`)}`);
+    assert.ok(through.ok, `app request failed: ${JSON.stringify(through)}\n${await logsOf(`${p.project}_vpn_1`)}`);
     const exitIp = (JSON.parse(through.body!) as { ip: string }).ip;
     assert.ok(l.relays.some((r) => r.ip === exitIp), `the internet host saw ${exitIp}, not a relay`);
 
-    await compose(['stop', '-t', '5', 'vpn']);
+    await p.compose(['stop', '-t', '5', 'vpn']);
     for (const url of [`http://${l.internet.ip}/`, `http://[${l.internet.ip6}]/`]) {
       const blocked = await fetchIn(app, url);
       assert.equal(blocked.ok, false, `${url} reachable with vpn stopped: ${JSON.stringify(blocked)}`);
