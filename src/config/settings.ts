@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { LEVELS, type Level } from '../log/logger.js';
 import { parseCidr, type Cidr } from './cidr.js';
+import { parseLocation, type Location } from '../relays/match.js';
 import { shown } from './shown.js';
 
 export type WgImplementation = 'auto' | 'kernel' | 'userspace';
@@ -51,6 +52,15 @@ export interface Settings {
   readonly serverSelection: ServerSelection;
   readonly podName: string;
   readonly hostIps: readonly string[];
+  // Relay list and exit pool (issue: exit pool)
+  readonly relayListUrl: string;
+  readonly relayListCache: string;
+  /** Empty: the proxy is off. */
+  readonly proxyListen: readonly string[];
+  readonly proxyUsersFile: string | undefined;
+  readonly proxyAllowedCidrs: readonly Cidr[];
+  readonly proxyDefaultLocation: Location;
+  readonly proxySessionTtlMs: number;
 }
 
 type Source = Record<string, string | undefined>;
@@ -126,6 +136,18 @@ const domains = (raw: string, env: string): string[] =>
     return n;
   });
 const str = (raw: string): string => raw;
+const listenAddrs = (raw: string, env: string): string[] =>
+  list(raw).map((a) => {
+    const hp = hostPort(a, env);
+    const host = hp.slice(0, hp.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    if (!isIP(host)) throw new ConfigError(env, `${shown(a)}: the host must be an IP address`, 'for example 0.0.0.0:1080 or [::]:1080');
+    return hp;
+  });
+const location = (raw: string, env: string): Location => {
+  const loc = parseLocation(raw);
+  if (!loc) throw new ConfigError(env, `${shown(raw)} is not a location`, 'a country (se), a city (se-got) or a relay hostname (se-got-wg-002)');
+  return loc;
+};
 const url = (raw: string, env: string): string => {
   try {
     const u = new URL(raw);
@@ -188,7 +210,17 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'SERVER_SELECTION', key: 'serverSelection', help: 'ordered | random | spread | fastest', def: () => 'ordered', parse: oneOf('ordered', 'random', 'spread', 'fastest') },
   { env: 'HOST_IP', key: 'hostIps', help: "the node's address(es), e.g. from the downward API status.hostIP: kubelet probes come from there, so it is bypassed", def: () => [], parse: ips },
   { env: 'POD_NAME', key: 'podName', help: 'replica name for SERVER_SELECTION=spread (default HOSTNAME)', def: (s) => s['HOSTNAME'] ?? 'localhost', parse: str },
+  { env: 'RELAY_LIST_URL', key: 'relayListUrl', help: "Mullvad's relay list (fetched through the tunnel only)", def: () => 'https://api.mullvad.net/www/relays/wireguard/', parse: url },
+  { env: 'RELAY_LIST_CACHE', key: 'relayListCache', help: 'where the relay list is kept across restarts', def: () => '/var/cache/mullvad-sidecar/relays.json', parse: str },
+  { env: 'PROXY_LISTEN', key: 'proxyListen', help: 'exit pool proxy (SOCKS5 + HTTP on one port): host:port list; unset = off', def: () => [], parse: listenAddrs },
+  { env: 'PROXY_USERS_FILE', key: 'proxyUsersFile', help: 'file of name:password lines (required with PROXY_LISTEN)', def: () => undefined, parse: str },
+  { env: 'PROXY_ALLOWED_CIDRS', key: 'proxyAllowedCidrs', help: 'clients allowed to reach the proxy port', def: () => DEFAULT_PROXY_CLIENTS.map((c) => parseCidr(c)!), parse: cidrs },
+  { env: 'PROXY_DEFAULT_LOCATION', key: 'proxyDefaultLocation', help: 'exits used when a username names no location (se, se-got, a relay)', def: () => ({}), parse: location },
+  { env: 'PROXY_SESSION_TTL', key: 'proxySessionTtlMs', help: 'idle time after which a -session- forgets its exit', def: () => 600_000, parse: duration(1000, 86_400_000) },
 ];
+
+/** RFC 1918, CGNAT (RFC 6598) and ULA: cluster and LAN clients, nobody from the internet. */
+export const DEFAULT_PROXY_CLIENTS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'];
 
 /** Defaults that depend on the environment, described instead of computed. */
 const DEFAULT_TEXT: Record<string, string> = {
@@ -199,6 +231,8 @@ const DEFAULT_TEXT: Record<string, string> = {
   ROUTE_TABLE: 'FWMARK',
   DNS_UPSTREAMS: "the config's DNS line",
   CLUSTER_DOMAINS: 'cluster.local + resolv.conf search domains',
+  PROXY_DEFAULT_LOCATION: 'any active exit',
+  PROXY_ALLOWED_CIDRS: DEFAULT_PROXY_CLIENTS.join(','),
 };
 
 export const SETTING_SPECS: readonly { env: string; help: string; flag: string; default: string }[] = SPECS.map((s) => ({
@@ -211,7 +245,7 @@ export const SETTING_SPECS: readonly { env: string; help: string; flag: string; 
 function showDefault(v: unknown, env: string): string {
   if (v === undefined) return '(unset)';
   if (Array.isArray(v)) return v.length ? v.join(',') : '(none)';
-  if (typeof v === 'number' && /INTERVAL|TIMEOUT|AFTER|BACKOFF/.test(env)) return v % 1000 === 0 ? `${v / 1000}s` : `${v}ms`;
+  if (typeof v === 'number' && /INTERVAL|TIMEOUT|AFTER|BACKOFF|TTL/.test(env)) return env.endsWith('TTL') && v % 60_000 === 0 ? `${v / 60_000}m` : v % 1000 === 0 ? `${v / 1000}s` : `${v}ms`;
   return String(v);
 }
 
@@ -264,7 +298,7 @@ export function loadSettings(env: Source): Settings {
       // Unset and empty differ: an empty value is a mistake worth naming, except
       // for list settings where empty means "none".
       if (raw === undefined) out[spec.key] = spec.def(env);
-      else if (raw.trim() === '' && !['BYPASS_CIDRS', 'SERVER', 'WG_CONFIG', 'HOST_IP'].includes(spec.env))
+      else if (raw.trim() === '' && !['BYPASS_CIDRS', 'SERVER', 'WG_CONFIG', 'HOST_IP', 'PROXY_LISTEN'].includes(spec.env))
         throw new ConfigError(spec.env, 'is set but empty', `unset it to use the default`);
       else if (raw.trim() === '') out[spec.key] = spec.def(env);
       else out[spec.key] = spec.parse(raw, spec.env);
@@ -277,6 +311,9 @@ export function loadSettings(env: Source): Settings {
     if (out['dnsConfig'] === false && env['DNS_MODE'] !== undefined && out['dnsMode'] !== 'off')
       errors.push(new ConfigError('DNS_MODE', `is '${String(out['dnsMode'])}' but ENABLE_DNS_CONFIG=false means off`, 'set only one of them'));
     if (out['fwmark'] !== undefined && out['routeTable'] === undefined) out['routeTable'] = out['fwmark'];
+    // The proxy is never open: no users file, no proxy.
+    if ((out['proxyListen'] as string[]).length > 0 && out['proxyUsersFile'] === undefined)
+      errors.push(new ConfigError('PROXY_USERS_FILE', 'is required when PROXY_LISTEN is set', 'mount a file of name:password lines and set PROXY_USERS_FILE to its path'));
   }
   if (errors.length === 1) throw errors[0]!;
   if (errors.length > 1) throw new ConfigErrors(errors);

@@ -69,7 +69,8 @@ function optString(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v.slice(0, 200) : undefined;
 }
 
-function describe(e: unknown): string {
+/** The socket error undici hides in `cause` ("fetch failed"), with the message. */
+export function describe(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   // undici hides the socket error in `cause` ("fetch failed").
   const c = (e as { cause?: unknown }).cause;
