@@ -2,7 +2,13 @@
 // bounded in entries and bytes (least recently used goes first), keyed by the
 // side that answered so a cluster answer is never served for an external name
 // or the reverse. The clock is injected for tests.
-import type { DecodedPacket, SoaAnswer } from 'dns-packet';
+//
+// Answers are kept in wire form (re-encoded, uncompressed) and decoded on a hit,
+// so the byte bound counts what an entry really costs: a decoded answer can weigh
+// twenty times its compressed wire size (4,000 records whose names are 2-byte
+// pointers to one 250-character name: 64 KB on the wire, 1.5 MB decoded), and a
+// domain owner chooses its answers.
+import dnsPacket, { type DecodedPacket, type SoaAnswer } from 'dns-packet';
 import type { Side } from './names.js';
 import { RCODE, rcodeOf } from './message.js';
 
@@ -18,14 +24,20 @@ export interface CacheKey {
 
 export interface CacheLimits {
   readonly maxEntries: number;
+  /** All entries together: their wire form, their key and a fixed overhead each. */
   readonly maxBytes: number;
+  /** One answer's re-encoded size at most; larger answers are served but not kept. */
+  readonly maxEntryBytes: number;
   /** Longest positive TTL we keep (seconds). */
   readonly maxTtl: number;
   /** Longest negative TTL (RFC 2308 suggests at most 3 hours; we keep less). */
   readonly maxNegativeTtl: number;
 }
 
-export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxEntries: 10_000, maxBytes: 4 * 1024 * 1024, maxTtl: 86_400, maxNegativeTtl: 900 };
+export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxEntries: 10_000, maxBytes: 4 * 1024 * 1024, maxEntryBytes: 16 * 1024, maxTtl: 86_400, maxNegativeTtl: 900 };
+
+/** Map slot, entry object and the string headers of one entry, rounded up. */
+export const ENTRY_OVERHEAD_BYTES = 200;
 
 export interface CachedAnswer {
   readonly packet: DecodedPacket;
@@ -34,7 +46,8 @@ export interface CachedAnswer {
 }
 
 interface Entry {
-  readonly packet: DecodedPacket;
+  /** The wire form as a one-byte string: exactly its length in heap bytes, no ArrayBuffer or pool slab behind it. */
+  readonly wire: string;
   readonly storedAt: number;
   readonly expiresAt: number;
   readonly bytes: number;
@@ -85,23 +98,41 @@ export class DnsCache {
       this.remove(k, e);
       return undefined;
     }
+    let packet: DecodedPacket;
+    try {
+      packet = dnsPacket.decode(Buffer.from(e.wire, 'latin1'));
+    } catch {
+      // We encoded it ourselves; should it ever fail, a miss is the safe answer.
+      this.remove(k, e);
+      return undefined;
+    }
     // Move to the back: Map iteration order is our LRU order.
     this.entries.delete(k);
     this.entries.set(k, e);
-    return { packet: e.packet, age: Math.floor((t - e.storedAt) / 1000) };
+    return { packet, age: Math.floor((t - e.storedAt) / 1000) };
   }
 
-  /** Stores `packet` when cacheTtl allows; `wireBytes` is its encoded size (the memory bound). */
-  put(key: CacheKey, packet: DecodedPacket, wireBytes: number): boolean {
+  /**
+   * Stores `packet` when cacheTtl allows and its re-encoded size is within
+   * maxEntryBytes. `upstreamBytes` (its size as received, compressed) refuses a
+   * hopeless answer before encoding it.
+   */
+  put(key: CacheKey, packet: DecodedPacket, upstreamBytes = 0): boolean {
     const ttl = cacheTtl(packet, this.limits);
-    if (ttl === undefined || wireBytes > this.limits.maxBytes) return false;
+    if (ttl === undefined || upstreamBytes > this.limits.maxEntryBytes) return false;
+    let wire: Buffer;
+    try {
+      wire = dnsPacket.encode(packet);
+    } catch {
+      return false;
+    }
+    if (wire.length > this.limits.maxEntryBytes) return false;
     const k = cacheKeyText(key);
     const old = this.entries.get(k);
     if (old) this.remove(k, old);
     const t = this.now();
-    // Decoded objects weigh more than the wire form; count both a fixed overhead and the bytes.
-    const bytes = wireBytes + 256;
-    this.entries.set(k, { packet, storedAt: t, expiresAt: t + ttl * 1000, bytes });
+    const bytes = wire.length + k.length + ENTRY_OVERHEAD_BYTES;
+    this.entries.set(k, { wire: wire.toString('latin1'), storedAt: t, expiresAt: t + ttl * 1000, bytes });
     this.bytes += bytes;
     this.evict();
     return true;

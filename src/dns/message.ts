@@ -2,6 +2,7 @@
 // dns-packet; this file only decides which fields to copy, and how to answer
 // a client whose UDP limit an answer exceeds (TC bit, RFC 1035 §4.2.1).
 import dnsPacket, { type Answer, type DecodedPacket, type OptAnswer, type Packet, type Question } from 'dns-packet';
+import { SidecarError } from '../errors.js';
 import { normaliseName } from './names.js';
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -12,6 +13,27 @@ export const EDNS_UDP_SIZE = 1232;
 export const CLASSIC_UDP_LIMIT = 512;
 export const TCP_LIMIT = 65_535;
 const MAX_CLIENT_UDP = 4096;
+
+/**
+ * Records (answer + authority + additional) an upstream answer may carry. Real
+ * answers hold tens; a domain owner can send thousands of 16-byte records whose
+ * names point at one long name, each decoded into its own string (~400 bytes).
+ * Beyond this the answer is refused before decoding, and the client gets SERVFAIL.
+ */
+export const MAX_ANSWER_RECORDS = 512;
+
+export class OversizedAnswerError extends SidecarError {
+  override readonly code = 'E_DNS_ANSWER_TOO_MANY_RECORDS';
+}
+
+/** dns-packet's decode, after checking the header's record counts against MAX_ANSWER_RECORDS. */
+export function decodeAnswer(buf: Buffer): DecodedPacket {
+  if (buf.length >= 12) {
+    const records = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10);
+    if (records > MAX_ANSWER_RECORDS) throw new OversizedAnswerError(`answer of ${records} records, over the limit of ${MAX_ANSWER_RECORDS}`);
+  }
+  return dnsPacket.decode(buf);
+}
 
 export interface ClientQuery {
   readonly id: number;

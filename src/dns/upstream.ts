@@ -12,7 +12,7 @@ import net from 'node:net';
 import dnsPacket, { type DecodedPacket, type Question } from 'dns-packet';
 import { SidecarError, wrap } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { answersQuery, upstreamQuery } from './message.js';
+import { answersQuery, decodeAnswer, upstreamQuery } from './message.js';
 
 export interface PortRange {
   readonly from: number;
@@ -138,7 +138,7 @@ export class UpstreamTransport implements UpstreamExchange {
   private onMessage(entry: PoolSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     let p: DecodedPacket;
     try {
-      p = dnsPacket.decode(msg);
+      p = decodeAnswer(msg);
     } catch {
       return;
     }
@@ -225,7 +225,7 @@ export class UpstreamTransport implements UpstreamExchange {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         let p: DecodedPacket;
         try {
-          p = dnsPacket.decode(msg);
+          p = decodeAnswer(msg);
         } catch (e) {
           finish(wrap(`decoding the TCP answer of ${server}`, e));
           return;

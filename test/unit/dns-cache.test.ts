@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
-import { DnsCache, cacheTtl, DEFAULT_CACHE_LIMITS, type CacheKey } from '../../src/dns/cache.js';
+import { DnsCache, cacheKeyText, cacheTtl, DEFAULT_CACHE_LIMITS, ENTRY_OVERHEAD_BYTES, type CacheKey } from '../../src/dns/cache.js';
+import { pointerBomb } from '../../src/lab/servers/pointer-bomb.js';
+import { decodeAnswer, MAX_ANSWER_RECORDS, OversizedAnswerError } from '../../src/dns/message.js';
 import { soa } from '../../src/dns/fake-upstream.js';
 
 /** An upstream answer as the forwarder sees it: encoded, then decoded by dns-packet. */
@@ -89,14 +91,38 @@ test('cache is bounded by entries (least recently used goes first)', () => {
   assert.ok(cache.get(key('d')));
 });
 
-test('cache is bounded by bytes', () => {
-  const cache = new DnsCache({ ...DEFAULT_CACHE_LIMITS, maxBytes: 3 * (1000 + 256) });
-  for (let i = 0; i < 10; i++) cache.put(key(`n${i}`), response({ answers: [a(60)] }), 1000);
+test('cache is bounded by bytes: wire form, key and a fixed overhead per entry', () => {
+  const one = response({ answers: [a(60)] });
+  const per = dnsPacket.encode(one).length + cacheKeyText(key('n0')).length + ENTRY_OVERHEAD_BYTES;
+  const cache = new DnsCache({ ...DEFAULT_CACHE_LIMITS, maxBytes: 3 * per });
+  for (let i = 0; i < 10; i++) cache.put(key(`n${i}`), one);
   assert.equal(cache.size, 3);
-  assert.ok(cache.byteSize <= 3 * 1256);
+  assert.equal(cache.byteSize, 3 * per);
   assert.ok(cache.get(key('n9')));
-  // One answer larger than the whole budget is not stored at all.
-  assert.equal(cache.put(key('huge'), response({ answers: [a(60)] }), 1_000_000), false);
+  // An answer whose upstream size alone is over the per-entry bound is not even encoded.
+  assert.equal(cache.put(key('huge'), one, DEFAULT_CACHE_LIMITS.maxEntryBytes + 1), false);
+});
+
+test('a pointer-compressed giant answer is refused before decoding (records per answer are bounded)', () => {
+  const bomb = pointerBomb(4000);
+  assert.ok(bomb.length < 65_536, `the bomb fits one TCP message: ${bomb.length} bytes`);
+  assert.throws(() => decodeAnswer(bomb), OversizedAnswerError);
+  // Just under the bound it decodes, and then the cache counts its real (decompressed) size.
+  const p = decodeAnswer(pointerBomb(MAX_ANSWER_RECORDS));
+  assert.equal(p.answers?.length, MAX_ANSWER_RECORDS);
+  const cache = new DnsCache();
+  assert.equal(cache.put(key('bomb'), p, pointerBomb(MAX_ANSWER_RECORDS).length), false, 'over maxEntryBytes once decompressed');
+  assert.equal(cache.byteSize, 0);
+});
+
+test('cache bytes follow what entries cost decompressed, never their compressed wire size', () => {
+  const cache = new DnsCache({ ...DEFAULT_CACHE_LIMITS, maxEntryBytes: 1 << 20, maxBytes: 1 << 30 });
+  const small = pointerBomb(40);
+  assert.equal(cache.put(key('b40'), decodeAnswer(small), small.length), true);
+  // 40 records of a 250-character name: ~10 kB stored, whatever the 1 kB the upstream sent.
+  assert.ok(cache.byteSize > 40 * 250, `byteSize ${cache.byteSize} for a ${small.length}-byte upstream answer`);
+  const hit = cache.get(key('b40'));
+  assert.equal(hit?.packet.answers?.length, 40);
 });
 
 test('cache clear: everything, or one side', () => {
