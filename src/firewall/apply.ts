@@ -1,14 +1,25 @@
 // Effects: applies a policy as one nft transaction, reads it back to verify,
 // and keeps the "blocked packets" counters monotonic across table rewrites.
-import { FirewallVerifyError, wrap } from '../errors.js';
+// Applies are serialised: the supervisor and the link watcher never interleave.
+import { CommandError, FirewallVerifyError, wrap } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
+import { scanLinksSync } from './lockdown.js';
 import { TABLE, type FirewallPolicy, type FirewallState } from './policy.js';
 import { BLOCKED_COUNTERS, renderRemoval, renderRuleset, renderTransaction, summarize } from './render.js';
+import { guardChainName, guardedDevices, renderEgressProbe } from './uplink.js';
 
 export interface BlockedPackets {
   ipv4: number;
   ipv6: number;
+}
+
+export interface FirewallOptions {
+  /**
+   * The namespace's devices now (default: /sys/class/net), asked only after a
+   * transaction failed: a chain for a vanished device fails it on older kernels.
+   */
+  links?: () => readonly string[] | undefined;
 }
 
 export class Firewall {
@@ -16,41 +27,55 @@ export class Firewall {
   private reported: BlockedPackets = { ipv4: 0, ipv6: 0 };
   private applied = false;
   private current: FirewallState | 'off' | 'unknown' = 'unknown';
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Guard chains read back from the kernel: the ones a later policy may have to delete. */
+  private guards = new Set<string>();
+  /** Set once the kernel refused the netdev egress hook (Linux < 5.16). */
+  private egressRefused = false;
+  private last: FirewallPolicy | undefined;
+  private readonly links: () => readonly string[] | undefined;
 
   constructor(
     private readonly runner: CommandRunner,
     private readonly log: Logger,
-  ) {}
+    opts: FirewallOptions = {},
+  ) {
+    this.links = opts.links ?? (() => scanLinksSync());
+  }
 
   get state(): FirewallState | 'off' | 'unknown' {
     return this.current;
   }
 
-  /** One atomic transaction: our table is replaced as a whole or not at all. */
-  async apply(policy: FirewallPolicy): Promise<void> {
-    // Only counts of a table this process made are carried (see below).
-    const before = this.applied ? await this.readCounters().catch(() => undefined) : undefined;
-    try {
-      await this.runner.run(['nft', '-f', '-'], { stdin: renderTransaction(policy) });
-    } catch (err) {
-      // The old table (if any) is still in place: nft applies all or nothing.
-      throw wrap(`applying firewall state ${policy.state}`, err);
-    }
-    // Counts of a table this process made are carried over; a previous run's are not ours.
-    if (before && this.applied) {
-      this.carried = { ipv4: this.carried.ipv4 + before.ipv4, ipv6: this.carried.ipv6 + before.ipv6 };
-    }
-    this.applied = true;
-    await this.verify(policy);
-    this.current = policy.state;
-    this.log.info('firewall applied', { firewall: summarize(policy) });
+  /** False once the kernel refused the uplink guard: raw sockets are then unfiltered. */
+  get guardAvailable(): boolean {
+    return !this.egressRefused;
+  }
+
+  /** One atomic transaction: our inet table is replaced as a whole or not at all, the guard rewritten in place. */
+  apply(policy: FirewallPolicy): Promise<void> {
+    return this.serial(() => this.applyNow(policy));
+  }
+
+  /**
+   * The interfaces changed (link watcher): re-apply the last policy with these
+   * uplinks, in turn with the supervisor's applies. No-op before the first apply.
+   */
+  setUplinks(uplinks: readonly string[]): Promise<void> {
+    return this.serial(async () => {
+      if (!this.last) return;
+      await this.applyNow({ ...this.last, uplinks });
+    });
   }
 
   /** KILL_SWITCH_ON_EXIT=remove: explicit opt-in only. */
-  async remove(): Promise<void> {
-    await this.runner.run(['nft', '-f', '-'], { stdin: renderRemoval() });
-    this.current = 'off';
-    this.log.warn('firewall removed: the namespace is no longer protected (KILL_SWITCH_ON_EXIT=remove)');
+  remove(): Promise<void> {
+    return this.serial(async () => {
+      await this.runner.run(['nft', '-f', '-'], { stdin: renderRemoval() });
+      this.current = 'off';
+      this.guards.clear();
+      this.log.warn('firewall removed: the namespace is no longer protected (KILL_SWITCH_ON_EXIT=remove)');
+    });
   }
 
   /**
@@ -59,7 +84,10 @@ export class Firewall {
    * old counts not yet carried) or fails must not make the total go back.
    */
   async blockedPackets(): Promise<BlockedPackets> {
-    const now = await this.readCounters().catch(() => undefined);
+    const now = await this.readCounters().catch((e: unknown) => {
+      this.log.debug('reading the blocked counters failed; keeping the last total', { error: String(e) });
+      return undefined;
+    });
     if (now) {
       this.reported = {
         ipv4: Math.max(this.reported.ipv4, this.carried.ipv4 + now.ipv4),
@@ -69,9 +97,76 @@ export class Firewall {
     return { ...this.reported };
   }
 
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(fn, fn);
+    this.queue = r.catch(() => undefined); // the caller gets the error; the queue goes on
+    return r;
+  }
+
+  private async applyNow(requested: FirewallPolicy): Promise<void> {
+    const policy = this.egressRefused && requested.uplinks?.length ? { ...requested, uplinks: [] } : requested;
+    // Only counts of a table this process made are carried (see below).
+    const before = this.applied
+      ? await this.readCounters().catch((e: unknown) => {
+          this.log.debug('reading the blocked counters before an apply failed; their count is not carried', { error: String(e) });
+          return undefined;
+        })
+      : undefined;
+    try {
+      await this.transact(policy);
+    } catch (err) {
+      // The old tables are still in place: nft applies all or nothing.
+      const retry = err instanceof CommandError && guardedDevices(policy).length ? await this.withoutRefusedGuards(requested, err) : undefined;
+      if (!retry) throw wrap(`applying firewall state ${policy.state}`, err);
+      return this.applyNow(retry);
+    }
+    // Counts of a table this process made are carried over; a previous run's are not ours.
+    if (before && this.applied) {
+      this.carried = { ipv4: this.carried.ipv4 + before.ipv4, ipv6: this.carried.ipv6 + before.ipv6 };
+    }
+    this.applied = true;
+    await this.verify(policy);
+    this.current = policy.state;
+    this.last = requested;
+    this.log.info('firewall applied', { firewall: summarize(policy) });
+  }
+
+  /**
+   * Why a transaction with guard chains failed, and the policy to try instead:
+   * a device that vanished since it was listed (older kernels refuse a chain
+   * for a missing device) is left out; a kernel that refuses the egress hook
+   * itself (confirmed by a probe) gets no guard. Anything else: undefined, the
+   * error stands — never swallowed as "old kernel".
+   */
+  private async withoutRefusedGuards(requested: FirewallPolicy, err: CommandError): Promise<FirewallPolicy | undefined> {
+    const uplinks = requested.uplinks ?? [];
+    const present = this.links();
+    const kept = present ? uplinks.filter((d) => present.includes(d)) : uplinks;
+    if (kept.length < uplinks.length) {
+      this.log.info('devices vanished before their guard was applied; applying without them', { gone: uplinks.filter((d) => !kept.includes(d)) });
+      return { ...requested, uplinks: kept };
+    }
+    if (!(await this.kernelRefusesEgress())) return undefined;
+    this.egressRefused = true;
+    this.log.warn('the kernel refused the netdev egress guard (needs Linux 5.16+): raw packet sockets of containers holding NET_RAW are not filtered; drop NET_RAW from application containers', { error: err.message });
+    return requested;
+  }
+
+  private async transact(policy: FirewallPolicy): Promise<void> {
+    const wanted = new Set(guardedDevices(policy).map(guardChainName));
+    const obsolete = [...this.guards].filter((c) => !wanted.has(c));
+    await this.runner.run(['nft', '-f', '-'], { stdin: renderTransaction(policy, obsolete) });
+  }
+
+  /** Only the kernel (or nft) refusing an egress chain counts, never any other failure. */
+  private async kernelRefusesEgress(): Promise<boolean> {
+    const r = await this.runner.run(['nft', '-f', '-'], { stdin: renderEgressProbe(), allowFailure: true });
+    return r.code !== 0;
+  }
+
   private async readCounters(): Promise<BlockedPackets | undefined> {
     const r = await this.runner.run(['nft', '-j', 'list', 'counters', 'table', 'inet', TABLE], { readOnly: true, allowFailure: true });
-    if (r.code !== 0) return undefined;
+    if (r.code !== 0) return undefined; // no table of ours (yet): nothing to carry
     const out: BlockedPackets = { ipv4: 0, ipv6: 0 };
     for (const item of parseNftJson(r.stdout)) {
       const c = item['counter'] as { name?: string; packets?: number } | undefined;
@@ -94,21 +189,30 @@ export class Firewall {
     const rules = items.filter((i) => i['rule'] !== undefined).length;
     const expected = countRules(renderRuleset(policy));
     if (rules !== expected) throw new FirewallVerifyError(`verifying firewall state ${policy.state}: read back ${rules} rules, expected ${expected}`);
-    const uplinks = policy.killSwitch ? (policy.uplinks ?? []) : [];
-    if (uplinks.length) {
-      const g = parseNftJson((await this.runner.run(['nft', '-j', 'list', 'table', 'netdev', TABLE], { readOnly: true })).stdout);
-      const guards = g.map((i) => i['chain'] as { hook?: string; policy?: string; dev?: string } | undefined).filter((c) => c?.hook === 'egress' && c.policy === 'drop');
-      if (guards.length !== uplinks.length) throw new FirewallVerifyError(`verifying the uplink guard: ${guards.length} egress chains read back, expected ${uplinks.length}`);
+    if (!policy.killSwitch) {
+      this.guards.clear(); // the transaction deleted the netdev table
+      return;
+    }
+    if (this.egressRefused) return;
+    const g = await this.runner.run(['nft', '-j', 'list', 'table', 'netdev', TABLE], { readOnly: true });
+    const guards = parseNftJson(g.stdout)
+      .map((i) => i['chain'] as { name?: string; hook?: string; policy?: string; dev?: string } | undefined)
+      .filter((c): c is { name: string; hook?: string; policy?: string; dev?: string } => typeof c?.name === 'string');
+    this.guards = new Set(guards.map((c) => c.name).filter((n) => n.startsWith('egress_')));
+    for (const dev of guardedDevices(policy)) {
+      const c = guards.find((x) => x.name === guardChainName(dev));
+      if (c?.hook !== 'egress' || c.policy !== 'drop') throw new FirewallVerifyError(`verifying the uplink guard: device ${dev} has ${c ? `a chain with hook ${c.hook} and policy ${c.policy}` : 'no egress chain'}, expected an egress chain with policy drop`);
     }
   }
 }
 
+/** nft's JSON output; anything else (an error text, nothing) reads as no items, which verify() then reports. */
 export function parseNftJson(text: string): Record<string, unknown>[] {
   try {
     const doc = JSON.parse(text) as { nftables?: Record<string, unknown>[] };
     return doc.nftables ?? [];
   } catch {
-    return [];
+    return []; // see above: an empty read-back fails verification with its own message
   }
 }
 

@@ -33,8 +33,6 @@ interface Common {
   /** Networks that stay outside the tunnel (cluster, Compose, BYPASS_CIDRS). */
   readonly bypass: readonly Cidr[];
   readonly fwmark: number;
-  /** Accept inbound probes on this port from non-tunnel interfaces. */
-  readonly healthPort: number | undefined;
   readonly dns: DnsPolicy | undefined;
   /**
    * The namespace's own interfaces, guarded at the netdev egress hook against
@@ -63,9 +61,3 @@ export type FirewallState = FirewallPolicy['state'];
  * (32768–60999) so applications do not pick them by chance.
  */
 export const DNS_UPSTREAM_PORTS = { from: 10530, to: 10561 } as const;
-
-/**
- * Loopback only: what `run` installs before it reads anything, and what a dying
- * process leaves behind when it cannot know more.
- */
-export const LOCKDOWN: FirewallPolicy = Object.freeze({ state: 'blocked', killSwitch: true, bypass: [], fwmark: 51820, healthPort: undefined, dns: undefined });

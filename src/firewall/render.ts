@@ -3,27 +3,25 @@
 // order-sensitive rule says why. See README "Security model".
 import type { Cidr } from '../config/cidr.js';
 import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from './policy.js';
-import { renderPassedMarkChain, renderUplinkGuard } from './uplink.js';
+import { guardedDevices, renderPassedMarkChain, renderUplinkGuard } from './uplink.js';
 
 /** Named counters: packets the kill switch refused (attempted leaks stopped). */
 export const BLOCKED_COUNTERS = { ipv4: 'blocked_ipv4', ipv6: 'blocked_ipv6' } as const;
 
 /**
- * The whole transaction: (add, delete, add) our own table so the swap is atomic
- * whether or not the table existed; nothing else in the ruleset is touched.
+ * The whole transaction: (add, delete, add) the inet table so the swap is
+ * atomic whether or not it existed; the uplink guard's netdev table is never
+ * deleted here, its chains are rewritten in place (uplink.ts). `obsoleteGuards`
+ * names guard chains of devices no longer guarded. Nothing else in the ruleset
+ * is touched.
  */
-export function renderTransaction(policy: FirewallPolicy): string {
-  return [...dropOurTables(), renderRuleset(policy), renderUplinkGuard(policy)].join('\n');
+export function renderTransaction(policy: FirewallPolicy, obsoleteGuards: readonly string[] = []): string {
+  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, renderRuleset(policy), renderUplinkGuard(policy, obsoleteGuards)].join('\n');
 }
 
 /** Removes our tables (KILL_SWITCH_ON_EXIT=remove). Still one transaction. */
 export function renderRemoval(): string {
-  return [...dropOurTables(), ''].join('\n');
-}
-
-/** add+delete works whether or not the table exists: the swap is all-or-nothing. */
-function dropOurTables(): string[] {
-  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `add table netdev ${TABLE}`, `delete table netdev ${TABLE}`];
+  return [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `add table netdev ${TABLE}`, `delete table netdev ${TABLE}`, ''].join('\n');
 }
 
 export function renderRuleset(p: FirewallPolicy): string {
@@ -129,7 +127,7 @@ export function renderRuleset(p: FirewallPolicy): string {
     L.push('\t}');
   }
 
-  if (p.killSwitch && p.uplinks?.length) L.push(...renderPassedMarkChain());
+  if (guardedDevices(p).length) L.push(...renderPassedMarkChain());
 
   if (p.dns) {
     // Before Docker's own nat OUTPUT rules (priority -100) that rewrite 127.0.0.11:53.

@@ -20,6 +20,7 @@ import { fsProbe } from '../environment/probe.js';
 import { parseResolvConf, type ResolvConf } from '../environment/resolv.js';
 import { dnsPolicy as buildDnsPolicy, readClusterDnsConfig, warnDnsOff } from '../dns/index.js';
 import { Firewall } from '../firewall/apply.js';
+import { scanLinksSync } from '../firewall/lockdown.js';
 import type { DnsPolicy, FirewallPolicy } from '../firewall/policy.js';
 import { checkExit } from '../health/exit-check.js';
 import { SidecarMetrics } from '../health/metrics.js';
@@ -81,23 +82,18 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const table = await routing.chooseTable(settings.routeTable, settings.wgInterface);
   const fwmark = settings.fwmark ?? table;
 
-  // The pod's own interfaces get the netdev egress guard against raw sockets.
-  let uplinks = interfaces.filter((i) => i.name !== 'lo' && i.name !== settings.wgInterface && !i.flags.includes('LOOPBACK')).map((i) => i.name);
+  // The pod's own interfaces get the netdev egress guard against raw sockets;
+  // the link watcher below keeps the list current.
+  const uplinksOf = (names: readonly string[]): string[] => names.filter((n) => n !== 'lo' && n !== settings.wgInterface).sort();
+  let uplinks = uplinksOf(interfaces.filter((i) => !i.flags.includes('LOOPBACK')).map((i) => i.name));
   const policy = (state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy => {
-    const common = { killSwitch: settings.killSwitch, bypass, fwmark, healthPort: settings.healthProbe ? settings.healthPort : undefined, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface };
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface };
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     return { state, ...common, endpoint: { ip: ep.ip!, port: ep.port, family: ep.family ?? (ep.ip!.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
   };
-  try {
-    await firewall.apply(policy('blocked'));
-  } catch (err) {
-    if (uplinks.length === 0) throw err;
-    // nft is all-or-nothing: the loopback-only table is still in place.
-    log.warn('the kernel refused the netdev egress guard (needs Linux 5.16+): raw packet sockets of containers holding NET_RAW are not filtered; drop NET_RAW from application containers', { error: err instanceof Error ? err.message : String(err) });
-    uplinks = [];
-    await firewall.apply(policy('blocked'));
-  }
+  // An old kernel's refusal of the egress hook is handled (and logged) by the Firewall.
+  await firewall.apply(policy('blocked'));
   // Flows that existed before the kill switch must not live on in conntrack.
   await runner.run(['conntrack', '-F'], { allowFailure: true }).catch(() => log.debug('conntrack not available: no entries flushed'));
 
@@ -200,7 +196,24 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   };
   // The firewall's counters are read on a timer (a command), not per request: probes must stay fast.
   let blocked = { ipv4: 0, ipv6: 0 };
+  // Interfaces that appear later (a CNI adding one, an app with NET_ADMIN) get
+  // the guard within one tick: sysfs is read each tick, no process spawned.
+  let watched = uplinks.join(' ');
+  const watchLinks = (): void => {
+    const names = scanLinksSync();
+    if (!names) return;
+    const now = uplinksOf(names);
+    if (now.join(' ') === watched) return;
+    log.info('interfaces changed; the uplink guard follows', { uplinks: now, before: uplinks });
+    watched = now.join(' ');
+    uplinks = now;
+    firewall.setUplinks(now).catch((e: unknown) => {
+      watched = ''; // retried at the next tick
+      log.error('guarding the changed interfaces failed; retrying at the next check', { error: String(e) });
+    });
+  };
   const sampler = setInterval(() => {
+    watchLinks();
     void firewall.blockedPackets().then((b) => {
       blocked = b;
       metrics.setBlocked(b);

@@ -15,6 +15,7 @@ import { PRIVATE_KEY, fakeServer, policyFor } from './helpers/servers.js';
 const COUNTERS = ['nft', '-j', 'list', 'counters', 'table', 'inet', TABLE];
 const APPLY = ['nft', '-f', '-'];
 const READ_BACK = ['nft', '-j', 'list', 'table', 'inet', TABLE];
+const GUARD_READ_BACK = ['nft', '-j', 'list', 'table', 'netdev', TABLE];
 const server = fakeServer('se-sto-wg-001');
 
 /** A fake nft: our table exists or not, its output policy and its two counters. */
@@ -22,11 +23,24 @@ class FakeNft {
   table: { policy: string; ipv4: number; ipv6: number; chains: string[]; rules: number } | undefined;
   /** Overrides what the read-back reports (a table that does not match). */
   readBack: ((t: NonNullable<FakeNft['table']>) => unknown) | undefined;
+  /** The netdev table's egress chains: name → device (undefined: no table). */
+  guard: Map<string, string> | undefined;
+  /** Devices of the namespace (an older kernel refuses a chain for any other); undefined: any. */
+  devices: string[] | undefined;
+  /** A kernel older than 5.16: every egress chain is refused. */
+  refuseEgress = false;
+  /** Overrides the guard read-back (a chain missing). */
+  guardReadBack: ((chains: Map<string, string>) => unknown) | undefined;
   readonly runner = new FakeRunner((argv, stdin) => this.handle(argv, stdin));
 
   private handle(argv: readonly string[], stdin?: string): { code: number; stdout?: string; stderr?: string } {
     const a = argv.join(' ');
+    if (a === APPLY.join(' ') && this.refuseEgress && stdin?.includes('hook egress')) return { code: 1, stderr: 'Error: Could not process rule: Operation not supported' };
+    if (a === APPLY.join(' ') && stdin?.includes(`${TABLE}_probe`)) return { code: 0 };
+    const missing = [...(stdin ?? '').matchAll(/hook egress device "(\S+)"/g)].some((m) => this.devices && !this.devices.includes(m[1]!));
+    if (a === APPLY.join(' ') && missing) return { code: 1, stderr: 'Error: Could not process rule: No such file or directory' };
     if (a === APPLY.join(' ')) {
+      this.applyGuard(stdin ?? '');
       if (stdin?.includes(`table inet ${TABLE} {`)) {
         // The table is recreated: counters start again at 0.
         const policy = /hook output priority filter; policy (\w+);/.exec(stdin)?.[1] ?? '?';
@@ -34,6 +48,12 @@ class FakeNft {
         this.table = { policy, ipv4: 0, ipv6: 0, chains, rules: countRules(stdin) };
       } else this.table = undefined;
       return { code: 0 };
+    }
+    if (a === GUARD_READ_BACK.join(' ')) {
+      if (!this.guard) return { code: 1, stderr: 'Error: No such file or directory' };
+      const chains = this.guard;
+      const doc = this.guardReadBack?.(chains) ?? { nftables: [{ table: { family: 'netdev', name: TABLE } }, ...[...chains].map(([name, dev]) => ({ chain: { family: 'netdev', table: TABLE, name, type: 'filter', hook: 'egress', prio: 0, policy: 'drop', dev } }))] };
+      return { code: 0, stdout: JSON.stringify(doc) };
     }
     if (!this.table) return { code: 1, stderr: 'Error: No such file or directory' };
     if (a === COUNTERS.join(' ')) {
@@ -53,6 +73,17 @@ class FakeNft {
     }
     return { code: 99, stderr: `unexpected command ${a}` };
   }
+
+  private applyGuard(stdin: string): void {
+    for (const line of stdin.split('\n')) {
+      if (line === `add table netdev ${TABLE}`) this.guard ??= new Map();
+      if (line === `delete table netdev ${TABLE}`) this.guard = undefined;
+      const add = new RegExp(`^add chain netdev ${TABLE} (\\S+) \\{ .*device "(\\S+)"`).exec(line);
+      if (add) this.guard!.set(add[1]!, add[2]!);
+      const del = new RegExp(`^delete chain netdev ${TABLE} (\\S+)$`).exec(line);
+      if (del) this.guard!.delete(del[1]!);
+    }
+  }
 }
 
 describe('Firewall.apply with a fake nft', () => {
@@ -62,11 +93,11 @@ describe('Firewall.apply with a fake nft', () => {
     const policy = policyFor('connecting', server);
     await fw.apply(policy);
     // The first apply carries nothing: a previous run's counts are not ours.
-    assert.deepEqual(nft.runner.calls, [{ argv: APPLY, stdin: renderTransaction(policy) }, { argv: READ_BACK }]);
+    assert.deepEqual(nft.runner.calls, [{ argv: APPLY, stdin: renderTransaction(policy) }, { argv: READ_BACK }, { argv: GUARD_READ_BACK }]);
     assert.equal(fw.state, 'connecting');
     nft.runner.calls.length = 0;
     await fw.apply(policy);
-    assert.deepEqual(nft.runner.calls, [{ argv: COUNTERS }, { argv: APPLY, stdin: renderTransaction(policy) }, { argv: READ_BACK }]);
+    assert.deepEqual(nft.runner.calls, [{ argv: COUNTERS }, { argv: APPLY, stdin: renderTransaction(policy) }, { argv: READ_BACK }, { argv: GUARD_READ_BACK }]);
     for (const c of nft.runner.calls) assert.ok(!JSON.stringify(c).includes(PRIVATE_KEY));
   });
 
@@ -128,6 +159,59 @@ describe('Firewall.apply with a fake nft', () => {
     // Reading the counters fails (table gone): the carried total remains.
     nft.table = undefined;
     assert.equal((await fw.blockedPackets()).ipv4, 8);
+  });
+
+  test('the guard table is never deleted: a policy with fewer uplinks deletes only the chains of devices read back', async () => {
+    const nft = new FakeNft();
+    nft.guard = new Map([['egress_old0', 'old0']]); // left by an earlier run
+    const fw = new Firewall(nft.runner, silentLogger, { links: () => ['eth0', 'net1'] });
+    await fw.apply(policyFor('blocked', undefined, { uplinks: ['eth0', 'net1'] }));
+    assert.deepEqual([...nft.guard.keys()].sort(), ['egress_eth0', 'egress_net1', 'egress_old0'], 'the first apply knows no earlier chain: it keeps it');
+    await fw.apply(policyFor('connecting', server, { uplinks: ['eth0'] }));
+    assert.deepEqual([...nft.guard.keys()], ['egress_eth0']);
+    assert.ok(!nft.runner.calls.some((c) => c.stdin?.includes(`delete table netdev`)));
+  });
+
+  test('setUplinks re-applies the last policy with the new devices; a device that vanished is left out', async () => {
+    const nft = new FakeNft();
+    nft.devices = ['eth0'];
+    const fw = new Firewall(nft.runner, silentLogger, { links: () => nft.devices });
+    await fw.setUplinks(['eth0']);
+    assert.equal(nft.runner.calls.length, 0, 'nothing applied yet: nothing to re-apply');
+    await fw.apply(policyFor('connected', server, { uplinks: ['eth0'] }));
+    nft.devices = ['eth0', 'veth9'];
+    await fw.setUplinks(['eth0', 'veth9', 'gone1']);
+    assert.deepEqual([...nft.guard!.keys()].sort(), ['egress_eth0', 'egress_veth9']);
+    assert.equal(fw.state, 'connected');
+    assert.match(nft.runner.calls.at(-3)!.stdin!, /policy drop;[\s\S]*oifname "wg0" accept/, 'the same connected ruleset');
+  });
+
+  test('a kernel that refuses the egress hook: the probe confirms, the policy is applied without the guard', async () => {
+    const nft = new FakeNft();
+    nft.refuseEgress = true;
+    const warnings: string[] = [];
+    const fw = new Firewall(nft.runner, { ...silentLogger, warn: (m: string) => warnings.push(m) }, { links: () => ['eth0'] });
+    await fw.apply(policyFor('blocked', undefined, { uplinks: ['eth0'] }));
+    assert.equal(fw.state, 'blocked');
+    assert.equal(fw.guardAvailable, false);
+    assert.match(warnings.join('\n'), /needs Linux 5\.16\+/);
+    assert.ok(nft.runner.calls.some((c) => c.stdin?.includes(`${TABLE}_probe`)), 'the refusal was confirmed by the probe');
+  });
+
+  test('any other failure with uplinks is not taken for an old kernel (probe succeeds → the error stands)', async () => {
+    const runner = new FakeRunner((argv, stdin) => (argv[1] === '-f' && !stdin?.includes('_probe') ? { code: 1, stderr: 'Error: syntax error' } : { code: 0 }));
+    const fw = new Firewall(runner, silentLogger, { links: () => ['eth0'] });
+    await assert.rejects(fw.apply(policyFor('blocked', undefined, { uplinks: ['eth0'] })), /applying firewall state blocked: .*syntax error/);
+    assert.equal(fw.guardAvailable, true);
+  });
+
+  test('a guard that does not read back is a FirewallVerifyError, never the old-kernel fallback', async () => {
+    const nft = new FakeNft();
+    nft.guardReadBack = () => ({ nftables: [] });
+    const fw = new Firewall(nft.runner, silentLogger, { links: () => ['eth0'] });
+    await assert.rejects(fw.apply(policyFor('blocked', undefined, { uplinks: ['eth0'] })), (err: unknown) => err instanceof FirewallVerifyError && /device eth0 has no egress chain/.test(err.message));
+    assert.equal(fw.guardAvailable, true);
+    assert.equal(fw.state, 'unknown');
   });
 });
 

@@ -30,20 +30,20 @@ const policy: fc.Arbitrary<FirewallPolicy> = fc
     killSwitch: fc.boolean(),
     bypass: fc.array(fc.oneof(cidr4, cidr6), { maxLength: 6 }),
     fwmark: fc.integer({ min: 1, max: 0xffff }),
-    healthPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
     dns: fc.option(
       fc.record({ forwarderPort: fc.integer({ min: 1, max: 65535 }), clusterResolvers: fc.array(fc.oneof(v4, v6), { maxLength: 3 }) }),
       { nil: undefined },
     ),
     uplinks: fc.option(fc.uniqueArray(ifname, { maxLength: 3 }), { nil: undefined }),
+    tunnelName: fc.option(ifname, { nil: undefined }),
     endpoint: fc.oneof(
       fc.record({ ip: v4, port: fc.integer({ min: 1, max: 65535 }), family: fc.constant(4 as const) }),
       fc.record({ ip: v6, port: fc.integer({ min: 1, max: 65535 }), family: fc.constant(6 as const) }),
     ),
     tunnel: fc.record({ interface: ifname, addresses: fc.array(address, { minLength: 1, maxLength: 3 }) }),
   })
-  .map(({ state, endpoint, tunnel, dns, uplinks, ...common }) => {
-    const base = { ...common, dns: dns && { ...dns, upstreamSourcePorts: DNS_UPSTREAM_PORTS }, ...(uplinks ? { uplinks } : {}) };
+  .map(({ state, endpoint, tunnel, dns, uplinks, tunnelName, ...common }) => {
+    const base = { ...common, dns: dns && { ...dns, upstreamSourcePorts: DNS_UPSTREAM_PORTS }, ...(uplinks ? { uplinks } : {}), ...(tunnelName ? { tunnelName } : {}) };
     return state === 'blocked' ? { state, ...base } : { state, ...base, endpoint, tunnel };
   });
 

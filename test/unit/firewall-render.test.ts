@@ -6,6 +6,7 @@ import { writeFile, rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FirewallPolicy } from '../../src/firewall/policy.js';
+import { lockdownPolicy } from '../../src/firewall/lockdown.js';
 import { renderRemoval, renderTransaction, summarize } from '../../src/firewall/render.js';
 import { assertGolden } from './helpers/golden.js';
 import { INVARIANTS } from './helpers/ruleset-invariants.js';
@@ -22,10 +23,11 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  // The very first transaction, before any config is read (sidecar.blockEverything).
-  { name: 'blocked-initial', policy: policyFor('blocked', undefined, { bypass: [] }) },
+  // The very first transaction, before any config is read, and what a dying process leaves (lockdown.ts).
+  { name: 'lockdown', policy: lockdownPolicy([]) },
+  { name: 'lockdown-uplinks', policy: lockdownPolicy(['eth0', 'net1']) },
   { name: 'blocked', policy: policyFor('blocked', undefined) },
-  { name: 'blocked-dns', policy: policyFor('blocked', undefined, { dns: CLUSTER_DNS, healthPort: 9999 }) },
+  { name: 'blocked-dns', policy: policyFor('blocked', undefined, { dns: CLUSTER_DNS }) },
   { name: 'connecting', policy: policyFor('connecting', dual) },
   { name: 'connecting-dns', policy: policyFor('connecting', dual, { dns: CLUSTER_DNS }) },
   { name: 'connecting-v4only', policy: policyFor('connecting', v4only) },
@@ -46,6 +48,9 @@ describe('firewall render: golden files', () => {
       await assertGolden(`firewall/${c.name}.nft`, renderTransaction(c.policy));
     });
   }
+  test('a guard chain of a device no longer guarded is deleted, the others rewritten in place', async () => {
+    await assertGolden('firewall/blocked-uplink-guard-obsolete.nft', renderTransaction(policyFor('blocked', undefined, { uplinks: ['eth0'] }), ['egress_eth0', 'egress_net1', 'egress_x_6e65742d32']));
+  });
   test('removal', async () => {
     await assertGolden('firewall/removal.nft', renderRemoval());
   });
@@ -57,15 +62,8 @@ describe('firewall render: invariants of every state', () => {
     for (const inv of INVARIANTS) test(`${c.name}: ${inv.name}`, () => inv.check(c.policy, text));
   }
 
-  test('the policy type cannot carry a key', () => {
-    type Keys<T> = T extends unknown ? keyof T : never;
-    type Deep = Keys<FirewallPolicy> | Keys<Extract<FirewallPolicy, { state: 'connected' }>['tunnel']> | Keys<Extract<FirewallPolicy, { state: 'connected' }>['endpoint']>;
-    const secretFields: Extract<Deep, 'privateKey' | 'presharedKey' | 'peer'>[] = [];
-    assert.deepEqual(secretFields, []); // compiles only while no such field exists
-  });
-
   test('summary names state, endpoint and a disabled kill switch', () => {
-    assert.equal(summarize(CASES[1]!.policy), 'state=blocked bypass=10.244.0.0/16,10.96.0.0/12,fd00:10:244::/56 dns=unmanaged');
+    assert.equal(summarize(CASES[2]!.policy), 'state=blocked bypass=10.244.0.0/16,10.96.0.0/12,fd00:10:244::/56 dns=unmanaged');
     assert.match(summarize(policyFor('connected', dual, { killSwitch: false })), /endpoint=185\.213\.154\.68:51820 tunnel=wg0 dns=unmanaged KILL-SWITCH-OFF$/);
   });
 });

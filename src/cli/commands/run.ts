@@ -5,11 +5,10 @@
 import { EXIT_CONFIG, EXIT_FATAL, EXIT_OK, isConfigError } from '../../errors.js';
 import { flagsToSource, loadSettings, type Settings } from '../../config/settings.js';
 import { Firewall } from '../../firewall/apply.js';
-import { renderTransaction } from '../../firewall/render.js';
 import { createLogger, LEVELS, type Level, type Logger } from '../../log/logger.js';
 import { ExecRunner, runSyncLastResort } from '../../system/runner.js';
 import type { SidecarHandle } from '../../supervisor/sidecar.js';
-import { LOCKDOWN } from '../../firewall/policy.js';
+import { lockdownPolicy, lockdownTransactions, scanLinksSync } from '../../firewall/lockdown.js';
 import { version } from '../main.js';
 
 const SHUTDOWN_DEADLINE_MS = 1800;
@@ -24,9 +23,12 @@ export async function run(args: string[]): Promise<number> {
   // The rest of the program loads while nft installs the kill switch.
   const sidecarModule = import('../../supervisor/sidecar.js');
   sidecarModule.catch(() => {});
-  // 1. Blocked before any config is read.
+  // 1. Blocked before any config is read, with the uplink guard on every device
+  //    there is: a config error (exit 78) leaves exactly this behind.
+  const links = scanLinksSync();
+  if (!links) log.warn('cannot read /sys/class/net: the lockdown guards no interface against raw sockets until the sidecar has read them');
   try {
-    await firewall.apply(LOCKDOWN);
+    await firewall.apply(lockdownPolicy(links ?? []));
   } catch (err) {
     log.fatal('cannot install the kill switch; refusing to continue (the container needs the NET_ADMIN capability and nftables)', { error: err instanceof Error ? err.message : String(err) });
     return EXIT_FATAL;
@@ -64,7 +66,7 @@ export async function run(args: string[]): Promise<number> {
   log.info('shutting down', { signal });
   const deadline = setTimeout(() => {
     log.error('shutdown took too long; leaving the namespace blocked and exiting');
-    runSyncLastResort(['nft', '-f', '-'], renderTransaction(LOCKDOWN));
+    lockdownSync(log);
     process.exit(signal === 'fatal' ? EXIT_FATAL : EXIT_OK);
   }, SHUTDOWN_DEADLINE_MS);
   await handle.stop();
@@ -89,9 +91,19 @@ function configFailure(log: Logger, err: unknown): number {
 function installLastResort(getLog: () => Logger): void {
   const die = (err: unknown): void => {
     getLog().fatal('unexpected error; blocking the namespace and exiting', { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) });
-    runSyncLastResort(['nft', '-f', '-'], renderTransaction(LOCKDOWN));
+    lockdownSync(getLog());
     process.exit(EXIT_FATAL);
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
+}
+
+/**
+ * Synchronous lockdown for a dying process: no event loop, no spawn to find the
+ * devices (sysfs). The guard is kept on every device there is; if the kernel
+ * refuses it, the inet lockdown alone (any guard in place stays).
+ */
+function lockdownSync(log: Logger): void {
+  for (const t of lockdownTransactions(scanLinksSync() ?? [])) if (runSyncLastResort(['nft', '-f', '-'], t)) return;
+  log.fatal('the last-resort lockdown failed; the namespace keeps whatever ruleset was last applied');
 }

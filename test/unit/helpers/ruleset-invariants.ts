@@ -36,22 +36,29 @@ const wgOf = (p: FirewallPolicy) => (p.state === 'blocked' ? undefined : p.tunne
 
 export const INVARIANTS: Invariant[] = [
   {
-    name: 'touches only our own tables, each added then deleted first (atomic swap)',
+    name: 'touches only our own tables; the inet table is swapped atomically, the guard table is never deleted with the kill switch',
     check(p, text) {
       const lines = text.split('\n');
-      assert.deepEqual(lines.slice(0, 4), [`add table inet ${TABLE}`, `delete table inet ${TABLE}`, `add table netdev ${TABLE}`, `delete table netdev ${TABLE}`]);
-      const guard = p.killSwitch && (p.uplinks?.length ?? 0) > 0;
+      assert.deepEqual(lines.slice(0, 2), [`add table inet ${TABLE}`, `delete table inet ${TABLE}`]);
       const tables = lines.filter((l) => /^\s*(add |delete |flush )?table\b/.test(l));
-      assert.deepEqual(tables, [...lines.slice(0, 4), `table inet ${TABLE} {`, ...(guard ? [`table netdev ${TABLE} {`] : [])]);
-      assert.doesNotMatch(text, /flush ruleset|delete chain|delete rule/);
+      const netdev = p.killSwitch ? [`add table netdev ${TABLE}`] : [`add table netdev ${TABLE}`, `delete table netdev ${TABLE}`];
+      assert.deepEqual(tables, [...lines.slice(0, 2), `table inet ${TABLE} {`, ...netdev]);
+      assert.doesNotMatch(text, /flush ruleset|delete rule|flush table/);
+      for (const l of lines.filter((x) => /^(add|delete|flush) chain /.test(x))) assert.match(l, new RegExp(`^(add|delete|flush) chain netdev ${TABLE} egress_\\w+( |$)`), l);
     },
   },
   {
     name: 'the uplink guard drops every frame the output chain did not pass',
     check(p, text) {
       const guard = p.killSwitch ? (p.uplinks ?? []) : [];
-      const hooks = [...text.matchAll(/type filter hook egress device "(\S+)" priority filter; policy (\w+);/g)].map((m) => `${m[1]} ${m[2]}`);
+      const hooks = [...text.matchAll(/add chain netdev \S+ (\S+) \{ type filter hook egress device "(\S+)" priority filter; policy (\w+); \}/g)].map((m) => `${m[2]} ${m[3]}`);
       assert.deepEqual(hooks, guard.map((d) => `${d} drop`));
+      // Each guard chain is flushed and refilled in the same transaction: exactly these rules.
+      for (const m of text.matchAll(/add chain netdev \S+ (\S+) \{ type filter hook egress/g)) {
+        const rules = text.split('\n').filter((l) => l.startsWith(`add rule netdev ${TABLE} ${m[1]} `)).map((l) => l.slice(`add rule netdev ${TABLE} ${m[1]} `.length));
+        assert.ok(text.includes(`flush chain netdev ${TABLE} ${m[1]}\n`), `${m[1]} is flushed`);
+        assert.deepEqual(rules, ['meta mark & 0x20000000 == 0x20000000 accept', 'ether type arp accept', 'counter']);
+      }
       if (guard.length) assert.match(chain(text, 'mark_passed').header, /hook output priority 100;/, 'marks only after the filter decided');
       else assert.doesNotMatch(text, /mark_passed/);
     },
@@ -93,7 +100,12 @@ export const INVARIANTS: Invariant[] = [
       const own = `meta l4proto { tcp, udp } th sport ${ports} oifname "${wg}" accept`;
       if (p.state === 'connected') assert.deepEqual(tunnelAccepts, [own, `oifname "${wg}" accept`]);
       if (p.state === 'connecting') assert.deepEqual(tunnelAccepts, [own]);
-      if (p.state === 'blocked') assert.doesNotMatch(text, /oifname|iifname/);
+      if (p.state === 'blocked') {
+        // Blocked lets nothing into the tunnel; the only rule naming it drops what comes out of a leftover one.
+        assert.doesNotMatch(text, /oifname/);
+        const named = text.split('\n').filter((l) => l.includes('iifname')).map((l) => l.trim());
+        assert.deepEqual(named, p.tunnelName ? [`iifname "${p.tunnelName}" drop`] : []);
+      }
     },
   },
   {

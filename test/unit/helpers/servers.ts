@@ -60,7 +60,6 @@ export interface PolicyOptions {
   killSwitch?: boolean;
   bypass?: readonly string[];
   fwmark?: number;
-  healthPort?: number;
   dns?: DnsPolicy;
   interface?: string;
   uplinks?: readonly string[];
@@ -72,7 +71,6 @@ export function policyFor(state: FirewallPolicy['state'], server: ServerConfig |
     killSwitch: o.killSwitch ?? true,
     bypass: (o.bypass ?? ['10.244.0.0/16', '10.96.0.0/12', 'fd00:10:244::/56']).map(cidr),
     fwmark: o.fwmark ?? 51820,
-    healthPort: o.healthPort,
     dns: o.dns,
     ...(o.uplinks ? { uplinks: o.uplinks } : {}),
   };
