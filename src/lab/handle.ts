@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { ConfigError } from '../errors.js';
 import type { DnsLogEntry, DnsResult, HttpResult, Lab, LabRelay } from './lab.js';
-import { CLUSTER, INTERNET, POD, WG_PORT } from './plan.js';
+import { CLUSTER, INTERNET, POD, POD2, WG_PORT, kubernetesEnv } from './plan.js';
 import { readLeaks, readStray, resetLeaks } from './counters.js';
 import { setBlackhole, setDark } from './impair.js';
 import type { LabState } from './state.js';
@@ -84,8 +84,11 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     ns: { ...plan.ns },
     relays,
     pod: { ip: POD.ip, ip6: POD.ip6, netnsPath: `/run/netns/${plan.ns.pod}` },
+    pod2: { ip: POD2.ip, ip6: POD2.ip6, netnsPath: `/run/netns/${plan.ns.pod2}` },
     clusterDns: CLUSTER.dns,
     internalService: CLUSTER.internalService,
+    cluster: CLUSTER,
+    kubernetesEnv: kubernetesEnv(),
     internet: { ip: INTERNET.ip, ip6: INTERNET.ip6 },
     checkUrl: `http://${INTERNET.ip}/json`,
     checkUrl6: `http://[${INTERNET.ip6}]/json`,
@@ -129,6 +132,7 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     setRelayBlackhole: (index, maxPacket) => setBlackhole(runner, plan, relayPlan(index), maxPacket),
     publicDnsLog: () => dnsLog('public-dns'),
     clusterDnsLog: () => dnsLog('cluster-dns'),
+    clusterDnsForwardLog: () => dnsLog('cluster-dns-forwarded'),
     relayDnsLog: (index) => dnsLog(`relay${relayPlan(index).index}-dns`),
     internetHttpLog: () => readJsonl(`${plan.logDir}/internet-http.jsonl`),
 

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { ConfigError, wrap } from '../errors.js';
 import { generateKeyPair } from './keys.js';
-import type { LabPlan } from './plan.js';
+import type { CLUSTER, LabPlan } from './plan.js';
 import { allNamespaces, planLab } from './plan.js';
 import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderResolvConf, renderRouterNft, vethCommands } from './render.js';
 import { startRelay } from './relay.js';
@@ -91,11 +91,21 @@ export interface Lab {
   readonly dir: string;
   readonly configDir: string;
   readonly logDir: string;
-  readonly ns: { pod: string; router: string; internet: string };
+  readonly ns: { pod: string; pod2: string; router: string; internet: string };
   readonly relays: LabRelay[];
   readonly pod: { ip: string; ip6: string; netnsPath: string };
+  /** A second client pod on another node's subnet (no servers of its own: use nsExec). */
+  readonly pod2: { ip: string; ip6: string; netnsPath: string };
   readonly clusterDns: string;
   readonly internalService: string;
+  /** The cluster's shape: domain, Service and pod networks, the headless pods, the public Service address. */
+  readonly cluster: typeof CLUSTER;
+  /**
+   * What kubelet gives a container of namespace `default` (enableServiceLinks):
+   * KUBERNETES_SERVICE_HOST/PORT and <NAME>_SERVICE_HOST/PORT of every Service
+   * with a cluster IP. startSidecarInLab passes them to the sidecar.
+   */
+  readonly kubernetesEnv: Readonly<Record<string, string>>;
   readonly internet: { ip: string; ip6: string };
   readonly checkUrl: string;
   /** The same check over IPv6: http://[fd30::2]/json */
@@ -108,7 +118,7 @@ export interface Lab {
   /** A long-running process in any lab namespace (e.g. `iperf3 -s` on the internet host); teardown kills it. */
   nsSpawn(ns: string, argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
   httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6 }): Promise<HttpResult>;
-  dnsFromPod(name: string, opts?: { type?: 'A' | 'AAAA' | 'TXT'; server?: string; tcp?: boolean; timeoutMs?: number }): Promise<DnsResult>;
+  dnsFromPod(name: string, opts?: { type?: 'A' | 'AAAA' | 'TXT' | 'PTR' | 'NS'; server?: string; tcp?: boolean; timeoutMs?: number }): Promise<DnsResult>;
   leaks(): Promise<Leaks>;
   /**
    * Packets from the pod that crossed the router and were not WireGuard to a relay
@@ -125,7 +135,10 @@ export interface Lab {
    */
   setRelayBlackhole(index: number, maxPacket: number | null): Promise<void>;
   publicDnsLog(): Promise<DnsLogEntry[]>;
+  /** Every query cluster DNS received. */
   clusterDnsLog(): Promise<DnsLogEntry[]>;
+  /** Every query cluster DNS forwarded to the node's resolver (outside any tunnel: each one a leak). */
+  clusterDnsForwardLog(): Promise<DnsLogEntry[]>;
   relayDnsLog(index: number): Promise<DnsLogEntry[]>;
   /** Requests the internet host's HTTP server saw: { source, method, path }. */
   internetHttpLog(): Promise<{ source: string; method: string; path: string }[]>;

@@ -17,6 +17,8 @@ export function vethsByNamespace(plan: LabPlan): Map<string, string[]> {
   const add = (ns: string, dev: string) => m.set(ns, [...(m.get(ns) ?? []), dev]);
   add(plan.ns.pod, plan.ifs.pod);
   add(plan.ns.router, plan.ifs.routerPod);
+  add(plan.ns.pod2, plan.ifs.pod2);
+  add(plan.ns.router, plan.ifs.routerPod2);
   add(plan.ns.internet, plan.ifs.internet);
   add(plan.ns.router, plan.ifs.routerInternet);
   for (const r of plan.relays) {

@@ -11,9 +11,44 @@ export const WG_PORT = 51820;
 export const CLIENT_TUNNEL = { ip: '10.66.0.2', ip6: 'fc00:bbbb:bbbb:bb01::2' } as const;
 /** Every Mullvad relay answers DNS on its side of the tunnel here. */
 export const RELAY_TUNNEL = { ip: '10.64.0.1', ip6: 'fc00:bbbb:bbbb:bb01::1' } as const;
-export const POD = { ip: '10.10.0.2', ip6: 'fd10::2', gw: '10.10.0.1', gw6: 'fd10::1', net: '10.10.0.0/24', net6: 'fd10::/64' } as const;
+/** The pod under test: a /24 of node 1's range of the pod network (10.42.0.0/16, as k3s). */
+export const POD = { ip: '10.42.0.2', ip6: 'fd42::2', gw: '10.42.0.1', gw6: 'fd42::1', net: '10.42.0.0/24', net6: 'fd42::/64' } as const;
+/** A second client pod on node 2's range: another pod of the cluster, outside the first pod's subnet. */
+export const POD2 = { ip: '10.42.1.2', ip6: 'fd42:0:0:1::2', gw: '10.42.1.1', gw6: 'fd42:0:0:1::1', net: '10.42.1.0/24', net6: 'fd42:0:0:1::/64' } as const;
 export const INTERNET = { ip: '172.30.0.2', ip6: 'fd30::2', gw: '172.30.0.1', gw6: 'fd30::1', net: '172.30.0.0/24', net6: 'fd30::/64' } as const;
-export const CLUSTER = { dns: '10.96.0.10', internalService: '10.96.0.20', kubernetesApi: '10.96.0.1' } as const;
+/**
+ * The cluster, shaped like k3s: Services on 10.43.0.0/16 (on the router's lo,
+ * apart from every pod subnet), pods on 10.42.0.0/16. `headless` are two pods of
+ * node 3 behind a headless Service (on the router's lo too); `publicService` is
+ * what a Service name with a public address (ExternalName) resolves to: an
+ * address of the internet host outside RFC 1918.
+ */
+export const CLUSTER = {
+  domain: 'cluster.local',
+  serviceNet: '10.43.0.0/16',
+  podNet: '10.42.0.0/16',
+  podNet6: 'fd42::/48',
+  dns: '10.43.0.10',
+  internalService: '10.43.0.20',
+  kubernetesApi: '10.43.0.1',
+  headless: ['10.42.2.11', '10.42.2.12'],
+  publicService: '203.0.113.80',
+} as const;
+/** The variables kubelet sets in every container of namespace `default` (Services with a cluster IP only). */
+export function kubernetesEnv(): Record<string, string> {
+  return {
+    KUBERNETES_SERVICE_HOST: CLUSTER.kubernetesApi,
+    KUBERNETES_SERVICE_PORT: '443',
+    KUBERNETES_SERVICE_PORT_HTTPS: '443',
+    KUBERNETES_PORT: `tcp://${CLUSTER.kubernetesApi}:443`,
+    INTERNAL_SERVICE_HOST: CLUSTER.internalService,
+    INTERNAL_SERVICE_PORT: '80',
+    INTERNAL_PORT: `tcp://${CLUSTER.internalService}:80`,
+  };
+}
+
+/** The node's own search domains, after the cluster's (GKE style). */
+export const NODE_SEARCH = ['c.lab-project.internal', 'google.internal'] as const;
 export const MAX_RELAYS = 200;
 
 export interface RelayPlan {
@@ -36,8 +71,8 @@ export interface LabPlan {
   dir: string;
   configDir: string;
   logDir: string;
-  ns: { pod: string; router: string; internet: string };
-  ifs: { pod: string; routerPod: string; internet: string; routerInternet: string };
+  ns: { pod: string; pod2: string; router: string; internet: string };
+  ifs: { pod: string; routerPod: string; pod2: string; routerPod2: string; internet: string; routerInternet: string };
   relays: RelayPlan[];
   sidecarInterface: string;
   /** /etc/netns/<pod>: `ip netns exec` bind-mounts its resolv.conf over /etc/resolv.conf. */
@@ -96,8 +131,8 @@ export function planLab(opts: PlanOptions = {}): LabPlan {
     dir,
     configDir: `${dir}/wireguard`,
     logDir: `${dir}/logs`,
-    ns: { pod, router: `${prefix}-router`, internet: `${prefix}-inet` },
-    ifs: { pod: `${prefix}p0`, routerPod: `${prefix}rp`, internet: `${prefix}i0`, routerInternet: `${prefix}ri` },
+    ns: { pod, pod2: `${prefix}-pod2`, router: `${prefix}-router`, internet: `${prefix}-inet` },
+    ifs: { pod: `${prefix}p0`, routerPod: `${prefix}rp`, pod2: `${prefix}q0`, routerPod2: `${prefix}rq`, internet: `${prefix}i0`, routerInternet: `${prefix}ri` },
     relays,
     sidecarInterface: `${prefix}wg`,
     netnsEtc: `/etc/netns/${pod}`,
@@ -105,7 +140,8 @@ export function planLab(opts: PlanOptions = {}): LabPlan {
 }
 
 export function allNamespaces(plan: LabPlan): string[] {
-  return [plan.ns.router, plan.ns.pod, plan.ns.internet, ...plan.relays.map((r) => r.ns)];
+  // filter: a state file written before pod2 existed has no such name.
+  return [plan.ns.router, plan.ns.pod, plan.ns.pod2, plan.ns.internet, ...plan.relays.map((r) => r.ns)].filter(Boolean);
 }
 
 /** Every WireGuard interface name of the lab: their UAPI sockets live in the host-wide /var/run/wireguard. */

@@ -1,7 +1,7 @@
 // Pure renderers: the Mullvad-style .conf files, the nftables rulesets of the
 // router and relays, the pod's resolv.conf and the topology as argv lists.
 import type { LabPlan, RelayPlan } from './plan.js';
-import { CLIENT_TUNNEL, CLUSTER, INTERNET, POD, RELAY_TUNNEL, WG_PORT } from './plan.js';
+import { CLIENT_TUNNEL, CLUSTER, INTERNET, NODE_SEARCH, POD, POD2, RELAY_TUNNEL, WG_PORT } from './plan.js';
 
 /** Exactly the layout of a config downloaded from Mullvad's account page. */
 export function renderMullvadConf(clientPrivateKey: string, relay: RelayPlan, relayPublicKey: string): string {
@@ -20,11 +20,11 @@ export function renderMullvadConf(clientPrivateKey: string, relay: RelayPlan, re
   ].join('\n');
 }
 
-/** Like a Kubernetes pod's resolv.conf: cluster DNS, the namespace search list, ndots:5. */
+/** Like a GKE pod's resolv.conf: cluster DNS, the namespace search list, then the node's own domains, ndots:5. */
 export function renderResolvConf(): string {
   return [
     `nameserver ${CLUSTER.dns}`,
-    'search default.svc.cluster.local svc.cluster.local cluster.local',
+    `search default.svc.${CLUSTER.domain} svc.${CLUSTER.domain} ${CLUSTER.domain} ${NODE_SEARCH.join(' ')}`,
     'options ndots:5',
     '',
   ].join('\n');
@@ -65,8 +65,8 @@ table inet ${ROUTER_TABLE} {
     type filter hook forward priority filter; policy accept;
     ip saddr ${POD.net} jump pod_egress
     ip6 saddr ${POD.net6} jump pod_egress
-    # pod straight to the internet host: a leak past the tunnel
-    ip saddr ${POD.net} ip daddr ${INTERNET.net} counter name "${COUNTERS.v4}"
+    # pod straight to the internet host (or its public Service address): a leak past the tunnel
+    ip saddr ${POD.net} ip daddr { ${INTERNET.net}, ${CLUSTER.publicService} } counter name "${COUNTERS.v4}"
     ip6 saddr ${POD.net6} ip6 daddr ${INTERNET.net6} counter name "${COUNTERS.v6}"
     # pod to any resolver outside the cluster: a DNS leak
     ip saddr ${POD.net} meta l4proto { tcp, udp } th dport 53 counter name "${COUNTERS.dns}"
@@ -112,6 +112,7 @@ export function vethCommands(plan: LabPlan): Argv[] {
     ['ip', 'link', 'add', a, 'netns', nsA, 'type', 'veth', 'peer', 'name', b, 'netns', nsB];
   return [
     veth(plan.ifs.pod, plan.ns.pod, plan.ifs.routerPod, plan.ns.router),
+    veth(plan.ifs.pod2, plan.ns.pod2, plan.ifs.routerPod2, plan.ns.router),
     veth(plan.ifs.internet, plan.ns.internet, plan.ifs.routerInternet, plan.ns.router),
     ...plan.relays.map((r) => veth(r.uplink, r.ns, r.routerSide, plan.ns.router)),
   ];
@@ -149,7 +150,7 @@ export function sysctlCommand(ns: string, routes: boolean): Argv {
 /** Per namespace: loopback up and sysctls. */
 export function namespaceSetupCommands(plan: LabPlan): Argv[][] {
   const routes = new Set([plan.ns.router, ...plan.relays.map((r) => r.ns)]);
-  return [plan.ns.router, plan.ns.pod, plan.ns.internet, ...plan.relays.map((r) => r.ns)].map((ns) => [
+  return [plan.ns.router, plan.ns.pod, plan.ns.pod2, plan.ns.internet, ...plan.relays.map((r) => r.ns)].map((ns) => [
     ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
     sysctlCommand(ns, routes.has(ns)),
   ]);
@@ -159,17 +160,24 @@ export function namespaceSetupCommands(plan: LabPlan): Argv[][] {
 export function addressCommands(plan: LabPlan): Argv[][] {
   const r = plan.ns.router;
   const router: Argv[] = [
-    ['ip', '-n', r, 'addr', 'add', `${CLUSTER.dns}/32`, 'dev', 'lo'],
-    ['ip', '-n', r, 'addr', 'add', `${CLUSTER.internalService}/32`, 'dev', 'lo'],
+    // The Service network and node 3's pods live on the router's lo, apart from every pod subnet.
+    ...[CLUSTER.dns, CLUSTER.internalService, CLUSTER.kubernetesApi, ...CLUSTER.headless].map((ip): Argv => ['ip', '-n', r, 'addr', 'add', `${ip}/32`, 'dev', 'lo']),
     ...link(r, plan.ifs.routerPod, `${POD.gw}/24`, `${POD.gw6}/64`),
+    ...link(r, plan.ifs.routerPod2, `${POD2.gw}/24`, `${POD2.gw6}/64`),
     ...link(r, plan.ifs.routerInternet, `${INTERNET.gw}/24`, `${INTERNET.gw6}/64`),
+    ['ip', '-n', r, 'route', 'add', `${CLUSTER.publicService}/32`, 'via', INTERNET.ip],
     ...plan.relays.flatMap((x) => link(r, x.routerSide, `${x.gw}/24`, `${x.gw6}/64`)),
   ];
   const pod: Argv[] = [
     ...link(plan.ns.pod, plan.ifs.pod, `${POD.ip}/24`, `${POD.ip6}/64`),
     ...defaults(plan.ns.pod, POD.gw, POD.gw6),
   ];
+  const pod2: Argv[] = [
+    ...link(plan.ns.pod2, plan.ifs.pod2, `${POD2.ip}/24`, `${POD2.ip6}/64`),
+    ...defaults(plan.ns.pod2, POD2.gw, POD2.gw6),
+  ];
   const inet: Argv[] = [
+    ['ip', '-n', plan.ns.internet, 'addr', 'add', `${CLUSTER.publicService}/32`, 'dev', 'lo'],
     ...link(plan.ns.internet, plan.ifs.internet, `${INTERNET.ip}/24`, `${INTERNET.ip6}/64`),
     ...defaults(plan.ns.internet, INTERNET.gw, INTERNET.gw6),
   ];
@@ -177,7 +185,7 @@ export function addressCommands(plan: LabPlan): Argv[][] {
     ...link(x.ns, x.uplink, `${x.ip}/24`, `${x.ip6}/64`),
     ...defaults(x.ns, x.gw, x.gw6),
   ]);
-  return [router, pod, inet, ...relays];
+  return [router, pod, pod2, inet, ...relays];
 }
 
 /** After wireguard-go created the TUN device and `wg set` configured it. */

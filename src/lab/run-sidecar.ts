@@ -30,10 +30,11 @@ export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}): R
   // The bin script itself (its shebang carries the node flags the image uses).
   const child = lab.podSpawn([BIN, 'run'], {
     ...process.env,
+    ...lab.kubernetesEnv,
     WG_CONFIG_DIR: lab.configDir,
     WG_INTERFACE: lab.sidecarInterface,
     CHECK_URL: lab.checkUrl,
-    BYPASS_CIDRS: '10.96.0.0/12',
+    BYPASS_CIDRS: lab.cluster.serviceNet,
     LOG_LEVEL: 'debug',
     LOG_FORMAT: 'json',
     ...env,

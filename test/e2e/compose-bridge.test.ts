@@ -24,7 +24,7 @@ describe('docker-compose with its own bridge network and a published port', { sk
   test('relay exit, Compose network found and bypassed, published port answers the LAN', async () => {
     const l = p.lab!;
     // The LAN (the router side of the pod link) is added to BYPASS_CIDRS, as docs/deploy.md says.
-    const c = await p.prepare(`10.96.0.0/12,${POD.net}`);
+    const c = await p.prepare(`${l.cluster.serviceNet},${POD.net}`);
     assert.deepEqual(c.services.vpn['ports'], ['8080:8080']);
     Object.assign(c.services.vpn, { image: p.tag, dns: [l.clusterDns] });
     Object.assign(c.services.app, { image: p.tag, entrypoint: ['node', '-e', APP_SERVER], command: [], healthcheck: { disable: true } });

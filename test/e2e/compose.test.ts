@@ -40,7 +40,7 @@ describe('docker-compose with podman, wired into the lab', { skip }, () => {
   test('the app sees the relay; with vpn stopped it cannot reach the internet host', async () => {
     const l = p.lab!;
     // The user's steps: copy the example settings and the Mullvad configs (root-only).
-    const c = await p.prepare('10.96.0.0/12');
+    const c = await p.prepare(l.cluster.serviceNet);
     Object.assign(c.services.vpn, { image: p.tag, network_mode: `ns:${l.pod.netnsPath}`, dns: [l.clusterDns] });
     delete c.services.vpn['ports']; // publishing needs a podman bridge network
     Object.assign(c.services.app, { image: p.tag, entrypoint: ['sleep', 'infinity'], command: [], healthcheck: { disable: true } });

@@ -82,7 +82,7 @@ describe('container image with podman', { skip }, () => {
     await podman([
       'run', '-d', '--name', vpn, '--network', `ns:${l.pod.netnsPath}`, '--dns', l.clusterDns, ...LEAST_PRIVILEGE,
       '-v', `${l.configDir}:/etc/wireguard:ro`,
-      '-e', `WG_INTERFACE=${l.sidecarInterface}`, '-e', `CHECK_URL=${l.checkUrl}`, '-e', 'BYPASS_CIDRS=10.96.0.0/12',
+      '-e', `WG_INTERFACE=${l.sidecarInterface}`, '-e', `CHECK_URL=${l.checkUrl}`, '-e', `BYPASS_CIDRS=${l.cluster.serviceNet}`,
       tag,
     ]);
     const [ctr] = JSON.parse((await podman(['inspect', vpn])).stdout) as {

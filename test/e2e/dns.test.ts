@@ -1,5 +1,5 @@
 // End to end, as root, in the lab: split DNS never leaks a name. The lab's
-// cluster DNS (10.96.0.10) forwards external names to the public DNS server
+// cluster DNS (10.43.0.10) forwards external names to the public DNS server
 // (172.30.0.2) outside the tunnel: exactly the leak the forwarder must prevent.
 // The public server logs the source of every query: through the tunnel that
 // source is a relay's address, never the pod. The router's `leakdns` counter
@@ -68,14 +68,14 @@ describe('dns: split DNS in the lab', { skip }, () => {
     for (const name of ['internal.default.svc.cluster.local', 'db.corp.internal']) {
       const r = await lab.dnsFromPod(name);
       assert.equal(r.ok, true, `${name}: ${r.rcode ?? r.error}`);
-      assert.deepEqual(r.answers, ['10.96.0.20'], name);
+      assert.deepEqual(r.answers, [lab.internalService], name);
       const seen = named(await lab.clusterDnsLog(), name);
       assert.ok(seen.length >= 1, `cluster DNS answered ${name}`);
       for (const e of seen) assert.equal(e.source, lab.pod.ip, `${name} asked from the pod over the bypass`);
       assert.deepEqual(named(await lab.publicDnsLog(), name), [], `${name} never reached the public server`);
     }
     const short = await lab.podExec(['getent', 'ahostsv4', 'internal'], { allowFailure: true });
-    assert.match(short.stdout, /10\.96\.0\.20/, 'a short name through the search list');
+    assert.ok(short.stdout.includes(lab.internalService), 'a short name through the search list');
     await assertNoDnsLeak('(b)');
   });
 

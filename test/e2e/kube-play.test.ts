@@ -56,7 +56,7 @@ describe('podman kube play of the example Pod, wired into the lab', { skip }, ()
       mode: 'legacy',
       // HOST_IP set by hand: podman 4.3 has no downward API for status.hostIP. The
       // "node" is the lab's router, whose probes come from the pod link's gateway.
-      settings: { WG_INTERFACE: l.sidecarInterface, BYPASS_CIDRS: '10.96.0.0/12', CHECK_URL: l.checkUrl, HOST_IP: POD.gw },
+      settings: { WG_INTERFACE: l.sidecarInterface, BYPASS_CIDRS: l.cluster.serviceNet, CHECK_URL: l.checkUrl, HOST_IP: POD.gw },
     }).output;
     const pod = parse(legacy) as Obj;
     pod['metadata'].name = podName;

@@ -124,9 +124,9 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
     const l = get();
     await l.resetLeaks();
     const internal = await l.dnsFromPod('internal.default.svc.cluster.local');
-    assert.deepEqual(internal.answers, ['10.96.0.20']);
+    assert.deepEqual(internal.answers, [l.internalService]);
     const custom = await l.dnsFromPod('db.corp.internal');
-    assert.deepEqual(custom.answers, ['10.96.0.20']);
+    assert.deepEqual(custom.answers, [l.internalService]);
     const external = await l.dnsFromPod('www.example.com');
     assert.deepEqual(external.answers, ['172.30.0.2']);
     const cluster = await l.clusterDnsLog();
@@ -134,6 +134,26 @@ describe('lab', { skip: isRoot ? false : 'needs root (network namespaces)' }, ()
     const pub = await l.publicDnsLog();
     assert.ok(pub.some((e) => e.name === 'www.example.com' && e.source === '172.30.0.1'), JSON.stringify(pub));
     assert.ok(!pub.some((e) => e.name === 'db.corp.internal'));
+    const forwarded = await l.clusterDnsForwardLog();
+    assert.ok(forwarded.some((e) => e.name === 'www.example.com'), 'the forward is logged');
+    assert.ok(!forwarded.some((e) => e.name === 'db.corp.internal' || e.name === 'internal.default.svc.cluster.local'));
+    // CoreDNS-like: unknown cluster names are NXDOMAIN and never forwarded; a node search domain is forwarded.
+    assert.equal((await l.dnsFromPod('nope.default.svc.cluster.local')).rcode, 'NXDOMAIN');
+    assert.equal((await l.dnsFromPod('www.example.com.c.lab-project.internal')).rcode, 'NXDOMAIN');
+    // Headless Service, pod names, a Service with a public address, PTR of a Service, an unknown reverse name.
+    assert.deepEqual((await l.dnsFromPod('kafka.default.svc.cluster.local')).answers, [...l.cluster.headless]);
+    assert.deepEqual((await l.dnsFromPod('10-42-2-11.default.pod.cluster.local')).answers, ['10.42.2.11']);
+    assert.deepEqual((await l.dnsFromPod('ext.default.svc.cluster.local')).answers, [l.cluster.publicService]);
+    assert.deepEqual((await l.dnsFromPod('20.0.43.10.in-addr.arpa', { type: 'PTR' })).answers, ['internal.default.svc.cluster.local']);
+    assert.equal((await l.dnsFromPod('99.0.43.10.in-addr.arpa', { type: 'PTR' })).rcode, 'NXDOMAIN');
+    const fwd = (await l.clusterDnsForwardLog()).map((e) => e.name);
+    assert.ok(fwd.includes('99.0.43.10.in-addr.arpa') && !fwd.includes('20.0.43.10.in-addr.arpa'), 'unknown reverse names fall through upstream');
+    assert.ok(!fwd.includes('nope.default.svc.cluster.local') && fwd.includes('www.example.com.c.lab-project.internal'), JSON.stringify(fwd));
+    const headless = await l.httpFromPod(`http://${l.cluster.headless[1]}/`);
+    assert.deepEqual(headless.json, { ip: l.pod.ip, service: 'kafka-1' });
+    // The second pod reaches a Service from node 2's subnet.
+    const fromPod2 = await l.nsExec(l.ns.pod2, ['ip', 'route', 'get', l.internalService]);
+    assert.match(fromPod2.stdout, new RegExp(`src ${l.pod2.ip.replace(/\./g, '\\.')}`));
     // Straight to the public server: counted as a DNS leak. A big answer is truncated over UDP, whole over TCP.
     const big = await l.dnsFromPod('big.example.com', { type: 'TXT', server: l.internet.ip });
     assert.equal(big.truncated, true);
@@ -262,7 +282,7 @@ describe('lab lifecycle across processes', { skip: isRoot ? false : 'needs root 
     // The CLI has exited: its detached servers must still answer.
     const lab = await labAttach(prefix);
     assert.deepEqual((await lab.httpFromPod(`http://${lab.internet.ip}/`)).json, { ip: lab.pod.ip });
-    assert.deepEqual((await lab.dnsFromPod('kubernetes.default.svc.cluster.local')).answers, ['10.96.0.1']);
+    assert.deepEqual((await lab.dnsFromPod('kubernetes.default.svc.cluster.local')).answers, [lab.cluster.kubernetesApi]);
     const relayProcs = await namespacePids(runner, lab.relays[0]!.ns);
     assert.equal(relayProcs.length, 2, 'wireguard-go and the resolver outlived the CLI');
     const status = JSON.parse((await runner.run([bin, 'lab', 'status', '--json'])).stdout) as { prefix: string; alive: boolean; leaks: unknown }[];

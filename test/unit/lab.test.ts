@@ -33,7 +33,7 @@ const PUB = 'aP6S3ZcEbnBbhPAu6DbzKVDHpj8AyPhb5pRt9UxKmGg=';
 
 describe('lab plan', () => {
   test('names are prefixed, host-unique and fit IFNAMSIZ', () => {
-    assert.deepEqual(plan.ns, { pod: 'mstest-pod', router: 'mstest-router', internet: 'mstest-inet' });
+    assert.deepEqual(plan.ns, { pod: 'mstest-pod', pod2: 'mstest-pod2', router: 'mstest-router', internet: 'mstest-inet' });
     assert.deepEqual(plan.relays.map((r) => [r.name, r.ns, r.ip, r.ip6, r.wgInterface, r.knowsClient]), [
       ['se-sto-wg-001', 'mstest-relay1', '172.20.1.2', 'fd20:1::2', 'mstestw1', true],
       ['se-got-wg-002', 'mstest-relay2', '172.20.2.2', 'fd20:2::2', 'mstestw2', true],
@@ -153,8 +153,8 @@ describe('lab DNS zones', () => {
     ['relay hostname', zone, 'se-sto-wg-001.relays.mullvad.net', 'A', 'NOERROR', ['172.20.1.2'], false],
     ['public NXDOMAIN with SOA', zone, 'nope.example.com', 'A', 'NXDOMAIN', [], true],
     ['public NODATA with SOA', zone, 'big.example.com', 'A', 'NOERROR', [], true],
-    ['cluster service', CLUSTER_ZONE, 'internal.default.svc.cluster.local', 'A', 'NOERROR', ['10.96.0.20'], false],
-    ['custom cluster domain', CLUSTER_ZONE, 'db.corp.internal', 'A', 'NOERROR', ['10.96.0.20'], false],
+    ['cluster service', CLUSTER_ZONE, 'internal.default.svc.cluster.local', 'A', 'NOERROR', ['10.43.0.20'], false],
+    ['custom cluster domain', CLUSTER_ZONE, 'db.corp.internal', 'A', 'NOERROR', ['10.43.0.20'], false],
     ['unknown cluster name', CLUSTER_ZONE, 'nope.default.svc.cluster.local', 'A', 'NXDOMAIN', [], true],
   ];
   for (const [what, z, name, type, rcode, answers, soa] of cases) {

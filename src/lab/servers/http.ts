@@ -64,6 +64,6 @@ export function internetBody(relays: readonly RelayExit[]): Body {
   return (source, path) => (path === '/json' ? exitCheckBody(source, relays) : bytesBody(path) ?? { ip: source });
 }
 
-export function internalBody(): Body {
-  return (source) => ({ ip: source, service: 'internal' });
+export function internalBody(service: string): Body {
+  return (source) => ({ ip: source, service });
 }

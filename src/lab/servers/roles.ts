@@ -6,7 +6,11 @@ import { forward, logged, serveDns } from './dns-server.js';
 import { internalBody, internetBody, serveHttp, type RelayExit } from './http.js';
 import { jsonl } from './jsonl.js';
 import type { Zone } from './zone.js';
-import { answerFromZone, encodeReply, inZone, servfail } from './zone.js';
+import { answerFromZone, encodeReply, servfail } from './zone.js';
+import { clusterDnsHandler } from './cluster.js';
+import { CLUSTER } from '../plan.js';
+
+export { CLUSTER_ZONE } from './cluster.js';
 
 export interface RoleConfig {
   role: 'internet' | 'router' | 'relay';
@@ -34,17 +38,6 @@ export function publicZone(relays: readonly RelayExit[]): Zone {
   return { origins: [''], records, soaName: 'internet.test' };
 }
 
-export const CLUSTER_ZONE: Zone = {
-  origins: ['cluster.local', 'corp.internal'],
-  records: {
-    'internal.default.svc.cluster.local': { A: ['10.96.0.20'] },
-    'kubernetes.default.svc.cluster.local': { A: ['10.96.0.1'] },
-    'kube-dns.kube-system.svc.cluster.local': { A: ['10.96.0.10'] },
-    'db.corp.internal': { A: ['10.96.0.20'] },
-  },
-  soaName: 'cluster.local',
-};
-
 function decode(query: Buffer): Packet | undefined {
   try {
     return dnsPacket.decode(query);
@@ -57,17 +50,6 @@ function authoritative(zone: Zone): DnsHandler {
   return async (query, ctx) => {
     const q = decode(query);
     return q ? encodeReply(q, answerFromZone(zone, q), ctx.tcp) : undefined;
-  };
-}
-
-/** Cluster DNS: authoritative for the cluster domains, forwards everything else upstream (the leak path). */
-function clusterHandler(): DnsHandler {
-  return async (query, ctx) => {
-    const q = decode(query);
-    if (!q) return undefined;
-    const name = q.questions?.[0]?.name ?? '';
-    if (inZone(CLUSTER_ZONE, name)) return encodeReply(q, answerFromZone(CLUSTER_ZONE, q), ctx.tcp);
-    return (await forward(PUBLIC_DNS, query, ctx.tcp)) ?? dnsPacket.encode(servfail(q));
   };
 }
 
@@ -93,8 +75,9 @@ export async function startRole(cfg: RoleConfig): Promise<void> {
     }
     case 'router': {
       await Promise.all([
-        serveDns('10.96.0.10', 53, logged(clusterHandler(), log('cluster-dns'))),
-        serveHttp('10.96.0.20', 80, internalBody(), log('internal-http')),
+        serveDns(CLUSTER.dns, 53, logged(clusterDnsHandler(log('cluster-dns-forwarded')), log('cluster-dns'))),
+        serveHttp(CLUSTER.internalService, 80, internalBody('internal'), log('internal-http')),
+        ...CLUSTER.headless.map((ip, i) => serveHttp(ip, 80, internalBody(`kafka-${i}`), log('internal-http'))),
       ]);
       return;
     }

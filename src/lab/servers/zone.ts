@@ -8,6 +8,7 @@ export interface ZoneRecord {
   A?: string[];
   AAAA?: string[];
   TXT?: string[];
+  PTR?: string[];
 }
 
 export interface Zone {
@@ -59,6 +60,8 @@ function answersFor(q: Question, rec: ZoneRecord): Answer[] {
       return (rec.A ?? []).map((data) => ({ name, type: 'A', ttl: TTL, class: 'IN', data }) as Answer);
     case 'AAAA':
       return (rec.AAAA ?? []).map((data) => ({ name, type: 'AAAA', ttl: TTL, class: 'IN', data }) as Answer);
+    case 'PTR':
+      return (rec.PTR ?? []).map((data) => ({ name, type: 'PTR', ttl: TTL, class: 'IN', data }) as Answer);
     case 'TXT':
       return (rec.TXT ?? []).length ? [{ name, type: 'TXT', ttl: TTL, class: 'IN', data: rec.TXT } as Answer] : [];
     default:
