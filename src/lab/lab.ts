@@ -210,7 +210,9 @@ export async function labUp(opts: LabOptions = {}): Promise<Lab> {
   try {
     await settleAll([buildNetwork(plan, runner), writeFiles(plan, client.privateKey, relayPublicKeys)]);
     const exits = plan.relays.map((r) => ({ index: r.index, name: r.name, ip: r.ip, ip6: r.ip6 }));
-    const role = (r: RoleConfig['role'], index?: number): RoleConfig => ({ role: r, logDir: plan.logDir, relays: exits, index });
+    const role = (r: RoleConfig['role'], index?: number): RoleConfig => ({
+      role: r, logDir: plan.logDir, relays: exits, index, wgInterface: plan.relays.find((x) => x.index === index)?.wgInterface,
+    });
     const sopts = { log, detached };
     const track = (name: string, c: ChildHandle): ChildHandle => {
       children.push(c);

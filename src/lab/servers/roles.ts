@@ -5,6 +5,7 @@ import type { DnsHandler } from './dns-server.js';
 import { forward, logged, serveDns } from './dns-server.js';
 import { internalBody, internetBody, serveHttp, type RelayExit } from './http.js';
 import { jsonl } from './jsonl.js';
+import { startRelayEphemeralPeer } from './ephemeral-peer-start.js';
 import type { Zone } from './zone.js';
 import { answerFromZone, encodeReply, servfail } from './zone.js';
 import { clusterDnsHandler } from './cluster.js';
@@ -18,6 +19,8 @@ export interface RoleConfig {
   relays: RelayExit[];
   /** relay role: which relay this is. */
   index?: number;
+  /** relay role: its WireGuard interface, which the ephemeral-peer service reconfigures. */
+  wgInterface?: string;
 }
 
 const PUBLIC_DNS = '172.30.0.2';
@@ -83,7 +86,11 @@ export async function startRole(cfg: RoleConfig): Promise<void> {
     }
     case 'relay': {
       const dns = logged(forwarder(), log(`relay${cfg.index ?? 0}-dns`));
-      await Promise.all([serveDns('10.64.0.1', 53, dns), serveDns('fc00:bbbb:bbbb:bb01::1', 53, dns)]);
+      await Promise.all([
+        serveDns('10.64.0.1', 53, dns),
+        serveDns('fc00:bbbb:bbbb:bb01::1', 53, dns),
+        cfg.wgInterface ? startRelayEphemeralPeer(cfg.wgInterface, log(`relay${cfg.index ?? 0}-ephemeral-peer`)) : undefined,
+      ]);
       return;
     }
   }
