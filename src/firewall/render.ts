@@ -4,6 +4,7 @@
 import type { Cidr } from '../config/cidr.js';
 import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from './policy.js';
 import { guardedDevices, renderPassedMarkChain, renderUplinkGuard } from './uplink.js';
+import { renderAuditDefinitions, renderAuditRules } from '../audit/render.js';
 
 /** Named counters: packets the kill switch refused (attempted leaks stopped). */
 export const BLOCKED_COUNTERS = { ipv4: 'blocked_ipv4', ipv6: 'blocked_ipv6' } as const;
@@ -40,6 +41,7 @@ export function renderRuleset(p: FirewallPolicy): string {
   L.push(`table inet ${TABLE} {`);
   L.push(set('bypass4', 'ipv4_addr', v4), set('bypass6', 'ipv6_addr', v6));
   L.push(`\tcounter ${BLOCKED_COUNTERS.ipv4} {\n\t}`, `\tcounter ${BLOCKED_COUNTERS.ipv6} {\n\t}`);
+  L.push(...renderAuditDefinitions()); // the refused-traffic audit (src/audit)
 
   // ---- output: what may leave this namespace -------------------------------
   L.push('', `\tchain output {`, `\t\ttype filter hook output priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`);
@@ -97,6 +99,8 @@ export function renderRuleset(p: FirewallPolicy): string {
   L.push('\t}');
 
   L.push('', '\tchain refuse {');
+  rule('the audit: which destinations were refused, and how often (src/audit)', renderAuditRules()[0]!);
+  for (const r of renderAuditRules().slice(1)) rule(undefined, r);
   rule('TCP gets a reset, everything else ICMP admin-prohibited: no hanging connects', 'meta l4proto tcp reject with tcp reset');
   rule(undefined, 'reject with icmpx type admin-prohibited');
   L.push('\t}');

@@ -6,6 +6,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MonotonicFeed } from './monotonic.js';
 import { SIDECAR_STATES, type ExitInfo, type SidecarState } from './status.js';
+import type { AuditSink, RefusalCount } from '../audit/audit.js';
+import { AUDIT_FAMILIES, AUDIT_PROTOCOLS } from '../audit/render.js';
 
 export const METRIC_PREFIX = 'mullvad_sidecar_';
 
@@ -35,7 +37,7 @@ export interface MetricsOptions {
  * Expected `failover(reason)` values (kept small: each one is a time series):
  * handshake-timeout, probe-failed, connect-timeout, exit-check-failed, endpoint-unreachable.
  */
-export class SidecarMetrics {
+export class SidecarMetrics implements AuditSink {
   readonly registry = new Registry();
   private readonly tunnelUp: Gauge;
   private readonly state: Gauge<'state'>;
@@ -49,6 +51,8 @@ export class SidecarMetrics {
   private readonly exitMullvad: Gauge;
   private readonly probe: Histogram<'result'>;
   private readonly dns: Counter<'upstream' | 'result'>;
+  private readonly refused: Counter<'family' | 'protocol'>;
+  private readonly refusedFeeds = new Map<string, MonotonicFeed>();
   private readonly feeds = { rx: new MonotonicFeed(), tx: new MonotonicFeed(), ipv4: new MonotonicFeed(), ipv6: new MonotonicFeed() };
   private rendering: Promise<string> | undefined;
 
@@ -73,6 +77,8 @@ export class SidecarMetrics {
       registers,
     });
     this.dns = new Counter({ name: `${p}dns_queries_total`, help: 'DNS queries answered by the forwarder, by upstream (cluster|tunnel|local) and result', labelNames: ['upstream', 'result'], registers });
+    // By family and protocol only: a label per destination would be unbounded (the audit in /status has those).
+    this.refused = new Counter({ name: `${p}refused_packets_total`, help: 'Packets the kill switch refused, by family (ipv4|ipv6) and protocol (tcp|udp|icmp|other)', labelNames: ['family', 'protocol'], registers });
     const info = new Gauge({ name: `${p}build_info`, help: 'Version of the sidecar (always 1)', labelNames: ['version'], registers });
     info.set({ version: opts.version ?? 'unknown' }, 1);
 
@@ -85,6 +91,7 @@ export class SidecarMetrics {
     this.exitMullvad.set(0);
     this.blocked.inc({ family: 'ipv4' }, 0);
     this.blocked.inc({ family: 'ipv6' }, 0);
+    for (const family of AUDIT_FAMILIES) for (const protocol of AUDIT_PROTOCOLS) this.refused.inc({ family, protocol }, 0);
     this.reconnects.inc(0);
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: p });
   }
@@ -112,6 +119,16 @@ export class SidecarMetrics {
   setBlocked(c: BlockedCounts, generation?: number): void {
     this.blocked.inc({ family: 'ipv4' }, this.feeds.ipv4.update(c.ipv4, generation));
     this.blocked.inc({ family: 'ipv6' }, this.feeds.ipv6.update(c.ipv6, generation));
+  }
+
+  /** The audit's absolute counter readings; generation = the nft table's handle (a new table restarts them). */
+  refusals(counts: RefusalCount[], generation: number | undefined): void {
+    for (const c of counts) {
+      const key = `${c.family}/${c.protocol}`;
+      let feed = this.refusedFeeds.get(key);
+      if (!feed) this.refusedFeeds.set(key, (feed = new MonotonicFeed()));
+      this.refused.inc({ family: c.family, protocol: c.protocol }, feed.update(c.packets, generation));
+    }
   }
 
   /** Replaces the exit series (the old labels are removed, so only one exit_info series exists). */

@@ -1,5 +1,6 @@
 // What the health server serialises. The supervisor builds these values; the
 // health server only reads them (no request can change state).
+import type { RefusedSummary } from '../audit/audit.js';
 
 export type SidecarState = 'blocked' | 'connecting' | 'connected' | 'degraded' | 'failing-over' | 'stopped';
 
@@ -53,6 +54,8 @@ export interface StatusSnapshot {
   uptimeSeconds: number;
   version: string;
   lastProbe: ProbeSummary | null;
+  /** The refused-traffic audit: the most refused destinations (docs/operations.md). */
+  refused?: RefusedSummary;
 }
 
 export interface Verdict {

@@ -38,6 +38,7 @@ import { systemClock } from './clock.js';
 import { buildStatus } from './status.js';
 import { Supervisor } from './supervisor.js';
 import { startDns, type DnsHandle } from './dns-wiring.js';
+import { RefusedAudit } from '../audit/audit.js';
 
 export interface SidecarHandle {
   /** Resolves when the supervisor loop ends (after stop()). */
@@ -212,12 +213,14 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       log.error('guarding the changed interfaces failed; retrying at the next check', { error: String(e) });
     });
   };
+  const audit = new RefusedAudit({ runner, log, sink: metrics });
   const sampler = setInterval(() => {
     watchLinks();
     void firewall.blockedPackets().then((b) => {
       blocked = b;
       metrics.setBlocked(b);
     });
+    void audit.sample().catch((e: unknown) => log.debug('reading the refused-traffic audit failed', { error: String(e) }));
     updateTunnelMetrics();
   }, Math.min(settings.checkIntervalMs, 2000));
   sampler.unref();
@@ -227,7 +230,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     health = await startHealthServer({
       port: settings.healthPort,
       source: {
-        status: () => (updateTunnelMetrics(), buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals() })),
+        status: () => (updateTunnelMetrics(), buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals(), refused: audit.status() })),
         healthy: () => (sup.fatal ? { ok: false, reason: sup.fatal } : { ok: true, reason: `alive, state ${sup.state}` }),
         ready: () => sup.ready(),
       },

@@ -6,6 +6,7 @@ import { publicView } from '../config/types.js';
 import type { Firewall } from '../firewall/apply.js';
 import type { StatusSnapshot } from '../health/status.js';
 import type { Supervisor } from './supervisor.js';
+import type { RefusedSummary } from '../audit/audit.js';
 
 export interface StatusInput {
   sup: Supervisor;
@@ -18,6 +19,7 @@ export interface StatusInput {
   version: string;
   /** Monotonic across failovers and wireguard-go restarts (the raw counters restart at 0). */
   totals: { rxBytes: number; txBytes: number };
+  refused?: RefusedSummary;
 }
 
 export function buildStatus(i: StatusInput): StatusSnapshot {
@@ -46,5 +48,6 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
     uptimeSeconds: Math.round((Date.now() - i.started) / 1000),
     version: i.version,
     lastProbe: sup.lastProbe,
+    ...(i.refused ? { refused: i.refused } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { flagsToSource, loadSettings } from '../../config/settings.js';
 import type { FetchLike } from '../../health/exit-check.js';
 import { formatStatus } from '../../health/format.js';
 import type { StatusSnapshot } from '../../health/status.js';
+import { formatRefused } from '../../audit/format.js';
 
 export interface StatusDeps {
   env?: Record<string, string | undefined>;
@@ -51,6 +52,7 @@ export async function run(args: string[], deps: StatusDeps = {}): Promise<number
     err(`status: GET ${url}: unexpected answer (${e instanceof Error ? e.message : String(e)})\n`);
     return EXIT_FATAL;
   }
-  out(formatStatus(snap, (deps.now ?? (() => new Date()))()));
+  const now = (deps.now ?? (() => new Date()))();
+  out(formatStatus(snap, now) + formatRefused(snap.refused, now));
   return EXIT_OK;
 }
