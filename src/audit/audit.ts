@@ -5,11 +5,12 @@
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
 import { TABLE } from '../firewall/policy.js';
+import { SECURITY_EVENT } from './events.js';
 import { RefusedLedger, type RefusedDestination } from './ledger.js';
 import { parseAuditTable, type AuditSample } from './parse.js';
 import { AUDIT_FAMILIES, AUDIT_PROTOCOLS, REFUSED_SET_SIZE, refusedCounterName, type AuditFamily, type AuditProtocol } from './render.js';
 
-export const SECURITY_EVENT_REFUSED = 'refused_destinations';
+export const SECURITY_EVENT_REFUSED = SECURITY_EVENT.refusedDestinations;
 /** Destinations shown in /status. */
 export const STATUS_TOP = 10;
 

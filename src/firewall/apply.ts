@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
 import { scanLinksSync } from './lockdown.js';
 import { TABLE, type FirewallPolicy, type FirewallState } from './policy.js';
+import { SECURITY_EVENT } from '../audit/events.js';
 import { BLOCKED_COUNTERS, renderRemoval, renderRuleset, renderTransaction, summarize } from './render.js';
 import { guardChainName, guardedDevices, renderEgressProbe } from './uplink.js';
 
@@ -74,7 +75,7 @@ export class Firewall {
       await this.runner.run(['nft', '-f', '-'], { stdin: renderRemoval() });
       this.current = 'off';
       this.guards.clear();
-      this.log.warn('firewall removed: the namespace is no longer protected (KILL_SWITCH_ON_EXIT=remove)');
+      this.log.warn('firewall removed: the namespace is no longer protected (KILL_SWITCH_ON_EXIT=remove)', { event: SECURITY_EVENT.killSwitchRemoved });
     });
   }
 
@@ -128,7 +129,7 @@ export class Firewall {
     await this.verify(policy);
     this.current = policy.state;
     this.last = requested;
-    this.log.info('firewall applied', { firewall: summarize(policy) });
+    this.log.info('firewall applied', { event: SECURITY_EVENT.killSwitchApplied, firewall: summarize(policy) });
   }
 
   /**

@@ -12,6 +12,7 @@ import type { PeerStats } from '../tunnel/render.js';
 import type { Clock } from './clock.js';
 import { HANDSHAKE_STALE_MS, backoffMs, isDead, needsProbe, type MonitorMemory } from './decide.js';
 import { allFailedRecently, nextServer } from './selection.js';
+import { SECURITY_EVENT } from '../audit/events.js';
 
 export interface TunnelPort {
   create(server: ServerConfig): Promise<void>;
@@ -386,7 +387,7 @@ export class Supervisor {
     this.state = state;
     this.reason = reason;
     this.since = this.deps.clock.now();
-    this.deps.log.info(`state ${from} → ${state}`, { state, from, reason, ...(server ? { server: server.name } : {}) });
+    this.deps.log.info(`state ${from} → ${state}`, { event: SECURITY_EVENT.stateChanged, state, from, reason, ...(server ? { server: server.name } : {}) });
     this.deps.onState?.(state, reason);
   }
 

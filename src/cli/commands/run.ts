@@ -10,6 +10,7 @@ import { ExecRunner, runSyncLastResort } from '../../system/runner.js';
 import type { SidecarHandle } from '../../supervisor/sidecar.js';
 import { lockdownPolicy, lockdownTransactions, scanLinksSync } from '../../firewall/lockdown.js';
 import { version } from '../main.js';
+import { SECURITY_EVENT } from '../../audit/events.js';
 
 const SHUTDOWN_DEADLINE_MS = 1800;
 
@@ -81,7 +82,7 @@ function configFailure(log: Logger, err: unknown): number {
     log.fatal('start-up failed; the namespace stays blocked', { error: err instanceof Error ? err.message : String(err) });
     return EXIT_FATAL;
   }
-  for (const line of (err as Error).message.split('\n')) log.error(`configuration error: ${line}`);
+  for (const line of (err as Error).message.split('\n')) log.error(`configuration error: ${line}`, { event: SECURITY_EVENT.configError });
   log.error('the namespace stays blocked until the configuration is fixed');
   return EXIT_CONFIG;
 }
