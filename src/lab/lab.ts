@@ -14,6 +14,8 @@ import type { CLUSTER, LabPlan } from './plan.js';
 import { allNamespaces, planLab } from './plan.js';
 import { addressCommands, namespaceSetupCommands, renderMullvadConf, renderResolvConf, renderRouterNft, vethCommands } from './render.js';
 import { startRelay } from './relay.js';
+import { renderMultihopNft } from './multihop.js';
+import { labRelayListPath, renderRelayList } from './relay-list.js';
 import { startServers } from './servers-start.js';
 import type { RoleConfig } from './servers/roles.js';
 import type { LabState } from './state.js';
@@ -166,6 +168,7 @@ async function writeFiles(plan: LabPlan, clientPrivate: string, relayPublic: Rec
   await Promise.all(plan.relays.map((r) =>
     writeFile(`${plan.configDir}/${r.name}.conf`, renderMullvadConf(clientPrivate, r, relayPublic[r.index] ?? ''), { mode: 0o600 }),
   ));
+  await writeFile(labRelayListPath(plan.dir), JSON.stringify(renderRelayList(plan, relayPublic), null, 2), { mode: 0o644 });
   await mkdir(plan.netnsEtc, { recursive: true });
   await writeFile(`${plan.netnsEtc}/resolv.conf`, renderResolvConf(), { mode: 0o644 });
 }
@@ -227,6 +230,7 @@ export async function labUp(opts: LabOptions = {}): Promise<Lab> {
         const keys = relayKeys.get(r.index);
         if (!keys) throw new Error(`no keys for relay ${r.index}`);
         track(`relay${r.index}-wireguard`, await startRelay(r, { runner, log, detached, clientPublicKey: client.publicKey, keys, keyDir: `${plan.dir}/keys` }));
+        await runner.run(['ip', 'netns', 'exec', r.ns, 'nft', '-f', '-'], { stdin: renderMultihopNft(r, plan.relays) });
         track(`relay${r.index}-servers`, await startServers(r.ns, role('relay', r.index), sopts));
       }),
     ]);

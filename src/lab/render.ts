@@ -1,7 +1,8 @@
 // Pure renderers: the Mullvad-style .conf files, the nftables rulesets of the
 // router and relays, the pod's resolv.conf and the topology as argv lists.
 import type { LabPlan, RelayPlan } from './plan.js';
-import { CLIENT_TUNNEL, CLUSTER, INTERNET, NODE_SEARCH, POD, POD2, RELAY_TUNNEL, WG_PORT } from './plan.js';
+import { multihopPortRange } from './multihop.js';
+import { CLIENT_TUNNEL, CLUSTER, INTERNET, MAX_RELAYS, NODE_SEARCH, POD, POD2, RELAY_TUNNEL, WG_PORT } from './plan.js';
 
 /** Exactly the layout of a config downloaded from Mullvad's account page. */
 export function renderMullvadConf(clientPrivateKey: string, relay: RelayPlan, relayPublicKey: string): string {
@@ -31,6 +32,8 @@ export function renderResolvConf(): string {
 }
 
 export const ROUTER_TABLE = 'lab';
+/** Multihop ports (multihop.ts) are WireGuard to a relay too: a client's entry hop. */
+const MULTIHOP = multihopPortRange(MAX_RELAYS);
 export const COUNTERS = { v4: 'leak4', v6: 'leak6', dns: 'leakdns', relayDirect: 'relaydirect', stray: 'stray' } as const;
 
 /**
@@ -57,8 +60,8 @@ table inet ${ROUTER_TABLE} {
   set blackhole6 { typeof ip6 daddr . meta length; flags interval; }
   # Everything the pod sends past the router except WireGuard to a relay: the strictest leak measure.
   chain pod_egress {
-    ip daddr @relays4 udp dport ${WG_PORT} return
-    ip6 daddr @relays6 udp dport ${WG_PORT} return
+    ip daddr @relays4 udp dport { ${WG_PORT}, ${MULTIHOP} } return
+    ip6 daddr @relays6 udp dport { ${WG_PORT}, ${MULTIHOP} } return
     counter name "${COUNTERS.stray}"
   }
   chain forward {
@@ -73,9 +76,9 @@ table inet ${ROUTER_TABLE} {
     ip6 saddr ${POD.net6} meta l4proto { tcp, udp } th dport 53 counter name "${COUNTERS.dns}"
     # pod to a relay's address other than its WireGuard port
     ip saddr ${POD.net} ip daddr @relays4 meta l4proto != udp counter name "${COUNTERS.relayDirect}"
-    ip saddr ${POD.net} ip daddr @relays4 udp dport != ${WG_PORT} counter name "${COUNTERS.relayDirect}"
+    ip saddr ${POD.net} ip daddr @relays4 udp dport != { ${WG_PORT}, ${MULTIHOP} } counter name "${COUNTERS.relayDirect}"
     ip6 saddr ${POD.net6} ip6 daddr @relays6 meta l4proto != udp counter name "${COUNTERS.relayDirect}"
-    ip6 saddr ${POD.net6} ip6 daddr @relays6 udp dport != ${WG_PORT} counter name "${COUNTERS.relayDirect}"
+    ip6 saddr ${POD.net6} ip6 daddr @relays6 udp dport != { ${WG_PORT}, ${MULTIHOP} } counter name "${COUNTERS.relayDirect}"
     # dark relays and MTU black holes: after the counters, silent (no ICMP)
     ip daddr @dark4 drop
     ip saddr @dark4 drop
