@@ -1,6 +1,7 @@
 // What the health server serialises. The supervisor builds these values; the
 // health server only reads them (no request can change state).
 import type { RefusedSummary } from '../audit/audit.js';
+import type { ExitPoolStatus } from '../proxy/index.js';
 
 export type SidecarState = 'blocked' | 'connecting' | 'connected' | 'degraded' | 'failing-over' | 'stopped';
 
@@ -56,6 +57,8 @@ export interface StatusSnapshot {
   lastProbe: ProbeSummary | null;
   /** The refused-traffic audit: the most refused destinations (docs/operations.md). */
   refused?: RefusedSummary;
+  /** The exit pool (PROXY_LISTEN), when on: never a password. */
+  proxy?: ExitPoolStatus;
 }
 
 export interface Verdict {

@@ -36,6 +36,7 @@ import type { CommandRunner } from '../system/runner.js';
 import { Tunnel } from '../tunnel/wireguard.js';
 import { systemClock } from './clock.js';
 import { buildStatus } from './status.js';
+import { prepareExitPool, startExitPool } from '../proxy/index.js';
 import { Supervisor } from './supervisor.js';
 import { startDns, type DnsHandle } from './dns-wiring.js';
 import { RefusedAudit } from '../audit/audit.js';
@@ -72,6 +73,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   for (const b of bypassPlan.cidrs) log.info('bypass network', { cidr: b.cidr.text, reason: b.reason });
   for (const n of bypassPlan.notes) log.warn(n);
   const bypass: Cidr[] = bypassPlan.cidrs.map((b) => b.cidr);
+  const proxyUsers = await prepareExitPool(settings, bypass);
 
   // --- DNS policy and fwmark/table (needed by every later firewall state) --------------
   const dnsMode = settings.dnsConfig ? settings.dnsMode : 'off';
@@ -134,6 +136,12 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     dns = await startDns({ settings, mode: dnsMode, environment: env.kind, clusterResolvers, searchDomains: cluster.search, ndots: cluster.ndots, tunnelResolvers: settings.dnsUpstreams ?? first.dns, clusterNetworks: bypass, log, metrics });
   }
 
+  // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
+  const supRef: { current?: Supervisor } = {};
+  const pool = proxyUsers
+    ? await startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, connected: () => supRef.current?.server?.name })
+    : undefined;
+
   const sup: Supervisor = new Supervisor(
     {
       clock: systemClock,
@@ -170,6 +178,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       onReconnect: () => metrics.reconnect(),
       onTunnelUp: (up, s) => {
         dns?.setTunnel(up, settings.dnsUpstreams ?? s.dns);
+        pool?.tunnelChanged(up, settings.dnsUpstreams ?? s.dns);
       },
       onProbe: (p) => metrics.observeProbe(p.ms / 1000, p.ok),
       onExit: (info, s) => metrics.setExit(info, s.name),
@@ -188,6 +197,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     },
     settings.serverSelection === 'fastest' ? (measurements) => orderServers(servers, { mode: 'fastest', podName: settings.podName, measurements }) : undefined,
   );
+  supRef.current = sup;
   tunnel.onUnexpectedExit((reason) => sup.tunnelLost(reason));
 
   // A peer swap or a new wireguard-go restarts the raw counters: the generation tells.
@@ -230,7 +240,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     health = await startHealthServer({
       port: settings.healthPort,
       source: {
-        status: () => (updateTunnelMetrics(), buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals(), refused: audit.status() })),
+        status: () => (updateTunnelMetrics(), { ...buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals(), refused: audit.status() }), ...(pool ? { proxy: pool.status() } : {}) }),
         healthy: () => (sup.fatal ? { ok: false, reason: sup.fatal } : { ok: true, reason: `alive, state ${sup.state}` }),
         ready: () => sup.ready(),
       },
@@ -256,6 +266,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       clearInterval(sampler);
       // Stop accepting probes first: the pod must not look ready while we tear down.
       await health?.close().catch(() => {});
+      await pool?.stop().catch(() => {});
       sup.stop();
       await done.catch(() => {});
       await firewall.apply(policy('blocked')).catch((e: unknown) => log.error('re-applying blocked failed', { error: String(e) }));
