@@ -27,6 +27,20 @@ export interface DnsPolicy {
   readonly clusterResolvers: readonly string[];
 }
 
+/**
+ * The exit pool's listener (PROXY_LISTEN). Inbound only from `clients`; the
+ * connection is marked (conntrack mark `mark`) so its replies are routed back out
+ * of the interface it came in on (ip rule fwmark → main), never into the tunnel.
+ */
+export interface ProxyInbound {
+  readonly ports: readonly number[];
+  readonly clients: readonly Cidr[];
+  readonly mark: number;
+}
+
+/** Conntrack/packet mark bit of proxy client connections (distinct from FWMARK values and PASSED_MARK). */
+export const PROXY_REPLY_MARK = 0x10000000;
+
 interface Common {
   /** false only with ENABLE_KILL_SWITCH=false: egress is not restricted (DNS interception still applies). */
   readonly killSwitch: boolean;
@@ -44,6 +58,8 @@ interface Common {
    * blocked (backoff) must not let anything in either.
    */
   readonly tunnelName?: string;
+  /** The exit pool's port, in every state: while the tunnel is down the proxy itself refuses at once. */
+  readonly proxy?: ProxyInbound;
 }
 
 export type FirewallPolicy =

@@ -42,6 +42,8 @@ export function renderRuleset(p: FirewallPolicy): string {
   L.push(set('bypass4', 'ipv4_addr', v4), set('bypass6', 'ipv6_addr', v6));
   L.push(`\tcounter ${BLOCKED_COUNTERS.ipv4} {\n\t}`, `\tcounter ${BLOCKED_COUNTERS.ipv6} {\n\t}`);
   L.push(...renderAuditDefinitions()); // the refused-traffic audit (src/audit)
+  const px = p.proxy;
+  if (px) L.push(set('proxy_clients4', 'ipv4_addr', px.clients.filter((c) => c.family === 4)), set('proxy_clients6', 'ipv6_addr', px.clients.filter((c) => c.family === 6)));
 
   // ---- output: what may leave this namespace -------------------------------
   L.push('', `\tchain output {`, `\t\ttype filter hook output priority filter; policy ${p.killSwitch ? 'drop' : 'accept'};`);
@@ -75,6 +77,12 @@ export function renderRuleset(p: FirewallPolicy): string {
   }
   // IPv6 needs neighbour discovery on the uplink to reach bypass networks at all.
   rule('IPv6 neighbour discovery on the local link only', 'ip6 daddr { fe80::/10, ff02::/16 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept');
+  if (px) {
+    // Only replies on connections a proxy client opened to us (ct mark set in
+    // input), wherever the client sits: its own network, another node's subnet.
+    // The route chain below sends them to the main table, out of the interface they came in on.
+    rule('3a. replies to exit pool clients, on their own connections only', `ct direction reply ct mark & ${hex(px.mark)} == ${hex(px.mark)} accept`);
+  }
   rule('3. bypass networks (cluster, Compose, BYPASS_CIDRS) stay outside the tunnel', 'ip daddr @bypass4 accept');
   rule(undefined, 'ip6 daddr @bypass6 accept');
   if (endpoint) {
@@ -113,6 +121,13 @@ export function renderRuleset(p: FirewallPolicy): string {
   const tunnelIf = tunnel?.interface ?? p.tunnelName;
   if (tunnelIf) rule('nothing may open a connection to us through the tunnel', `iifname "${tunnelIf}" drop`);
   rule('IPv6 neighbour discovery', 'icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept');
+  if (px) {
+    const ports = `{ ${px.ports.join(', ')} }`;
+    // Before the bypass accept: the proxy port is for PROXY_ALLOWED_CIDRS only, even from a bypass network.
+    rule('the exit pool port: PROXY_ALLOWED_CIDRS only; the connection is marked for reply routing', `tcp dport ${ports} ip saddr @proxy_clients4 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
+    rule(undefined, `tcp dport ${ports} ip6 saddr @proxy_clients6 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
+    rule('   nobody else reaches it', `tcp dport ${ports} drop`);
+  }
   // Only peers we may answer (output rule 3): a connection from anywhere else
   // could not get a reply outside the tunnel anyway.
   rule('cluster side: Services, kubelet probes (HOST_IP), the health port', 'ip saddr @bypass4 accept');
@@ -128,6 +143,14 @@ export function renderRuleset(p: FirewallPolicy): string {
       // Not on lo: our own refusals (TCP resets) come back to us that way.
       rule(undefined, `iif != "lo" iifname != "${tunnel.interface}" ${fam} daddr ${a.address} fib saddr type != local drop`);
     }
+    L.push('\t}');
+  }
+
+  if (px) {
+    // The ct mark back onto reply packets before routing: `ip rule fwmark` then
+    // picks the main table (the client's way in) instead of the tunnel table.
+    L.push('', '\tchain proxy_reply_route {', '\t\ttype route hook output priority mangle; policy accept;');
+    rule(undefined, `ct direction reply ct mark & ${hex(px.mark)} == ${hex(px.mark)} meta mark set meta mark | ${hex(px.mark)}`);
     L.push('\t}');
   }
 

@@ -4,7 +4,8 @@
 import type { Cidr } from '../config/cidr.js';
 
 /** Our ip rules live in this priority band; anything there is ours to replace. */
-export const RULE_PREF = { first: 5200, bypass: 5200, suppress: 5290, tunnel: 5291, last: 5299 } as const;
+// proxyReply shares the suppress rule's pref: both look up main, so their order does not matter.
+export const RULE_PREF = { first: 5200, bypass: 5200, proxyReply: 5290, suppress: 5290, tunnel: 5291, last: 5299 } as const;
 export const MAX_BYPASS_RULES = RULE_PREF.suppress - RULE_PREF.bypass;
 
 export interface RuleSpec {
@@ -33,6 +34,8 @@ export interface RoutePlanInput {
   readonly bypass: readonly Cidr[];
   /** Route IPv6 into the tunnel only when the config has an IPv6 address; otherwise the firewall blocks it. */
   readonly ipv6: boolean;
+  /** The exit pool's reply mark (firewall ProxyInbound.mark): those packets use the main table. */
+  readonly proxyReplyMark?: number;
 }
 
 export function planRouting(i: RoutePlanInput): RoutePlan {
@@ -43,6 +46,10 @@ export function planRouting(i: RoutePlanInput): RoutePlan {
   bypass.forEach((c, n) => {
     rules.push({ family: c.family, pref: RULE_PREF.bypass + n, args: ['to', c.text, 'lookup', 'main'], why: 'bypass network stays on the main table' });
   });
+  if (i.proxyReplyMark !== undefined) {
+    const m = `0x${i.proxyReplyMark.toString(16)}`;
+    for (const f of [4, 6] as const) rules.push({ family: f, pref: RULE_PREF.proxyReply, args: ['fwmark', `${m}/${m}`, 'lookup', 'main'], why: 'replies to exit pool clients leave the way the connection came in' });
+  }
   for (const f of families) {
     rules.push({ family: f, pref: RULE_PREF.suppress, args: ['lookup', 'main', 'suppress_prefixlength', '0'], why: 'specific main routes (on-link networks) win over the tunnel' });
     rules.push({ family: f, pref: RULE_PREF.tunnel, args: ['not', 'fwmark', String(i.fwmark), 'lookup', String(i.table)], why: 'everything not from the WireGuard socket goes to the tunnel table' });

@@ -27,7 +27,7 @@ import { SidecarMetrics } from '../health/metrics.js';
 import { probeDns, probeTcp } from '../health/probe.js';
 import { diagnoseMtu } from '../health/mtu.js';
 import { startHealthServer, type HealthServer } from '../health/server.js';
-import { DNS_UPSTREAM_PORTS } from '../firewall/policy.js';
+import { DNS_UPSTREAM_PORTS, PROXY_REPLY_MARK } from '../firewall/policy.js';
 import type { Logger } from '../log/logger.js';
 import { Routing } from '../routing/apply.js';
 import { planRouting, tunnelMtu } from '../routing/plan.js';
@@ -74,6 +74,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   for (const n of bypassPlan.notes) log.warn(n);
   const bypass: Cidr[] = bypassPlan.cidrs.map((b) => b.cidr);
   const proxyUsers = await prepareExitPool(settings, bypass);
+  const proxyInbound = proxyUsers ? { ports: [...new Set(settings.proxyListen.map((a) => Number(a.slice(a.lastIndexOf(':') + 1))))], clients: settings.proxyAllowedCidrs, mark: PROXY_REPLY_MARK } : undefined;
 
   // --- DNS policy and fwmark/table (needed by every later firewall state) --------------
   const dnsMode = settings.dnsConfig ? settings.dnsMode : 'off';
@@ -90,7 +91,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const uplinksOf = (names: readonly string[]): string[] => names.filter((n) => n !== 'lo' && n !== settings.wgInterface).sort();
   let uplinks = uplinksOf(interfaces.filter((i) => !i.flags.includes('LOOPBACK')).map((i) => i.name));
   const policy = (state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy => {
-    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface };
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface, ...(proxyInbound ? { proxy: proxyInbound } : {}) };
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     return { state, ...common, endpoint: { ip: ep.ip!, port: ep.port, family: ep.family ?? (ep.ip!.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
@@ -125,7 +126,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const first = servers[0]!;
   const mtu = settings.wgMtu ?? first.mtu ?? tunnelMtu(await routing.routeMtu(first.peer.endpoint.ip!));
   const ipv6 = servers.some((s) => s.addresses.some((a) => a.family === 6));
-  const routePlan = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6 });
+  const routePlan = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6, ...(proxyInbound ? { proxyReplyMark: proxyInbound.mark } : {}) });
   await ensureSrcValidMark(log);
   log.info('tunnel parameters', { interface: settings.wgInterface, mtu, table, fwmark: `0x${fwmark.toString(16)}`, ipv6 });
 

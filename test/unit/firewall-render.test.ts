@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { writeFile, rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FirewallPolicy } from '../../src/firewall/policy.js';
+import { PROXY_REPLY_MARK, type FirewallPolicy } from '../../src/firewall/policy.js';
+import { parseCidr } from '../../src/config/cidr.js';
 import { lockdownPolicy } from '../../src/firewall/lockdown.js';
 import { renderRemoval, renderTransaction, summarize } from '../../src/firewall/render.js';
 import { assertGolden } from './helpers/golden.js';
@@ -16,6 +17,8 @@ import { CLUSTER_DNS, PRESHARED_KEY, V4_ADDR, fakeServer, policyFor } from './he
 const dual = fakeServer('se-sto-wg-001', { presharedKey: PRESHARED_KEY });
 const v4only = fakeServer('se-got-wg-002', { endpointIp: '185.213.154.69', addresses: [V4_ADDR] });
 const v6endpoint = fakeServer('de-fra-wg-003', { endpointIp: '2a03:1b20:3:f011::a03f', port: 3401 });
+
+const PROXY = { ports: [1080], clients: ['10.0.0.0/8', '100.64.0.0/10', 'fc00::/7'].map((c) => parseCidr(c)!), mark: PROXY_REPLY_MARK };
 
 interface Case {
   name: string;
@@ -39,6 +42,9 @@ const CASES: Case[] = [
   { name: 'blocked-uplink-guard', policy: policyFor('blocked', undefined, { uplinks: ['eth0', 'net1'] }) },
   { name: 'connected-uplink-guard-dns', policy: policyFor('connected', dual, { dns: CLUSTER_DNS, uplinks: ['eth0', 'net1'] }) },
   { name: 'blocked-killswitch-off', policy: policyFor('blocked', undefined, { killSwitch: false, dns: CLUSTER_DNS }) },
+  // The exit pool's port (PROXY_LISTEN): PROXY_ALLOWED_CIDRS only, replies routed back by ct mark.
+  { name: 'blocked-proxy', policy: { ...policyFor('blocked', undefined, { dns: CLUSTER_DNS }), proxy: PROXY } },
+  { name: 'connected-proxy', policy: { ...policyFor('connected', dual, { dns: CLUSTER_DNS, uplinks: ['eth0'] }), proxy: PROXY } },
   { name: 'connected-killswitch-off', policy: policyFor('connected', dual, { killSwitch: false, dns: CLUSTER_DNS, uplinks: ['eth0'] }) },
 ];
 
