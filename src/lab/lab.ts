@@ -44,6 +44,10 @@ export interface LabOptions {
   detached?: boolean;
   /** First remove labs whose owner died (crashed test runs); default true. */
   cleanupStale?: boolean;
+  /** How long the lab's servers and links may take to come up (default 20 s); longer under emulation. */
+  readyTimeoutMs?: number;
+  /** The relays' WireGuard: wireguard-go (default) or kernel links (needs a kernel with WireGuard). */
+  relayImplementation?: 'userspace' | 'kernel';
 }
 
 export interface LabRelay {
@@ -223,15 +227,16 @@ export async function labUp(opts: LabOptions = {}): Promise<Lab> {
       return c;
     };
     await settleAll<unknown>([
-      waitLinksReady(runner, plan),
-      startServers(plan.ns.router, role('router'), sopts).then((c) => track('router-servers', c)),
-      startServers(plan.ns.internet, role('internet'), sopts).then((c) => track('internet-servers', c)),
+      waitLinksReady(runner, plan, opts.readyTimeoutMs),
+      startServers(plan.ns.router, role('router'), sopts, opts.readyTimeoutMs).then((c) => track('router-servers', c)),
+      startServers(plan.ns.internet, role('internet'), sopts, opts.readyTimeoutMs).then((c) => track('internet-servers', c)),
       ...plan.relays.map(async (r) => {
         const keys = relayKeys.get(r.index);
         if (!keys) throw new Error(`no keys for relay ${r.index}`);
-        track(`relay${r.index}-wireguard`, await startRelay(r, { runner, log, detached, clientPublicKey: client.publicKey, keys, keyDir: `${plan.dir}/keys` }));
+        const wg = await startRelay(r, { runner, log, detached, clientPublicKey: client.publicKey, keys, keyDir: `${plan.dir}/keys`, implementation: opts.relayImplementation });
+        if (wg) track(`relay${r.index}-wireguard`, wg);
         await runner.run(['ip', 'netns', 'exec', r.ns, 'nft', '-f', '-'], { stdin: renderMultihopNft(r, plan.relays) });
-        track(`relay${r.index}-servers`, await startServers(r.ns, role('relay', r.index), sopts));
+        track(`relay${r.index}-servers`, await startServers(r.ns, role('relay', r.index), sopts, opts.readyTimeoutMs));
       }),
     ]);
     if (detached) {

@@ -1,5 +1,6 @@
-// A fake Mullvad relay: wireguard-go server in the relay namespace, the client's
-// peer (or, for a "revoked device", a stranger's), tunnel addresses and NAT.
+// A fake Mullvad relay: a WireGuard server in the relay namespace (wireguard-go,
+// or a kernel link where the kernel has WireGuard, as Mullvad's relays run), the
+// client's peer (or, for a "revoked device", a stranger's), tunnel addresses and NAT.
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import type { CommandRunner } from '../system/runner.js';
 import type { ChildHandle } from '../system/process.js';
@@ -20,6 +21,8 @@ export interface RelayStartOptions {
   keys: KeyPair;
   /** Directory (mode 0700) for the key file that lives only while `wg set` reads it. */
   keyDir: string;
+  /** 'kernel': a kernel WireGuard link, no process and no /dev/net/tun (the kernel-VM tests). Default 'userspace'. */
+  implementation?: 'userspace' | 'kernel';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -40,19 +43,25 @@ export async function waitForSocket(ifname: string, child: ChildHandle, timeoutM
   throw new Error(`wireguard-go for ${ifname}: no UAPI socket after ${timeoutMs} ms`);
 }
 
-export async function startRelay(relay: RelayPlan, opts: RelayStartOptions): Promise<ChildHandle> {
+/** The relay's WireGuard process (wireguard-go), or undefined for a kernel link. */
+export async function startRelay(relay: RelayPlan, opts: RelayStartOptions): Promise<ChildHandle | undefined> {
   const { runner, log } = opts;
   try {
-    // Detached (`lab up`), nobody reads wireguard-go's stdout once the CLI exits and
-    // Go dies of SIGPIPE on a write to a closed stdout: keep it silent then.
-    const env = { ...process.env, LOG_LEVEL: opts.detached ? 'silent' : 'error' };
-    const child = startChild(['ip', 'netns', 'exec', relay.ns, 'wireguard-go', '-f', relay.wgInterface], {
-      env,
-      log,
-      detached: opts.detached,
-      dieWithParent: !opts.detached,
-    });
-    await waitForSocket(relay.wgInterface, child);
+    let child: ChildHandle | undefined;
+    if (opts.implementation === 'kernel') {
+      await runner.run(['ip', '-n', relay.ns, 'link', 'add', relay.wgInterface, 'type', 'wireguard']);
+    } else {
+      // Detached (`lab up`), nobody reads wireguard-go's stdout once the CLI exits and
+      // Go dies of SIGPIPE on a write to a closed stdout: keep it silent then.
+      const env = { ...process.env, LOG_LEVEL: opts.detached ? 'silent' : 'error' };
+      child = startChild(['ip', 'netns', 'exec', relay.ns, 'wireguard-go', '-f', relay.wgInterface], {
+        env,
+        log,
+        detached: opts.detached,
+        dieWithParent: !opts.detached,
+      });
+      await waitForSocket(relay.wgInterface, child);
+    }
     // A revoked device: the relay knows some other key, never the client's.
     const peer = relay.knowsClient ? opts.clientPublicKey : generateKeyPair().publicKey;
     // A 0600 file, not /dev/stdin: the runner's stdin is a socketpair and wg's fopen() of

@@ -1,0 +1,144 @@
+// The kernel-WireGuard path, for real: the core e2e scenarios with
+// WG_IMPLEMENTATION=kernel (and auto choosing it) in the lab, run by
+// `npm run test:kernel` inside a qemu guest booted with Debian's kernel
+// (scripts/kernel-vm/). The guest has no wireguard-go and no /dev/net/tun, and the
+// lab's relays are kernel links too, so nothing here can pass through userspace
+// WireGuard. Every leak assertion reads the router's counters (src/lab/counters.ts).
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { labUp, type Lab } from '../../src/lab/lab.js';
+import { ExecRunner, type CommandRunner } from '../../src/system/runner.js';
+import { REFUSED, podProcesses, startSidecarInLab, type RunningSidecar } from '../../src/lab/run-sidecar.js';
+import { IN_GUEST, kernelWireguardLinks, latestHandshake, sidecarFootprint, tunnelKind, whyNotHere, wireguardGoOnPath } from './guest.js';
+
+const why = await whyNotHere();
+// In the guest, not being able to run is a failure: `npm run test:kernel` must never pass by skipping.
+if (why && IN_GUEST) throw new Error(`kernel WireGuard tests cannot run in the kernel VM: ${why}`);
+
+// TCG emulation runs JavaScript ~26x slower than the host and a process spawn
+// ~70x slower: generous waits, no wall-clock assertions.
+const READY_MS = 120_000;
+const TEST_MS = 300_000;
+/** The lab's commands with a longer default timeout than the sidecar's 10 s. */
+const exec = new ExecRunner();
+const slowRunner: CommandRunner = { run: (argv, opts) => exec.run(argv, { timeoutMs: 60_000, ...opts }) };
+
+describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false }, () => {
+  let lab: Lab;
+  let sc: RunningSidecar | undefined;
+
+  before(async () => {
+    lab = await labUp({ relays: 1, relayImplementation: 'kernel', runner: slowRunner, readyTimeoutMs: READY_MS });
+  }, { timeout: TEST_MS });
+  after(async () => {
+    if (sc?.child.running) await sc.stop('SIGKILL');
+    await lab?.down();
+  });
+  beforeEach(async () => {
+    await lab.resetLeaks();
+  });
+
+  function start(env: Record<string, string> = {}): RunningSidecar {
+    sc = startSidecarInLab(lab, { WG_IMPLEMENTATION: 'kernel', ...env });
+    return sc;
+  }
+
+  const internet = () => `http://${lab.internet.ip}/`;
+  const relayIps = () => lab.relays.map((r) => r.ip);
+
+  /** Zero on every counter, the strictest one (anything not WireGuard to a relay) included. */
+  async function assertNoLeak(what: string): Promise<void> {
+    assert.deepEqual(await lab.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 }, `${what}: leaked packets`);
+    assert.equal(await lab.strayPackets(), 0, `${what}: packets that were not WireGuard to a relay crossed the router`);
+  }
+
+  /** A request right now: refused at once, or (only while a kernel link lives on) through the relay. */
+  async function assertNotDirect(what: string): Promise<void> {
+    const r = await lab.httpFromPod(internet(), { timeoutMs: 3000 });
+    if (r.ok) assert.ok(relayIps().includes((r.json as { ip: string }).ip), `${what}: what passed went through a relay, got ${r.body}`);
+    await assertNoLeak(what);
+  }
+
+  async function assertExitThroughRelay(what: string): Promise<void> {
+    const exit = await lab.httpFromPod(`${internet()}json`, { timeoutMs: 10_000 });
+    assert.equal(exit.ok, true, `${what}: ${exit.error}`);
+    const json = exit.json as { ip: string; mullvad_exit_ip: boolean };
+    assert.ok(relayIps().includes(json.ip), `${what}: exit ${exit.body} is a relay`);
+    assert.equal(json.mullvad_exit_ip, true);
+  }
+
+  test('the guest: kernel WireGuard, no wireguard-go, no /dev/net/tun; the lab leaks without a sidecar', { timeout: TEST_MS }, async () => {
+    assert.deepEqual(wireguardGoOnPath(), [], 'wireguard-go is on PATH');
+    assert.equal(existsSync('/dev/net/tun'), false, '/dev/net/tun exists');
+    assert.equal(existsSync('/sys/module/tun'), false, 'the tun module is loaded');
+    const relay = lab.relays[0]!;
+    const kind = await lab.nsExec(relay.ns, ['ip', '-d', '-j', 'link', 'show', 'dev', relay.wgInterface]);
+    assert.equal((JSON.parse(kind.stdout) as { linkinfo?: { info_kind?: string } }[])[0]?.linkinfo?.info_kind, 'wireguard', 'the relay is a kernel link');
+    // The counters can fail: without a sidecar the pod reaches the internet directly.
+    const r = await lab.httpFromPod(internet(), { timeoutMs: 10_000 });
+    assert.equal(r.ok, true, r.error);
+    assert.ok((await lab.leaks()).v4 > 0);
+  });
+
+  test('WG_IMPLEMENTATION=kernel: a kernel link, handshake, exit through the relay, nothing leaks', { timeout: TEST_MS }, async () => {
+    await start().waitReady(READY_MS);
+    assert.equal(await tunnelKind(lab), 'wireguard', 'the tunnel is a kernel WireGuard link');
+    assert.ok((await latestHandshake(lab)) > 0, 'the kernel peer has a handshake');
+    assert.deepEqual(await podProcesses(lab, 'wireguard-go'), [], 'no wireguard-go in the pod');
+    await assertExitThroughRelay('connected');
+    const internal = await lab.httpFromPod(`http://${lab.internalService}/`, { timeoutMs: 10_000 });
+    assert.equal((internal.json as { ip: string }).ip, lab.pod.ip, 'the internal service is reached directly');
+    await assertNoLeak('connected');
+  });
+
+  test('tunnel link deleted while connected: no leak meanwhile, the sidecar recreates it', { timeout: TEST_MS }, async () => {
+    assert.ok(sc?.child.running, 'the sidecar of the previous test runs');
+    // The kernel's counterpart of wireguard-go dying: the link is gone, nothing exits.
+    await lab.podExec(['ip', 'link', 'del', 'dev', lab.sidecarInterface]);
+    const during = await lab.httpFromPod(internet(), { timeoutMs: 3000 });
+    assert.equal(during.ok, false, `nothing passes while the link is gone, got ${during.body}`);
+    assert.match(during.error ?? '', REFUSED, `refused at once, got ${during.error}`);
+    await assertNoLeak('link deleted');
+    await sc.waitFor((s) => Number(s['reconnects']) >= 1 && s['state'] === 'connected', READY_MS, 'reconnect');
+    await sc.waitReady(READY_MS);
+    assert.equal(await tunnelKind(lab), 'wireguard', 'recreated as a kernel link');
+    assert.match(sc.logs(), /tunnel lost, recreating it/);
+    await assertExitThroughRelay('after recreation');
+    await assertNoLeak('after recreation');
+  });
+
+  test('SIGKILL: the kernel link outlives the process, no leak; a restart replaces it without duplicates', { timeout: TEST_MS }, async () => {
+    assert.ok(sc?.child.running, 'the sidecar of the previous test runs');
+    const before = await sidecarFootprint(lab);
+    await sc.stop('SIGKILL');
+    // Unlike wireguard-go's TUN device, a kernel link lives on without its process.
+    assert.equal(await tunnelKind(lab), 'wireguard', 'the kernel link survived the SIGKILL');
+    await assertNotDirect('after SIGKILL');
+    await start().waitReady(READY_MS);
+    assert.match(sc.logs(), /removed a leftover tunnel interface/);
+    assert.deepEqual(await kernelWireguardLinks(lab), [lab.sidecarInterface], 'exactly one WireGuard link');
+    assert.equal(await sidecarFootprint(lab), before, 'policy rules and nft table identical after the restart');
+    await assertExitThroughRelay('after the restart');
+    await assertNoLeak('after the restart');
+  });
+
+  test('SIGTERM: exits 0, the kernel link is removed, the namespace stays blocked', { timeout: TEST_MS }, async () => {
+    assert.ok(sc?.child.running, 'the sidecar of the previous test runs');
+    assert.equal(await sc.stop('SIGTERM'), 0, sc.logs());
+    assert.equal(await tunnelKind(lab), undefined, 'the tunnel link is gone');
+    const r = await lab.httpFromPod(internet(), { timeoutMs: 3000 });
+    assert.equal(r.ok, false, `blocked after SIGTERM, got ${r.body}`);
+    assert.match(r.error ?? '', REFUSED, `refused at once, got ${r.error}`);
+    await assertNoLeak('after SIGTERM');
+  });
+
+  test('WG_IMPLEMENTATION=auto takes the kernel path, with no wireguard-go to fall back on', { timeout: TEST_MS }, async () => {
+    await start({ WG_IMPLEMENTATION: 'auto' }).waitReady(READY_MS);
+    assert.equal(await tunnelKind(lab), 'wireguard');
+    assert.match(sc!.logs(), /"implementation":"kernel"/);
+    await assertExitThroughRelay('auto');
+    await assertNoLeak('auto');
+    assert.equal(await sc!.stop('SIGTERM'), 0, sc!.logs());
+  });
+});
