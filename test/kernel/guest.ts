@@ -3,9 +3,10 @@
 // JSON. These tests run in the kernel-VM guest (scripts/kernel-vm/test), where
 // Debian's kernel has WireGuard and neither wireguard-go nor /dev/net/tun exists.
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ExecRunner } from '../../src/system/runner.js';
 import type { Lab } from '../../src/lab/lab.js';
-import { isRoot } from '../../src/lab/run-sidecar.js';
+import { isRoot, type RunningSidecar } from '../../src/lab/run-sidecar.js';
 
 const runner = new ExecRunner();
 
@@ -20,6 +21,18 @@ export async function whyNotHere(): Promise<string | false> {
     return `this kernel has no WireGuard (${probe.stderr.trim()}): run them with npm run test:kernel, which boots Debian's kernel in qemu`;
   }
   return false;
+}
+
+const WAIT_TOOL = fileURLToPath(new URL('./wait-ready.js', import.meta.url));
+
+/** Waits, from inside the pod, until the sidecar is ready with at least `minReconnects` reconnects. */
+export async function waitReadyInPod(lab: Lab, sc: RunningSidecar, timeoutMs: number, minReconnects = 0): Promise<void> {
+  const r = await lab.podExec([process.execPath, WAIT_TOOL, String(sc.healthPort), String(minReconnects), String(timeoutMs)], {
+    allowFailure: true,
+    readOnly: true,
+    timeoutMs: timeoutMs + 60_000,
+  });
+  if (r.code !== 0) throw new Error(`sidecar not ready (${minReconnects}+ reconnects) within ${timeoutMs} ms: ${r.stdout.trim()}\n${sc.logs()}`);
 }
 
 /** Every directory of PATH that holds a `wireguard-go`. */
