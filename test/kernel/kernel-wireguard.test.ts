@@ -44,8 +44,9 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
     await lab.resetLeaks();
   });
 
+  /** The sidecar's timings stretched for emulation, where one nft transaction can take seconds. */
   function start(env: Record<string, string> = {}): RunningSidecar {
-    sc = startSidecarInLab(lab, { WG_IMPLEMENTATION: 'kernel', ...env });
+    sc = startSidecarInLab(lab, { WG_IMPLEMENTATION: 'kernel', CONNECT_TIMEOUT: '180s', PROBE_TIMEOUT: '30s', FAILOVER_AFTER: '600s', ...env });
     return sc;
   }
 
