@@ -70,10 +70,14 @@ function parseElement(family: AuditFamily, raw: unknown, timeout: number): Refus
 
 /** The protocol bucket of the metric (and of /status) for nft's protocol name. */
 export function protocolBucket(protocol: string): AuditProtocol {
-  if (protocol === 'tcp' || protocol === 'udp') return protocol;
-  if (protocol === 'icmp' || protocol === 'ipv6-icmp') return 'icmp';
+  // Without /etc/protocols (slim images) nft prints numbers instead of names.
+  const name = PROTOCOL_NUMBERS[protocol] ?? protocol;
+  if (name === 'tcp' || name === 'udp') return name;
+  if (name === 'icmp' || name === 'ipv6-icmp' || name === 'icmpv6') return 'icmp';
   return 'other';
 }
+
+const PROTOCOL_NUMBERS: Readonly<Record<string, string>> = { '1': 'icmp', '6': 'tcp', '17': 'udp', '58': 'ipv6-icmp' };
 
 function count(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;

@@ -39,12 +39,12 @@ export function renderAuditDefinitions(): string[] {
 /** Rules at the top of the refuse chain (before the reject verdicts). */
 export function renderAuditRules(): string[] {
   const map = AUDIT_FAMILIES.flatMap((f) =>
-    (['tcp', 'udp', 'icmp'] as const).map((p) => `${f} . ${p === 'icmp' && f === 'ipv6' ? 'ipv6-icmp' : p} : "${refusedCounterName(f, p)}"`),
+    (['tcp', 'udp', 'icmp'] as const).map((p) => `${f} . ${p === 'icmp' && f === 'ipv6' ? 'icmpv6' : p} : "${refusedCounterName(f, p)}"`),
   );
   return [
     `counter name meta nfproto . meta l4proto map { ${map.join(', ')} }`,
     `meta nfproto ipv4 meta l4proto != { tcp, udp, icmp } counter name ${refusedCounterName('ipv4', 'other')}`,
-    `meta nfproto ipv6 meta l4proto != { tcp, udp, ipv6-icmp } counter name ${refusedCounterName('ipv6', 'other')}`,
+    `meta nfproto ipv6 meta l4proto != { tcp, udp, icmpv6 } counter name ${refusedCounterName('ipv6', 'other')}`,
     `meta nfproto ipv4 meta l4proto ${PORTED} update @${REFUSED_SETS.ipv4} { ip daddr . meta l4proto . th dport }`,
     `meta nfproto ipv4 meta l4proto != ${PORTED} update @${REFUSED_SETS.ipv4} { ip daddr . meta l4proto . 0 }`,
     `meta nfproto ipv6 meta l4proto ${PORTED} update @${REFUSED_SETS.ipv6} { ip6 daddr . meta l4proto . th dport }`,

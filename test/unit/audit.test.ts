@@ -44,6 +44,8 @@ test('parse: garbage and foreign documents give an empty sample, never a throw',
 
 test('protocol buckets: tcp, udp, icmp (both families), other', () => {
   assert.deepEqual(['tcp', 'udp', 'icmp', 'ipv6-icmp', 'sctp', '253'].map(protocolBucket), ['tcp', 'udp', 'icmp', 'icmp', 'other', 'other']);
+  // slim images have no /etc/protocols: nft prints numbers
+  assert.deepEqual(['6', '17', '1', '58', '132'].map(protocolBucket), ['tcp', 'udp', 'icmp', 'icmp', 'other']);
 });
 
 test('ledger: counts survive a table rewrite (new handle, counters restarted) and a reading below the last one', () => {
