@@ -6,6 +6,7 @@ import type { Lab, LabRelay } from '../src/lab/lab.js';
 import { startSidecarInLab } from '../src/lab/run-sidecar.js';
 import { makeBaseline } from './lib/baseline.js';
 import { freshPod } from './lib/pod.js';
+import { IPERF_PORT, iperf, waitTunnel } from './lib/iperf.js';
 import { fmt, say, sleep, summary, type Summary } from './lib/stats.js';
 
 export interface ThroughputResult {
@@ -20,35 +21,6 @@ export interface ThroughputResult {
   ratioDown: number;
 }
 
-const PORT = 5201;
-
-async function iperf(lab: Lab, seconds: number, reverse: boolean): Promise<number> {
-  const argv = ['iperf3', '-c', lab.internet.ip, '-p', String(PORT), '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])];
-  for (let attempt = 1; ; attempt++) {
-    const r = await lab.podExec(argv, { allowFailure: true, readOnly: true, timeoutMs: seconds * 1000 + 20_000 });
-    let doc: { end?: { sum_received?: { bits_per_second?: number } }; error?: string } = {};
-    try {
-      doc = JSON.parse(r.stdout) as typeof doc;
-    } catch {
-      doc = { error: `no JSON: ${r.stderr.trim()}` };
-    }
-    const bps = doc.end?.sum_received?.bits_per_second;
-    if (bps !== undefined) return bps / 1e6;
-    if (attempt >= 3) throw new Error(`iperf3 ${reverse ? '-R ' : ''}failed: ${doc.error ?? 'no result'}`);
-    await sleep(500); // "the server is busy": the previous test is still closing
-  }
-}
-
-async function waitTunnel(lab: Lab): Promise<void> {
-  const end = Date.now() + 15_000;
-  while (Date.now() < end) {
-    const r = await lab.httpFromPod(lab.checkUrl, { timeoutMs: 1000 });
-    if (r.ok && lab.relays.some((x) => x.ip === (r.json as { ip?: string }).ip)) return;
-    await sleep(100);
-  }
-  throw new Error('wg-quick tunnel did not carry traffic');
-}
-
 async function sidecarMtu(lab: Lab): Promise<number> {
   const r = await lab.podExec(['ip', '-j', 'link', 'show', 'dev', lab.sidecarInterface], { readOnly: true });
   return (JSON.parse(r.stdout) as { mtu: number }[])[0]!.mtu;
@@ -56,7 +28,7 @@ async function sidecarMtu(lab: Lab): Promise<number> {
 
 export async function benchThroughput(lab: Lab, runs: number, seconds: number): Promise<ThroughputResult> {
   const relay: LabRelay = lab.relays[0]!;
-  const server = lab.nsSpawn(lab.ns.internet, ['iperf3', '-s', '-p', String(PORT)]);
+  const server = lab.nsSpawn(lab.ns.internet, ['iperf3', '-s', '-p', String(IPERF_PORT)]);
   const sc = { up: [] as number[], down: [] as number[] };
   const base = { up: [] as number[], down: [] as number[] };
   let mtu = 0;
