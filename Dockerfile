@@ -7,23 +7,25 @@
 ARG NODE_IMAGE=docker.io/library/node:20.20.2-bookworm-slim
 ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-20250520-slim
 
-# --- build: compile the TypeScript, keep only production dependencies ----------
+# --- build: compile the TypeScript and bundle it (no node_modules in the image) --
 # On the build machine's platform: the output is plain JavaScript (no native addons),
-# so multi-arch builds do not run npm and tsc under emulation.
+# so multi-arch builds do not run npm, tsc and esbuild under emulation.
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would run tsc before the sources are copied.
+# --ignore-scripts: `prepare` would build before the sources are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY bin ./bin
 COPY src ./src
+# The runtime is dist/bundle (the sources and their three dependencies, minified);
+# `lab` and `demo` need the source tree and are not in the image.
 RUN npx tsc -p tsconfig.json \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && node scripts/bundle.mjs \
  && mkdir -p /out/opt/mullvad-sidecar/dist \
- && cp -r package.json bin node_modules /out/opt/mullvad-sidecar/ \
- && cp -r dist/src /out/opt/mullvad-sidecar/dist/ \
- && find /out -name '*.map' -delete
+ && cp -r package.json bin /out/opt/mullvad-sidecar/ \
+ && cp -r dist/bundle /out/opt/mullvad-sidecar/dist/
 
 # --- node: the Node.js binary for the target platform ---------------------------
 FROM ${NODE_IMAGE} AS node
