@@ -13,7 +13,7 @@ import { freshPod } from './lib/pod.js';
 import { ProcSampler, sidecarPid, type ProcCost } from './lib/proc.js';
 import { fmt, percentile, say, sleep, summary, type Summary } from './lib/stats.js';
 
-const DNS_LOAD = fileURLToPath(new URL('./lib/dns-load.js', import.meta.url));
+export const DNS_LOAD = fileURLToPath(new URL('./lib/dns-load.js', import.meta.url));
 const ABUSE = fileURLToPath(new URL('./lib/health-abuse-client.js', import.meta.url));
 
 export const TUNED = { CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s', MAX_BACKOFF: '2s' };
@@ -43,7 +43,7 @@ export interface ControllerResult {
   health: ProbeLatency[];
 }
 
-async function podTool<T>(lab: Lab, script: string, cfg: unknown): Promise<T> {
+export async function podTool<T>(lab: Lab, script: string, cfg: unknown): Promise<T> {
   const child = lab.podSpawn([process.execPath, script, JSON.stringify(cfg)]);
   await child.exited;
   const line = child.output().split('\n').find((l) => l.startsWith('RESULT '));
@@ -51,7 +51,7 @@ async function podTool<T>(lab: Lab, script: string, cfg: unknown): Promise<T> {
   return JSON.parse(line.slice(7)) as T;
 }
 
-const costLine = (c: ProcCost) => `RSS ${fmt(c.rssMiB, ' MiB', 1)}, CPU ${c.cpuPercent.toFixed(1)}% of a core over ${c.seconds.toFixed(0)} s`;
+export const costLine = (c: ProcCost) => `RSS ${fmt(c.rssMiB, ' MiB', 1)}, CPU ${c.cpuPercent.toFixed(1)}% of a core over ${c.seconds.toFixed(0)} s`;
 
 async function failovers(lab: Lab, sc: RunningSidecar, pid: number, o: ControllerOptions): Promise<ControllerResult['failover']> {
   const app = startApp(lab, typicalApp(lab, { intervalMs: 200 }));

@@ -25,10 +25,11 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}): RunningSidecar {
+/** `argv`: another way to start `run` (a benchmark comparing entries); default the bin script. */
+export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}, argv: string[] = [BIN, 'run']): RunningSidecar {
   const healthPort = Number(env['HEALTH_PORT'] ?? 9999);
   // The bin script itself (its shebang carries the node flags the image uses).
-  const child = lab.podSpawn([BIN, 'run'], {
+  const child = lab.podSpawn(argv, {
     ...process.env,
     ...lab.kubernetesEnv,
     WG_CONFIG_DIR: lab.configDir,
