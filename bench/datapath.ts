@@ -32,7 +32,6 @@ export function connectedPolicy(lab: Lab, iface: string, addresses: InterfaceAdd
     killSwitch: true,
     bypass,
     fwmark: 51820,
-    healthPort: 9999,
     dns: { forwarderPort: 10053, upstreamSourcePorts: DNS_UPSTREAM_PORTS, clusterResolvers: [lab.clusterDns] },
     uplinks,
     tunnelName: iface,

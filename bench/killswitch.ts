@@ -14,8 +14,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderTransaction } from '../src/firewall/render.js';
-import { LOCKDOWN } from '../src/firewall/policy.js';
+import { lockdownTransactions } from '../src/firewall/lockdown.js';
 import { ExecRunner } from '../src/system/runner.js';
 import { arg, fmt, say, sleep, summary, type Summary } from './lib/stats.js';
 
@@ -31,7 +30,8 @@ export interface Variant {
 }
 
 export function variants(): Variant[] {
-  const lockdown = renderTransaction(LOCKDOWN);
+  // The namespace below has one device besides lo: the lockdown guards it.
+  const lockdown = lockdownTransactions(['eth0'])[0]!;
   const nftFromNode = `require('child_process').execFileSync('nft',['-f','-'],{input:${JSON.stringify(lockdown)}})`;
   const v: Variant[] = [{ name: 'sidecar (bin/mullvad-sidecar)', argv: [BIN, 'run'] }];
   if (existsSync(`${ROOT}dist/src/cli/main.js`))
