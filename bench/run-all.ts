@@ -2,8 +2,8 @@
 // printed and written into BENCHMARKS.md with the machine and the date.
 //
 //   node dist/bench/run-all.js [--quick] [--runs N] [--iperf-seconds S] [--idle-seconds S]
-//        [--failovers N] [--failover-seconds S] [--only ready,throughput,controller,failover,dns,image]
-//        [--no-write]
+//        [--failovers N] [--failover-seconds S] [--no-write] [--build-image]
+//        [--only killswitch,ready,throughput,datapath,memory,controller,failover,dns,image]
 //
 // Every figure is a median over the runs of this invocation with [min–max]; every
 // comparison is a ratio of medians measured in this same run.
@@ -14,8 +14,11 @@ import { ExecRunner } from '../src/system/runner.js';
 import { benchReady, type ReadyResult } from './ready.js';
 import { benchThroughput, type ThroughputResult } from './throughput.js';
 import { benchController, type ControllerResult } from './controller.js';
+import { benchKillSwitch } from './killswitch.js';
+import { benchMemory, type MemoryFigures } from './memory.js';
+import { benchDatapath, type DatapathFigures } from './datapath.js';
 import { writeReport, type Report } from './report.js';
-import { arg, describeMachine, say } from './lib/stats.js';
+import { arg, describeMachine, say, type Summary } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
@@ -38,9 +41,13 @@ async function external(name: string, args: string[], timeoutMs: number): Promis
   return out;
 }
 
-async function imageSize(): Promise<string> {
+async function imageSize(build: boolean): Promise<string> {
   process.env['CONTAINERS_CONF'] ??= `${ROOT}scripts/podman-containers.conf`;
   const image = process.env['MULLVAD_SIDECAR_TEST_IMAGE'] ?? 'localhost/mullvad-sidecar:test';
+  if (build) {
+    const b = await new ExecRunner().run([`${ROOT}scripts/build-image`, image], { allowFailure: true, timeoutMs: 30 * 60_000 });
+    if (b.code !== 0) return `scripts/build-image failed: ${b.stderr.trim().slice(-300)}`;
+  }
   const r = await new ExecRunner().run(['podman', 'image', 'inspect', '--format', '{{.Size}}', image], { allowFailure: true, readOnly: true, timeoutMs: 30_000 }).catch(() => undefined);
   const bytes = Number(r?.stdout.trim());
   return r && r.code === 0 && bytes > 0 ? `${image}: ${(bytes / 1e6).toFixed(1)} MB (podman image inspect)` : `not built (${image}; build it with scripts/build-image)`;
@@ -53,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const quick = argv.includes('--quick');
   const num = (name: string, full: number, q: number) => Number(arg(argv, name, String(quick ? q : full)));
-  const only = new Set(arg(argv, '--only', 'ready,throughput,controller,failover,dns,image').split(','));
+  const only = new Set(arg(argv, '--only', 'killswitch,ready,throughput,datapath,memory,controller,failover,dns,image').split(','));
   const o = {
     runs: num('--runs', 5, 3),
     iperfRuns: num('--iperf-runs', 3, 2),
@@ -71,8 +78,18 @@ export async function main(argv: string[]): Promise<number> {
   let ready: ReadyResult | undefined;
   let throughput: ThroughputResult | undefined;
   let controller: ControllerResult | undefined;
+  let killswitch: Record<string, Summary> | undefined;
+  let memory: Record<string, MemoryFigures> | undefined;
+  let datapath: Record<string, DatapathFigures> | undefined;
   const errors: string[] = [];
-  if (only.has('ready') || only.has('throughput') || only.has('controller')) {
+  if (only.has('killswitch')) {
+    say(`\nkill switch latency: spawn → our nftables table (${o.runs * 2} runs each, alternating)`);
+    killswitch = await benchKillSwitch(o.runs * 2).catch((e: unknown) => {
+      errors.push(`killswitch: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    });
+  }
+  if (['ready', 'throughput', 'datapath', 'memory', 'controller'].some((x) => only.has(x))) {
     const lab = await labUp({ relays: 2 });
     try {
       const step = async <T>(name: string, title: string, f: () => Promise<T>): Promise<T | undefined> => {
@@ -88,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
       };
       ready = await step('ready', `1. time to ready (${o.runs} runs each, alternating)`, () => benchReady(lab, o.runs));
       throughput = await step('throughput', `2. throughput, iperf3 ${o.iperfSeconds} s each way (${o.iperfRuns} runs each, alternating)`, () => benchThroughput(lab, o.iperfRuns, o.iperfSeconds));
+      datapath = await step('datapath', `2b. data path: the sidecar's ruleset one chain or hook at a time on one wg-quick tunnel (${o.iperfRuns} rounds of ${o.iperfSeconds} s)`, () => benchDatapath(lab, o.iperfRuns, o.iperfSeconds, false));
+      memory = await step('memory', `4a. memory: connected and idle, DNS load peak (${o.iperfRuns} runs each)`, () => benchMemory(lab, o.iperfRuns, { idleSeconds: Math.min(o.idleSeconds, 20), dnsSeconds: Math.min(o.dnsSeconds, 10) }));
       controller = await step('controller', '4. controller cost (the sidecar\'s Node.js process)', () => benchController(lab, o));
     } finally {
       await lab.down();
@@ -105,10 +124,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   let image = 'not run';
   if (only.has('image')) {
-    image = await imageSize();
+    image = await imageSize(argv.includes('--build-image'));
     say(`\n6. image size: ${image}`);
   }
-  const report: Report = { machine, quick, options: o, ready, throughput, controller, failover, dns, image, errors };
+  const report: Report = { machine, quick, options: o, killswitch, ready, throughput, datapath, memory, controller, failover, dns, image, errors };
   if (!argv.includes('--no-write')) {
     const file = await writeReport(`${ROOT}BENCHMARKS.md`, report);
     say(`\nwritten: ${file}`);
