@@ -4,16 +4,16 @@
 // ruleset alone (not by the sidecar's process or its wireguard-go). Variants
 // alternate within each round; each figure is a median over the rounds.
 //   node dist/bench/datapath.js [--rounds N] [--seconds S] [--reverse]
-import { fileURLToPath } from 'node:url';
 import { parseCidr, type Cidr } from '../src/config/cidr.js';
 import type { InterfaceAddress } from '../src/config/types.js';
 import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from '../src/firewall/policy.js';
 import { renderRuleset, renderTransaction } from '../src/firewall/render.js';
-import { labUp, type Lab } from '../src/lab/lab.js';
-import { isRoot, podProcesses } from '../src/lab/run-sidecar.js';
+import type { Lab } from '../src/lab/lab.js';
+import { podProcesses } from '../src/lab/run-sidecar.js';
 import { killSwitchRuleset, makeBaseline } from './lib/baseline.js';
 import { IPERF_PORT, iperfRun, waitTunnel } from './lib/iperf.js';
 import { sampleProc } from './lib/proc.js';
+import { runStandalone } from './lib/standalone.js';
 import { arg, fmt, say, sleep, summary, type Summary } from './lib/stats.js';
 
 const FLUSH = `add table inet ${TABLE}\ndelete table inet ${TABLE}\nadd table netdev ${TABLE}\ndelete table netdev ${TABLE}\nadd table inet bench_killswitch\ndelete table inet bench_killswitch\n`;
@@ -116,18 +116,8 @@ export async function benchDatapath(lab: Lab, rounds: number, seconds: number, r
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const argv = process.argv.slice(2);
-  if (!isRoot()) {
-    process.stderr.write('bench: needs root (network namespaces)\n');
-    process.exit(1);
-  }
-  const lab = await labUp({ relays: 1 });
-  try {
-    const reverse = argv.includes('--reverse');
-    say(`data path, iperf3 ${reverse ? 'internet → pod' : 'pod → internet'}, one wg-quick tunnel, ruleset variants`);
-    await benchDatapath(lab, Number(arg(argv, '--rounds', '3')), Number(arg(argv, '--seconds', '5')), reverse);
-  } finally {
-    await lab.down();
-  }
-}
+await runStandalone(import.meta.url, async (lab, argv) => {
+  const reverse = argv.includes('--reverse');
+  say(`data path, iperf3 ${reverse ? 'internet → pod' : 'pod → internet'}, one wg-quick tunnel, ruleset variants`);
+  await benchDatapath(lab, Number(arg(argv, '--rounds', '3')), Number(arg(argv, '--seconds', '5')), reverse);
+});

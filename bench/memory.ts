@@ -5,12 +5,13 @@
 //   - bare node: the same flags, an empty event loop (the floor)
 //   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S]
 import { fileURLToPath } from 'node:url';
-import { labUp, type Lab } from '../src/lab/lab.js';
-import { isRoot, startSidecarInLab } from '../src/lab/run-sidecar.js';
+import type { Lab } from '../src/lab/lab.js';
+import { startSidecarInLab } from '../src/lab/run-sidecar.js';
 import { DNS_LOAD, podTool, TUNED } from './controller.js';
 import type { DnsLoadResult } from './lib/dns-load.js';
 import { freshPod } from './lib/pod.js';
 import { ProcSampler } from './lib/proc.js';
+import { runStandalone } from './lib/standalone.js';
 import { arg, fmt, say, sleep, summary, type Summary } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,16 +75,6 @@ export async function benchMemory(lab: Lab, runs: number, o: { idleSeconds: numb
   return out;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const argv = process.argv.slice(2);
-  if (!isRoot()) {
-    process.stderr.write('bench: needs root (network namespaces)\n');
-    process.exit(1);
-  }
-  const lab = await labUp({ relays: 1 });
-  try {
-    await benchMemory(lab, Number(arg(argv, '--runs', '3')), { idleSeconds: Number(arg(argv, '--idle-seconds', '20')), dnsSeconds: Number(arg(argv, '--dns-seconds', '10')) });
-  } finally {
-    await lab.down();
-  }
-}
+await runStandalone(import.meta.url, (lab, argv) =>
+  benchMemory(lab, Number(arg(argv, '--runs', '3')), { idleSeconds: Number(arg(argv, '--idle-seconds', '20')), dnsSeconds: Number(arg(argv, '--dns-seconds', '10')) }),
+);
