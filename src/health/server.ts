@@ -1,11 +1,15 @@
 // The health HTTP server: /healthz, /readyz, /status, /metrics. Read-only by
 // construction (it only calls the HealthSource's getters), bound to all
 // addresses so kubelet probes reach it, and hardened so a flood or a slow client
-// cannot starve the probes: small header limit, no request bodies, header and
-// request timeouts checked every second (slowloris), concurrent scrapes share one
-// metrics rendering.
+// cannot starve the probes: connections admitted per class of source (the
+// kubelet's HOST_IP, loopback, everyone else), each class with its own reserved
+// slots and a cap per source address; a connection must complete its first
+// request within `firstRequestMs`; small header limit, no request bodies, header
+// and request timeouts checked every second (slowloris), concurrent scrapes share
+// one metrics rendering. No error of one request or connection leaves this file.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Admission, DropTally, isLoopback, plainAddress } from '../dns/admission.js';
 import type { Logger } from '../log/logger.js';
 import type { SidecarMetrics } from './metrics.js';
 import { safeJson } from './redact.js';
@@ -22,6 +26,8 @@ export interface HealthServerOptions {
   secrets?: () => Iterable<string>;
   /** Limits, overridable for tests. */
   limits?: Partial<Limits>;
+  /** The kubelet's addresses (HOST_IP): their probes get reserved connection slots. */
+  trustedSources?: readonly string[];
 }
 
 export interface Limits {
@@ -29,7 +35,17 @@ export interface Limits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Connections from the pod's network (neither HOST_IP nor loopback) at most, and per source address. */
   maxConnections: number;
+  maxConnectionsPerSource: number;
+  /** Reserved for HOST_IP (the kubelet), whatever the others hold. */
+  reservedTrusted: number;
+  /** Reserved for loopback (Compose healthchecks, `mullvad-sidecar status`); no cap per loopback address. */
+  reservedLoopback: number;
+  /** A connection that has not completed a request's headers this long after it opened is closed. */
+  firstRequestMs: number;
+  /** Tests: treat 127.0.0.0/8 as the pod's network, to play cluster clients from loopback. */
+  trustLoopback: boolean;
   maxUrlLength: number;
 }
 
@@ -38,13 +54,61 @@ export const DEFAULT_LIMITS: Limits = {
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
   idleTimeoutMs: 5_000,
-  maxConnections: 4_096,
+  maxConnections: 1_024,
+  maxConnectionsPerSource: 32,
+  reservedTrusted: 256,
+  reservedLoopback: 2_048,
+  firstRequestMs: 2_000,
+  trustLoopback: true,
   maxUrlLength: 2_048,
 };
 
+type SourceClass = 'kubelet' | 'loopback' | 'other';
+
 export interface HealthServer {
   port: number;
+  /** Open connections per class and refusals by reason since start. */
+  stats(): { open: Record<string, number>; dropped: Record<string, number> };
   close(): Promise<void>;
+}
+
+/**
+ * Admits or closes each new connection, and closes those that send no complete
+ * request in time. Returns the stats getter.
+ */
+function admission(server: Server, opts: HealthServerOptions, limits: Limits): HealthServer['stats'] {
+  const trusted = new Set((opts.trustedSources ?? []).map(plainAddress));
+  const classify = (a: string): SourceClass => (trusted.has(a) ? 'kubelet' : limits.trustLoopback && isLoopback(a) ? 'loopback' : 'other');
+  const slots = new Admission<SourceClass>(
+    {
+      kubelet: { total: limits.reservedTrusted, perSource: limits.reservedTrusted },
+      loopback: { total: limits.reservedLoopback, perSource: limits.reservedLoopback },
+      other: { total: limits.maxConnections, perSource: limits.maxConnectionsPerSource },
+    },
+    classify,
+  );
+  const drops = new DropTally(opts.log, 'health server: refused or cut connections (counts since the last line)');
+  const waiting = new WeakMap<Socket, NodeJS.Timeout>();
+  server.on('connection', (socket: Socket) => {
+    const ticket = slots.admit(socket.remoteAddress);
+    if (!ticket) {
+      drops.add('connection-limit');
+      socket.destroy();
+      return;
+    }
+    const timer = setTimeout(() => {
+      drops.add('no-request');
+      socket.destroy();
+    }, limits.firstRequestMs);
+    timer.unref();
+    waiting.set(socket, timer);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      ticket.release();
+    });
+  });
+  server.on('request', (req: IncomingMessage) => clearTimeout(waiting.get(req.socket)));
+  return () => ({ open: slots.open(), dropped: drops.snapshot() });
 }
 
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
@@ -62,15 +126,19 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       requireHostHeader: false,
     },
     (req, res) => {
-      handle(req, res, opts).catch((err: unknown) => {
-        log.error('health server: answering request', { path: req.url, error: err instanceof Error ? err : String(err) });
-        if (!res.headersSent) send(res, 500, 'internal error\n');
-        else res.destroy();
-      });
+      handle(req, res, opts)
+        .catch((err: unknown) => {
+          log.error('health server: answering request', { path: req.url, error: err instanceof Error ? err : String(err) });
+          if (!res.headersSent) send(res, 500, 'internal error\n');
+          else res.destroy();
+        })
+        // Only a broken socket can fail here; the request ends with it.
+        .catch(() => res.destroy());
     },
   );
-  server.maxConnections = limits.maxConnections;
+  // No server.maxConnections: one total cap is what let one address starve the kubelet. admit() below decides.
   server.maxHeadersCount = 64;
+  const admit = admission(server, opts, limits);
   server.setTimeout(limits.requestTimeoutMs);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Malformed or oversized requests: answer once, close, never crash.
@@ -86,6 +154,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   log.info('health server listening', { port, host: opts.host ?? '::' });
   return {
     port,
+    stats: admit,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

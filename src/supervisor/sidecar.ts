@@ -247,6 +247,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       },
       metrics,
       log,
+      trustedSources: settings.hostIps,
       secrets: () => servers.flatMap((s) => [s.privateKey, ...(s.peer.presharedKey ? [s.peer.presharedKey] : [])]),
     });
   }
