@@ -42,7 +42,7 @@ export interface Limits {
   reservedTrusted: number;
   /** Reserved for loopback (Compose healthchecks, `mullvad-sidecar status`); no cap per loopback address. */
   reservedLoopback: number;
-  /** A connection that has not completed a request's headers this long after it opened is closed. */
+  /** A connection from the pod's network ('other') that has not completed a request's headers this long after it opened is closed. */
   firstRequestMs: number;
   /** Tests: treat 127.0.0.0/8 as the pod's network, to play cluster clients from loopback. */
   trustLoopback: boolean;
@@ -96,16 +96,16 @@ function admission(server: Server, opts: HealthServerOptions, limits: Limits): H
       socket.destroy();
       return;
     }
+    socket.once('close', () => ticket.release());
+    // The reserved classes keep Node's header timeout: a busy loop must not cut the kubelet's own slow probe.
+    if (ticket.pool !== 'other') return;
     const timer = setTimeout(() => {
       drops.add('no-request');
       socket.destroy();
     }, limits.firstRequestMs);
     timer.unref();
     waiting.set(socket, timer);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      ticket.release();
-    });
+    socket.once('close', () => clearTimeout(timer));
   });
   server.on('request', (req: IncomingMessage) => clearTimeout(waiting.get(req.socket)));
   return () => ({ open: slots.open(), dropped: drops.snapshot() });

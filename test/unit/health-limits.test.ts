@@ -18,25 +18,38 @@ const source: HealthSource = {
   status: () => ({}) as StatusSnapshot,
 };
 
-let server: HealthServer;
-const sockets: net.Socket[] = [];
-before(async () => {
-  server = await startHealthServer({
+const start = (firstRequestMs: number): Promise<HealthServer> =>
+  startHealthServer({
     port: 0,
     host: '127.0.0.1',
     source,
     metrics: new SidecarMetrics({ version: '0.1.0' }),
     log: silentLogger,
     trustedSources: [KUBELET],
-    limits: { maxConnections: 40, maxConnectionsPerSource: 10, reservedTrusted: 8, firstRequestMs: 400, trustLoopback: false },
+    limits: { maxConnections: 40, maxConnectionsPerSource: 10, reservedTrusted: 8, firstRequestMs, trustLoopback: false },
   });
+
+/** `server` keeps silent connections a minute (the slot tests); `quick` cuts them after 300 ms. */
+let server: HealthServer;
+let slow: HealthServer;
+let quick: HealthServer;
+const sockets: net.Socket[] = [];
+before(async () => {
+  slow = await start(60_000);
+  quick = await start(300);
+  server = slow;
 });
 after(async () => {
   for (const s of sockets) s.destroy();
-  await server.close();
+  await Promise.all([slow.close(), quick.close()]);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (at most 10 s) until the server has seen what the kernel already accepted. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 10_000; !cond(); await sleep(20)) if (Date.now() > end) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(server.stats())}`);
+}
 
 function probe(localAddress: string, path = '/healthz'): Promise<number | string> {
   return new Promise((resolve) => {
@@ -66,24 +79,24 @@ async function silent(localAddress: string, n: number): Promise<net.Socket[]> {
 
 test('a flood of silent connections from one address takes only its own slots; the kubelet and other clients are answered', async () => {
   await silent('127.0.0.2', 100);
-  await sleep(50);
+  await until('100 connections seen', () => (server.stats().dropped['connection-limit'] ?? 0) + (server.stats().open['other'] ?? 0) >= 100);
   assert.equal(server.stats().open['other'], 10, 'the flooding address holds its 10 slots, no more');
   assert.equal(await probe(KUBELET), 200);
   assert.equal(await probe('127.0.0.3'), 200, 'another address of the pod network still gets in');
-  assert.ok((server.stats().dropped['connection-limit'] ?? 0) >= 90);
 });
 
 test('the whole pod-network class full: probes from HOST_IP still answered from the reserved slots', async () => {
   for (let i = 10; i < 16; i++) await silent(`127.0.0.${i}`, 10);
-  await sleep(50);
+  await until('the class full', () => server.stats().open['other'] === 40);
   assert.equal(server.stats().open['other'], 40, 'every slot of the class is held');
   assert.equal(await probe('127.0.0.30'), 'ECONNRESET', 'a newcomer from the pod network is refused');
   for (let i = 0; i < 5; i++) assert.equal(await probe(KUBELET), 200);
 });
 
 test('connections that send nothing are closed after firstRequestMs and their slots come back', async () => {
-  await sleep(600);
-  assert.equal(server.stats().open['other'] ?? 0, 0);
+  server = quick;
+  for (let i = 10; i < 14; i++) await silent(`127.0.0.${i}`, 10);
+  await until('silent connections cut', () => (server.stats().open['other'] ?? 0) === 0);
   assert.ok((server.stats().dropped['no-request'] ?? 0) >= 40);
   assert.equal(await probe('127.0.0.30'), 200);
 });
