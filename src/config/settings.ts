@@ -33,6 +33,8 @@ export interface Settings {
   // DNS (issue: split DNS)
   readonly dnsMode: DnsMode;
   readonly clusterDomains: readonly string[] | undefined;
+  /** Least time an address learned from a cluster DNS answer stays reachable directly without use. */
+  readonly clusterLearnTtlMs: number;
   readonly dnsUpstreams: readonly string[] | undefined;
   /** Unprivileged port the forwarder listens on; nftables redirects port 53 to it. */
   readonly dnsForwarderPort: number;
@@ -192,7 +194,8 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'LOG_FORMAT', key: 'logFormat', help: 'json | pretty', def: () => (process.stderr.isTTY ? 'pretty' : 'json'), parse: oneOf('json', 'pretty') },
   { env: 'LOG_LEVEL', key: 'logLevel', help: LEVELS.join(' | '), def: () => 'info', parse: oneOf(...LEVELS) },
   { env: 'DNS_MODE', key: 'dnsMode', help: 'split | tunnel | off', def: (s) => (dnsConfigOff(s['ENABLE_DNS_CONFIG']) ? 'off' : 'split'), parse: oneOf('split', 'tunnel', 'off') },
-  { env: 'CLUSTER_DOMAINS', key: 'clusterDomains', help: 'domains resolved by cluster DNS (default cluster.local + search domains)', def: () => undefined, parse: domains },
+  { env: 'CLUSTER_DOMAINS', key: 'clusterDomains', help: "more domains resolved by cluster DNS, besides the cluster's own", def: () => undefined, parse: domains },
+  { env: 'CLUSTER_LEARN_TTL', key: 'clusterLearnTtlMs', help: 'least time an address from a cluster DNS answer stays direct without use', def: () => 600_000, parse: duration(1000, 86_400_000) },
   { env: 'DNS_UPSTREAMS', key: 'dnsUpstreams', help: 'tunnel resolvers (default: the config DNS line)', def: () => undefined, parse: ips },
   { env: 'DNS_FORWARDER_PORT', key: 'dnsForwarderPort', help: 'local port of the DNS forwarder (port 53 is redirected to it)', def: () => 1053, parse: int(1, 65535) },
   { env: 'RESOLV_CONF', key: 'resolvConf', help: 'resolver file to read (and rewrite when shared and writable)', def: () => '/etc/resolv.conf', parse: str },
@@ -230,7 +233,7 @@ const DEFAULT_TEXT: Record<string, string> = {
   FWMARK: '51820, or the next free table',
   ROUTE_TABLE: 'FWMARK',
   DNS_UPSTREAMS: "the config's DNS line",
-  CLUSTER_DOMAINS: 'cluster.local + resolv.conf search domains',
+  CLUSTER_DOMAINS: "(none; the cluster's own domain is always one)",
   PROXY_DEFAULT_LOCATION: 'any active exit',
   PROXY_ALLOWED_CIDRS: DEFAULT_PROXY_CLIENTS.join(','),
 };

@@ -34,6 +34,11 @@ export interface ForwarderOptions {
   readonly log: Logger;
   readonly tunnelUp: boolean;
   readonly onQuery?: ((upstream: QueryUpstream, result: QueryResult) => void) | undefined;
+  /**
+   * Called with every cluster answer (fresh or cached) and awaited before the
+   * client gets it: the learned-address path opens before the app connects.
+   */
+  readonly onClusterAnswer?: ((name: string, records: { ip: string; ttl: number }[]) => Promise<void>) | undefined;
   /** Upstream questions in flight at most; beyond that clients get SERVFAIL. */
   readonly maxInflight?: number;
 }
@@ -138,7 +143,7 @@ export class Forwarder {
   }
 
   private async answer(q: ClientQuery, limit: number): Promise<[QueryUpstream, QueryResult, Buffer]> {
-    const route = routeName(q.name, this.o.routing);
+    const route = routeName(q.name, this.o.routing, q.question.type);
     if (route === 'local') {
       const kind = localAnswer(q.name);
       return kind === 'loopback' ? ['local', 'ok', encodeLoopbackAnswer(q)] : ['local', 'nxdomain', encodeRcodeResponse(q, RCODE.NXDOMAIN)];
@@ -150,6 +155,7 @@ export class Forwarder {
     const hit = this.o.cache.get(key);
     if (hit) {
       this.counters.cacheHits++;
+      if (route === 'cluster') await this.learn(q.name, hit.packet);
       return ['cache', resultOf(rcodeOf(hit.packet)), encodeClientResponse(q, hit.packet, hit.age, limit)];
     }
     const servers = route === 'cluster' ? this.o.clusterResolvers : this.tunnelResolvers;
@@ -158,6 +164,7 @@ export class Forwarder {
     const outcome = await this.coalesced(key, route, q.question, dnssec, servers);
     if ('error' in outcome) return [route, outcome.error, encodeRcodeResponse(q, RCODE.SERVFAIL)];
     const p = outcome.answer.packet;
+    if (route === 'cluster') await this.learn(q.name, p);
     return [route, resultOf(rcodeOf(p)), encodeClientResponse(q, p, 0, limit)];
   }
 
@@ -232,6 +239,12 @@ export class Forwarder {
     return a.packet.flag_tc ? this.o.exchange.tcp(server, q, dnssec, signal) : a;
   }
 
+  private async learn(name: string, packet: { answers?: readonly unknown[] | undefined }): Promise<void> {
+    if (!this.o.onClusterAnswer) return;
+    const records = addressRecords(packet);
+    if (records.length) await this.o.onClusterAnswer(name, records);
+  }
+
   private count(upstream: QueryUpstream, result: QueryResult): void {
     try {
       this.o.onQuery?.(upstream, result);
@@ -239,4 +252,14 @@ export class Forwarder {
       this.o.log.warn('dns: onQuery callback threw', { error: e as Error });
     }
   }
+}
+
+/** The A/AAAA records of an answer (CNAME targets' too: cluster DNS vouched for them). */
+export function addressRecords(packet: { answers?: readonly unknown[] | undefined }): { ip: string; ttl: number }[] {
+  const out: { ip: string; ttl: number }[] = [];
+  for (const a of packet.answers ?? []) {
+    const r = a as { type?: string; data?: unknown; ttl?: number };
+    if ((r.type === 'A' || r.type === 'AAAA') && typeof r.data === 'string') out.push({ ip: r.data, ttl: r.ttl ?? 0 });
+  }
+  return out;
 }

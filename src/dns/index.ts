@@ -4,8 +4,9 @@
 // Routing (split mode), first match wins:
 //   localhost, *.localhost → loopback, answered here; *.invalid, *.onion → NXDOMAIN here
 //   a cluster domain or below (case-insensitive, label boundary)      → cluster DNS
-//   PTR names of addresses inside clusterNetworks (in-addr/ip6.arpa)  → cluster DNS
-//   a dotless name                                                    → singleLabel side
+//   PTR queries for a known cluster address (clusterNetworks, learned) → cluster DNS
+//   any other reverse name (in-addr/ip6.arpa), any type               → tunnel resolvers
+//   a dotless name, A/AAAA, when singleLabel is 'cluster' (Compose)   → cluster DNS (the engine)
 //   everything else, the root included                                → tunnel resolvers
 // Tunnel mode: everything but the special-use names goes through the tunnel.
 import type { Cidr } from '../config/cidr.js';
@@ -28,7 +29,7 @@ export interface DnsServiceOptions {
   readonly listenPort: number;
   /** Nameservers of resolv.conf at start (prepareResolvConf gives the originals after a rewrite). */
   readonly clusterResolvers: readonly string[];
-  /** settings.clusterDomains ?? ['cluster.local', ...searchDomains]. */
+  /** defaultClusterDomains(searchDomains) + settings.clusterDomains. */
   readonly clusterDomains: readonly string[];
   readonly searchDomains: readonly string[];
   /** Informational: the client's stub applies the search list before a query reaches us. */
@@ -39,8 +40,12 @@ export interface DnsServiceOptions {
   readonly timeoutMs: number;
   readonly log: Logger;
   readonly onQuery?: (upstream: QueryUpstream, result: QueryResult) => void;
-  /** Networks whose reverse names cluster DNS answers (the bypass CIDRs). Default none. */
+  /** Known cluster addresses whose PTR names cluster DNS answers (see RoutingConfig). Default none. */
   readonly clusterNetworks?: readonly Cidr[];
+  /** Run-time known cluster addresses (the learned set). */
+  readonly isClusterAddress?: (ip: string) => boolean;
+  /** Awaited with every cluster answer before the client gets it (the learned set). */
+  readonly onClusterAnswer?: (name: string, records: { ip: string; ttl: number }[]) => Promise<void>;
   /** Side for dotless names. Default: defaultSingleLabel(searchDomains). */
   readonly singleLabel?: Side;
   /** Whether the tunnel is up at start. Default false: external names SERVFAIL until setTunnelUp(true). */
@@ -85,7 +90,8 @@ export async function startDnsService(opts: DnsServiceOptions): Promise<DnsServi
     opts.exchange ??
     (await UpstreamTransport.create({ port: opts.upstreamPort ?? 53, sourcePorts: opts.upstreamSourcePorts ?? DNS_UPSTREAM_PORTS, poolSize: 8, log }));
   const forwarder = new Forwarder({
-    routing: { mode: opts.mode, clusterDomains, clusterNetworks: opts.clusterNetworks ?? [], singleLabel },
+    routing: { mode: opts.mode, clusterDomains, clusterNetworks: opts.clusterNetworks ?? [], isClusterAddress: opts.isClusterAddress, singleLabel },
+    onClusterAnswer: opts.onClusterAnswer,
     clusterResolvers: opts.mode === 'split' ? [...opts.clusterResolvers] : [],
     tunnelResolvers: [...opts.tunnelResolvers],
     timeoutMs: opts.timeoutMs,

@@ -10,8 +10,15 @@ export interface RoutingConfig {
   readonly mode: 'split' | 'tunnel';
   /** Normalised (see normaliseName): lowercase, no trailing dot. */
   readonly clusterDomains: readonly string[];
-  /** PTR names of addresses inside these networks are cluster names (CoreDNS serves them). */
+  /**
+   * Known cluster addresses and networks (the *_SERVICE_HOST variables, the
+   * pod's own addresses, cluster DNS, the API's ranges): PTR queries for
+   * addresses inside them are cluster names. Never whole bypass subnets: an app
+   * could pick the host bits of every reverse name (a covert channel).
+   */
   readonly clusterNetworks: readonly Cidr[];
+  /** Addresses learned at run time from cluster answers (PTR queries for them are cluster names). */
+  readonly isClusterAddress?: ((ip: string) => boolean) | undefined;
   /** Where dotless names go; see defaultSingleLabel. */
   readonly singleLabel: Side;
 }
@@ -46,17 +53,45 @@ export function localAnswer(name: string): 'loopback' | 'nxdomain' | undefined {
   return undefined;
 }
 
-/** The route of a normalised question name. */
-export function routeName(name: string, cfg: RoutingConfig): Route {
+/**
+ * The cluster's own domain: from the `svc.<domain>` entry of the search list
+ * (Kubernetes writes `<ns>.svc.<domain> svc.<domain> <domain>`), else
+ * cluster.local. The node's search domains that follow (GKE's
+ * `c.<project>.internal`, EKS's `<region>.compute.internal`) are NOT cluster
+ * domains: glibc tries `<name>.<domain>` for every external name first, and
+ * cluster DNS would forward those upstream. Outside Kubernetes, podman's
+ * aardvark-dns domain (`dns.podman`) is the engine's own: it answers names
+ * under it and forwards none of them.
+ */
+export function defaultClusterDomains(searchDomains: readonly string[]): string[] {
+  const search = searchDomains.map(normaliseName);
+  const svc = search.find((d) => d.startsWith('svc.') && d.length > 4);
+  if (svc) return [svc.slice(4)];
+  return ['cluster.local', ...search.filter((d) => d === 'dns.podman')];
+}
+
+/** Query types a container engine's resolver answers for its container names; anything else is not a name lookup. */
+const ADDRESS_TYPES = new Set(['A', 'AAAA']);
+
+/** The route of a normalised question name (`type`: the question's type, e.g. 'A', 'PTR'). */
+export function routeName(name: string, cfg: RoutingConfig, type = 'A'): Route {
   if (localAnswer(name) !== undefined) return 'local';
   if (cfg.mode === 'tunnel') return 'tunnel';
   if (name === '') return 'tunnel'; // root priming queries: nothing cluster-specific
   if (cfg.clusterDomains.some((d) => isUnder(name, d))) return 'cluster';
   const net = reverseNameNetwork(name);
-  if (net && cfg.clusterNetworks.some((c) => c.family === net.family && c.prefix <= net.prefix && cidrContains(c, net.address)))
-    return 'cluster';
-  if (!name.includes('.')) return cfg.singleLabel;
+  if (net) return type === 'PTR' && isKnownClusterAddress(net, cfg) ? 'cluster' : 'tunnel';
+  // Dotless: a container or service name for the engine's resolver, asked as
+  // A/AAAA only (`com NS`, `com TXT` are not name lookups: tunnel).
+  if (!name.includes('.')) return cfg.singleLabel === 'cluster' && ADDRESS_TYPES.has(type) ? 'cluster' : 'tunnel';
   return 'tunnel';
+}
+
+/** Only a whole address (/32, /128) that is known: a partial reverse name covers addresses nobody vouched for. */
+function isKnownClusterAddress(net: Cidr, cfg: RoutingConfig): boolean {
+  if (net.prefix !== (net.family === 4 ? 32 : 128)) return false;
+  if (cfg.clusterNetworks.some((c) => c.family === net.family && cidrContains(c, net.address))) return true;
+  return cfg.isClusterAddress?.(net.address) ?? false;
 }
 
 /**

@@ -60,6 +60,12 @@ interface Common {
   readonly tunnelName?: string;
   /** The exit pool's port, in every state: while the tunnel is down the proxy itself refuses at once. */
   readonly proxy?: ProxyInbound;
+  /**
+   * Packets carrying this mark go to addresses the cluster named (set by the
+   * learned-address table, src/cluster/nft.ts) and are accepted like the bypass
+   * networks. Absent: nothing learned is reachable (the lockdown).
+   */
+  readonly learnedMark?: number;
 }
 
 export type FirewallPolicy =

@@ -85,6 +85,12 @@ export function renderRuleset(p: FirewallPolicy): string {
   }
   rule('3. bypass networks (cluster, Compose, BYPASS_CIDRS) stay outside the tunnel', 'ip daddr @bypass4 accept');
   rule(undefined, 'ip6 daddr @bypass6 accept');
+  if (p.learnedMark !== undefined) {
+    // Marked only by the learned table's route chain, for addresses cluster DNS,
+    // the environment or the API named; after the DNS rules like the sets above.
+    const m = hex(p.learnedMark);
+    rule('3a. addresses the cluster named (marked by table mullvad_sidecar_learned)', `meta mark & ${m} == ${m} accept`);
+  }
   if (endpoint) {
     const fam = endpoint.family === 4 ? 'ip' : 'ip6';
     // The mark is set only on the WireGuard socket (FWMARK): applications cannot

@@ -49,6 +49,8 @@ export interface StatusSnapshot {
     blockedPackets: { ipv4: number; ipv6: number };
   };
   bypass: string[];
+  /** Addresses the cluster named (DNS answers, environment, API), reached directly. */
+  cluster?: { reached: { address: string; source: string; reason: string; expires?: string }[] };
   dns: { mode: 'split' | 'tunnel' | 'off' };
   failovers: number;
   reconnects: number;

@@ -35,7 +35,6 @@ export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}, ar
     WG_CONFIG_DIR: lab.configDir,
     WG_INTERFACE: lab.sidecarInterface,
     CHECK_URL: lab.checkUrl,
-    BYPASS_CIDRS: lab.cluster.serviceNet,
     LOG_LEVEL: 'debug',
     LOG_FORMAT: 'json',
     ...env,

@@ -5,8 +5,8 @@ import type { Cidr } from '../config/cidr.js';
 
 /** Our ip rules live in this priority band; anything there is ours to replace. */
 // proxyReply shares the suppress rule's pref: both look up main, so their order does not matter.
-export const RULE_PREF = { first: 5200, bypass: 5200, proxyReply: 5290, suppress: 5290, tunnel: 5291, last: 5299 } as const;
-export const MAX_BYPASS_RULES = RULE_PREF.suppress - RULE_PREF.bypass;
+export const RULE_PREF = { first: 5200, bypass: 5200, learned: 5289, proxyReply: 5290, suppress: 5290, tunnel: 5291, last: 5299 } as const;
+export const MAX_BYPASS_RULES = RULE_PREF.learned - RULE_PREF.bypass;
 
 export interface RuleSpec {
   readonly family: 4 | 6;
@@ -36,6 +36,8 @@ export interface RoutePlanInput {
   readonly ipv6: boolean;
   /** The exit pool's reply mark (firewall ProxyInbound.mark): those packets use the main table. */
   readonly proxyReplyMark?: number;
+  /** Mark of packets to learned cluster addresses (src/cluster/nft.ts): one rule sends them all to main. */
+  readonly learnedMark?: number;
 }
 
 export function planRouting(i: RoutePlanInput): RoutePlan {
@@ -49,6 +51,10 @@ export function planRouting(i: RoutePlanInput): RoutePlan {
   if (i.proxyReplyMark !== undefined) {
     const m = `0x${i.proxyReplyMark.toString(16)}`;
     for (const f of [4, 6] as const) rules.push({ family: f, pref: RULE_PREF.proxyReply, args: ['fwmark', `${m}/${m}`, 'lookup', 'main'], why: 'replies to exit pool clients leave the way the connection came in' });
+  }
+  if (i.learnedMark !== undefined) {
+    const m = `0x${i.learnedMark.toString(16)}`;
+    for (const f of [4, 6] as const) rules.push({ family: f, pref: RULE_PREF.learned, args: ['fwmark', `${m}/${m}`, 'lookup', 'main'], why: 'addresses the cluster named leave on the main table' });
   }
   for (const f of families) {
     rules.push({ family: f, pref: RULE_PREF.suppress, args: ['lookup', 'main', 'suppress_prefixlength', '0'], why: 'specific main routes (on-link networks) win over the tunnel' });

@@ -3,6 +3,8 @@
 import type { Cidr } from '../config/cidr.js';
 import type { Settings } from '../config/settings.js';
 import { prepareResolvConf, startDnsService, type DnsService } from '../dns/index.js';
+import { defaultClusterDomains } from '../dns/names.js';
+import type { ClusterReach } from '../cluster/index.js';
 import type { EnvironmentKind } from '../environment/detect.js';
 import type { SidecarMetrics } from '../health/metrics.js';
 import type { Logger } from '../log/logger.js';
@@ -22,6 +24,8 @@ export interface DnsStartOptions {
   ndots: number;
   tunnelResolvers: readonly string[];
   clusterNetworks: readonly Cidr[];
+  /** Cluster answers open the way (learned addresses); absent with ENABLE_BYPASS_ROUTES=false. */
+  reach?: ClusterReach | undefined;
   log: Logger;
   metrics: SidecarMetrics;
 }
@@ -34,12 +38,13 @@ export async function startDns(o: DnsStartOptions): Promise<DnsHandle> {
     mode: o.mode,
     listenPort: o.settings.dnsForwarderPort,
     clusterResolvers: o.clusterResolvers,
-    clusterDomains: o.settings.clusterDomains ?? ['cluster.local', ...o.searchDomains],
+    clusterDomains: [...defaultClusterDomains(o.searchDomains), ...(o.settings.clusterDomains ?? [])],
     searchDomains: o.searchDomains,
     ndots: o.ndots,
     tunnelResolvers: o.tunnelResolvers,
     timeoutMs: o.settings.probeTimeoutMs,
     clusterNetworks: o.clusterNetworks,
+    ...(o.reach ? { isClusterAddress: o.reach.isClusterAddress, onClusterAnswer: o.reach.onClusterAnswer } : {}),
     log: o.log,
     onQuery: (upstream, result) => o.metrics.dnsQuery(upstream, result),
   });

@@ -4,7 +4,7 @@
 // run removed → DNS, health → supervisor. Teardown runs the other way and
 // always ends with the firewall blocked (or removed, when asked to).
 import { readFile } from 'node:fs/promises';
-import type { Cidr } from '../config/cidr.js';
+import { parseCidr, type Cidr } from '../config/cidr.js';
 import { describeSettings, type Settings } from '../config/settings.js';
 import { loadServers, resolveEndpoints } from '../config/servers.js';
 import { exchangeResolver } from '../config/resolve-upstream.js';
@@ -40,6 +40,7 @@ import { prepareExitPool, startExitPool } from '../proxy/index.js';
 import { Supervisor } from './supervisor.js';
 import { startDns, type DnsHandle } from './dns-wiring.js';
 import { RefusedAudit } from '../audit/audit.js';
+import { ClusterReach, LEARNED_MARK, discoverFromEnvironment, guardFor } from '../cluster/index.js';
 
 export interface SidecarHandle {
   /** Resolves when the supervisor loop ends (after stop()). */
@@ -88,10 +89,12 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
 
   // The pod's own interfaces get the netdev egress guard against raw sockets;
   // the link watcher below keeps the list current.
+  // Set once the learned-address table exists (below); every later state carries it.
+  let learnedMark: number | undefined;
   const uplinksOf = (names: readonly string[]): string[] => names.filter((n) => n !== 'lo' && n !== settings.wgInterface).sort();
   let uplinks = uplinksOf(interfaces.filter((i) => !i.flags.includes('LOOPBACK')).map((i) => i.name));
   const policy = (state: 'blocked' | 'connecting' | 'connected', server?: ServerConfig): FirewallPolicy => {
-    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface, ...(proxyInbound ? { proxy: proxyInbound } : {}) };
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns: dnsPolicy, uplinks, tunnelName: settings.wgInterface, ...(proxyInbound ? { proxy: proxyInbound } : {}), ...(learnedMark !== undefined ? { learnedMark } : {}) };
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     return { state, ...common, endpoint: { ip: ep.ip!, port: ep.port, family: ep.family ?? (ep.ip!.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
@@ -126,15 +129,24 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const first = servers[0]!;
   const mtu = settings.wgMtu ?? first.mtu ?? tunnelMtu(await routing.routeMtu(first.peer.endpoint.ip!));
   const ipv6 = servers.some((s) => s.addresses.some((a) => a.family === 6));
-  const routePlan = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6, ...(proxyInbound ? { proxyReplyMark: proxyInbound.mark } : {}) });
+  const routePlan = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6, ...(proxyInbound ? { proxyReplyMark: proxyInbound.mark } : {}), ...(settings.bypassRoutes ? { learnedMark: LEARNED_MARK } : {}) });
   await ensureSrcValidMark(log);
   log.info('tunnel parameters', { interface: settings.wgInterface, mtu, table, fwmark: `0x${fwmark.toString(16)}`, ipv6 });
 
   // --- DNS and health ---------------------------------------------------------------
   const metrics = new SidecarMetrics({ version });
+  // Cluster addresses reached directly (src/cluster): what the environment names now, what cluster DNS answers later.
+  let reach: ClusterReach | undefined;
+  if (settings.bypassRoutes) {
+    reach = new ClusterReach({ runner, log, tunnelInterface: settings.wgInterface, floorSeconds: Math.round(settings.clusterLearnTtlMs / 1000), registry: metrics.registry });
+    await reach.install(guardFor(servers, settings.dnsUpstreams ?? []));
+    await reach.reach(discoverFromEnvironment(process.env, interfaces, settings.hostIps ?? [], settings.wgInterface));
+    learnedMark = LEARNED_MARK;
+    await firewall.apply(policy('blocked'));
+  }
   let dns: DnsHandle | undefined;
   if (dnsMode !== 'off') {
-    dns = await startDns({ settings, mode: dnsMode, environment: env.kind, clusterResolvers, searchDomains: cluster.search, ndots: cluster.ndots, tunnelResolvers: settings.dnsUpstreams ?? first.dns, clusterNetworks: bypass, log, metrics });
+    dns = await startDns({ settings, mode: dnsMode, environment: env.kind, clusterResolvers, searchDomains: cluster.search, ndots: cluster.ndots, tunnelResolvers: settings.dnsUpstreams ?? first.dns, clusterNetworks: reach?.knownNetworks(clusterResolvers.flatMap((r) => parseCidr(r) ?? [])) ?? [], reach, log, metrics });
   }
 
   // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
@@ -241,7 +253,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     health = await startHealthServer({
       port: settings.healthPort,
       source: {
-        status: () => (updateTunnelMetrics(), { ...buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals(), refused: audit.status() }), ...(pool ? { proxy: pool.status() } : {}) }),
+        status: () => (updateTunnelMetrics(), { ...buildStatus({ sup, settings, firewall, blocked, bypass, dnsMode, started, version, totals: metrics.totals(), refused: audit.status(), cluster: reach?.entries() }), ...(pool ? { proxy: pool.status() } : {}) }),
         healthy: () => (sup.fatal ? { ok: false, reason: sup.fatal } : { ok: true, reason: `alive, state ${sup.state}` }),
         ready: () => sup.ready(),
       },
@@ -275,6 +287,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       await tunnel.destroy().catch(() => {});
       await routing.remove(table).catch(() => {});
       await dns?.stop().catch(() => {});
+      if (settings.killSwitchOnExit === 'remove') await reach?.remove().catch((e: unknown) => log.warn('removing the learned-address table failed', { error: String(e) }));
     },
   };
 }

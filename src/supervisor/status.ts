@@ -7,6 +7,7 @@ import type { Firewall } from '../firewall/apply.js';
 import type { StatusSnapshot } from '../health/status.js';
 import type { Supervisor } from './supervisor.js';
 import type { RefusedSummary } from '../audit/audit.js';
+import type { LearnedEntry } from '../cluster/index.js';
 
 export interface StatusInput {
   sup: Supervisor;
@@ -20,6 +21,8 @@ export interface StatusInput {
   /** Monotonic across failovers and wireguard-go restarts (the raw counters restart at 0). */
   totals: { rxBytes: number; txBytes: number };
   refused?: RefusedSummary;
+  /** Addresses reached directly because the cluster named them, with the reason. */
+  cluster?: readonly LearnedEntry[] | undefined;
 }
 
 export function buildStatus(i: StatusInput): StatusSnapshot {
@@ -42,6 +45,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
       blockedPackets: i.blocked,
     },
     bypass: i.bypass.map((c) => c.text),
+    ...(i.cluster ? { cluster: { reached: [...i.cluster] } } : {}),
     dns: { mode: i.dnsMode },
     failovers: sup.failovers,
     reconnects: sup.reconnects,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCidr, type Cidr } from '../../src/config/cidr.js';
-import { defaultSingleLabel, isUnder, normaliseName, reverseNameNetwork, routeName, searchCandidates, type RoutingConfig } from '../../src/dns/names.js';
+import { defaultClusterDomains, defaultSingleLabel, isUnder, normaliseName, reverseNameNetwork, routeName, searchCandidates, type RoutingConfig } from '../../src/dns/names.js';
 
 const nets = (...c: string[]): Cidr[] => c.map((x) => parseCidr(x)!);
 const split: RoutingConfig = {
@@ -53,15 +53,10 @@ test('routeName in split mode', () => {
     ['', 'tunnel'],
     // dotless names follow singleLabel
     ['db', 'cluster'],
-    // reverse zones of cluster networks
-    ['10.0.96.10.in-addr.arpa', 'cluster'],
-    ['5.3.244.10.in-addr.arpa', 'cluster'],
-    ['96.10.in-addr.arpa', 'cluster'], // a partial name: its whole /16 lies inside 10.96.0.0/12
-    ['32.10.in-addr.arpa', 'tunnel'],
+    // reverse names: the tunnel unless a PTR query for a known address (see the PTR test below)
+    ['10.0.96.10.in-addr.arpa', 'tunnel'],
+    ['96.10.in-addr.arpa', 'tunnel'],
     ['8.8.8.8.in-addr.arpa', 'tunnel'],
-    ['10.in-addr.arpa', 'tunnel'], // 10/8 is wider than any cluster network
-    ['a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', 'cluster'], // fd00:10:96::a,
-    ['1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa', 'tunnel'],
     // special-use names never leave
     ['localhost', 'local'],
     ['foo.localhost', 'local'],
@@ -69,6 +64,43 @@ test('routeName in split mode', () => {
     ['bad.invalid', 'local'],
   ];
   for (const [name, want] of cases) assert.equal(routeName(name, split), want, name);
+});
+
+test('routeName: reverse names go to cluster DNS only as PTR, only for whole known addresses', () => {
+  const known = new Set(['10.42.2.11', 'fd42::7']);
+  const cfg: RoutingConfig = { ...split, isClusterAddress: (ip) => known.has(ip) };
+  const cases: [string, string, string][] = [
+    ['10.0.96.10.in-addr.arpa', 'PTR', 'cluster'], // inside a known network (10.96.0.0/12 in split)
+    ['10.0.96.10.in-addr.arpa', 'A', 'tunnel'], // not a PTR query: a name nobody vouched for
+    ['10.0.96.10.in-addr.arpa', 'TXT', 'tunnel'],
+    ['11.2.42.10.in-addr.arpa', 'PTR', 'cluster'], // learned
+    ['12.2.42.10.in-addr.arpa', 'PTR', 'tunnel'], // next door, not learned
+    ['96.10.in-addr.arpa', 'PTR', 'tunnel'], // partial: covers addresses nobody named
+    ['10.in-addr.arpa', 'PTR', 'tunnel'],
+    ['8.8.8.8.in-addr.arpa', 'PTR', 'tunnel'],
+    ['7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.4.d.f.ip6.arpa', 'PTR', 'cluster'], // fd42::7, learned
+    ['8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.4.d.f.ip6.arpa', 'PTR', 'tunnel'], // 64 bits an app could pick
+    ['a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', 'PTR', 'cluster'], // fd00:10:96::a in fd00:10:96::/108
+  ];
+  for (const [name, type, want] of cases) assert.equal(routeName(name, cfg, type), want, `${name} ${type}`);
+});
+
+test('routeName: dotless names go to the engine only as A/AAAA (Compose)', () => {
+  assert.equal(routeName('db', split, 'A'), 'cluster');
+  assert.equal(routeName('db', split, 'AAAA'), 'cluster');
+  for (const type of ['NS', 'SOA', 'TXT', 'MX', 'ANY', 'PTR']) assert.equal(routeName('com', split, type), 'tunnel', `com ${type}`);
+});
+
+test('defaultClusterDomains: the svc.<domain> entry names the cluster; node search domains are not cluster domains', () => {
+  assert.deepEqual(defaultClusterDomains(['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'c.proj.internal', 'google.internal']), ['cluster.local']);
+  assert.deepEqual(defaultClusterDomains(['ns.svc.k8s.example.', 'svc.k8s.example', 'k8s.example', 'eu-west-1.compute.internal']), ['k8s.example']);
+  assert.deepEqual(defaultClusterDomains([]), ['cluster.local']);
+  assert.deepEqual(defaultClusterDomains(['home.lan']), ['cluster.local'], 'Docker copies the host search list: its resolver forwards those names upstream');
+  assert.deepEqual(defaultClusterDomains(['dns.podman']), ['cluster.local', 'dns.podman'], "aardvark-dns's own domain");
+  // GKE: every external name tried under the node domains first stays out of cluster DNS.
+  const cfg: RoutingConfig = { ...split, clusterDomains: defaultClusterDomains(['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'c.proj.internal', 'google.internal']) };
+  for (const n of searchCandidates('www.example.com', ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'c.proj.internal', 'google.internal'], 5))
+    assert.equal(routeName(n, cfg), n.endsWith('cluster.local') ? 'cluster' : 'tunnel', n);
 });
 
 test('routeName: dotless names to the tunnel when singleLabel says so', () => {

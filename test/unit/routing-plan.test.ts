@@ -54,7 +54,7 @@ describe('planRouting: invariants', () => {
 
   test(`more than ${MAX_BYPASS_RULES} bypass networks are refused, not truncated`, () => {
     const many = Array.from({ length: MAX_BYPASS_RULES + 1 }, (_, i) => cidr(`10.${i}.0.0/16`));
-    assert.throws(() => planRouting({ ...base, bypass: many }), /too many bypass networks \(91\); at most 90/);
+    assert.throws(() => planRouting({ ...base, bypass: many }), new RegExp(`too many bypass networks \\(${MAX_BYPASS_RULES + 1}\\); at most ${MAX_BYPASS_RULES}`));
     assert.equal(planRouting({ ...base, bypass: many.slice(1) }).rules.filter((r) => r.args[0] === 'to').length, MAX_BYPASS_RULES);
   });
 });

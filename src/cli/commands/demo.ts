@@ -51,8 +51,11 @@ export async function run(args: string[]): Promise<number> {
     const exit = after.json as { ip?: string; mullvad_exit_ip?: boolean; mullvad_exit_ip_hostname?: string; city?: string; country?: string } | undefined;
     check(relayIps.has(exit?.ip ?? ''), 'exit address', `${exit?.ip} (relay ${relayIps.get(exit?.ip ?? '')})`);
     check(exit?.mullvad_exit_ip === true, 'am.i.mullvad.net says', `mullvad_exit_ip=${exit?.mullvad_exit_ip} hostname=${exit?.mullvad_exit_ip_hostname} (${exit?.city}, ${exit?.country})`);
-    const internal = await lab.httpFromPod(`http://${lab.internalService}/`);
-    check(ipOf(internal.json) === lab.pod.ip, 'internal service (cluster) reached directly, sees', `${ipOf(internal.json) ?? internal.error}`);
+    // No BYPASS_CIDRS: the Service network (10.43.0.0/16) is not the pod's subnet; the name's answer opens the way.
+    const internal = await lab.httpFromPod('http://internal.default.svc.cluster.local/');
+    check(ipOf(internal.json) === lab.pod.ip, 'Service internal.default.svc.cluster.local reached by name, directly (no BYPASS_CIDRS), sees', `${ipOf(internal.json) ?? internal.error}`);
+    const headless = await lab.httpFromPod('http://kafka-1.kafka.default.svc.cluster.local/');
+    check(ipOf(headless.json) === lab.pod.ip, 'headless Service pod kafka-1 on another node reached directly, sees', `${ipOf(headless.json) ?? headless.error}`);
     const dns = await lab.dnsFromPod('www.example.com', { timeoutMs: 3000 });
     const pub = (await lab.publicDnsLog()).filter((q) => q.name.replace(/\.$/, '') === 'www.example.com');
     check(dns.ok, 'www.example.com through the pod\'s resolver', dns.ok ? dns.answers.join(', ') : `${dns.rcode ?? dns.error}`);

@@ -12,7 +12,7 @@ import type { DnsHandler } from './dns-server.js';
 import { forward } from './dns-server.js';
 import type { JsonlWriter } from './jsonl.js';
 import type { Zone, ZoneRecord } from './zone.js';
-import { answerFromZone, encodeReply, inZone, normalize, servfail } from './zone.js';
+import { CLUSTER_TTL, answerFromZone, encodeReply, inZone, normalize, servfail } from './zone.js';
 
 const D = CLUSTER.domain;
 
@@ -46,7 +46,7 @@ function withPtrs(records: Record<string, ZoneRecord>): Record<string, ZoneRecor
   return out;
 }
 
-export const CLUSTER_ZONE: Zone = { origins: [D, 'corp.internal'], records: withPtrs(SERVICES), soaName: D };
+export const CLUSTER_ZONE: Zone = { origins: [D, 'corp.internal'], records: withPtrs(SERVICES), soaName: D, ttl: CLUSTER_TTL };
 
 const POD_NAME = new RegExp(`^(\\d{1,3})-(\\d{1,3})-(\\d{1,3})-(\\d{1,3})\\.[a-z0-9-]+\\.pod\\.${D.replace(/\./g, '\\.')}$`);
 

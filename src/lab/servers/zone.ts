@@ -16,9 +16,13 @@ export interface Zone {
   origins: string[];
   records: Record<string, ZoneRecord>;
   soaName: string;
+  /** TTL of every answer (default 60). */
+  ttl?: number;
 }
 
 const TTL = 60;
+/** CoreDNS's kubernetes plugin answers with TTL 5 by default. */
+export const CLUSTER_TTL = 5;
 const NEGATIVE_TTL = 30;
 const RD = dnsPacket.RECURSION_DESIRED;
 const RA = dnsPacket.RECURSION_AVAILABLE;
@@ -53,8 +57,9 @@ function soa(zone: Zone): Answer {
   } as Answer;
 }
 
-function answersFor(q: Question, rec: ZoneRecord): Answer[] {
+function answersFor(q: Question, rec: ZoneRecord, ttl: number): Answer[] {
   const name = q.name;
+  const TTL = ttl;
   switch (q.type) {
     case 'A':
       return (rec.A ?? []).map((data) => ({ name, type: 'A', ttl: TTL, class: 'IN', data }) as Answer);
@@ -99,7 +104,7 @@ export function answerFromZone(zone: Zone, query: Packet): Packet {
   if (!q) return reply(query, RCODE.FORMERR, [], []);
   const rec = zone.records[normalize(q.name)];
   if (!rec) return reply(query, RCODE.NXDOMAIN, [], [soa(zone)], AA);
-  const answers = answersFor(q, rec);
+  const answers = answersFor(q, rec, zone.ttl ?? TTL);
   return reply(query, RCODE.NOERROR, answers, answers.length ? [] : [soa(zone)], AA);
 }
 

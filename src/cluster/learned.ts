@@ -1,0 +1,191 @@
+// The addresses the sidecar reaches directly because the cluster told it about
+// them: cluster DNS answers (with timeouts), the Kubernetes environment and the
+// API (for the life of the process). Writes the kernel's sets through `nft`,
+// batching concurrent answers into one transaction, and is awaited by the
+// forwarder so that the app's first packet already goes direct.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../log/logger.js';
+import type { CommandRunner } from '../system/runner.js';
+import { wrap } from '../errors.js';
+import { renderLearnedRemoval, renderLearnedTable, renderLearnedUpdate, renderStaticUpdate, type LearnedElement } from './nft.js';
+import { checkLearnable, learnedTimeoutSeconds, type LearnGuard, type LearnSource } from './rules.js';
+
+export interface LearnedEntry {
+  readonly address: string;
+  readonly source: LearnSource;
+  /** The name, variable or API object that led here. */
+  readonly reason: string;
+  /** ISO time; absent for entries that stay for the life of the process. */
+  readonly expires?: string;
+}
+
+export interface LearnedOptions {
+  readonly runner: CommandRunner;
+  readonly log: Logger;
+  readonly guard: LearnGuard;
+  readonly tunnelInterface: string;
+  /** Least seconds a learned address stays without use (LEARNED_TTL). */
+  readonly floorSeconds: number;
+  /** Entries per family at most (kernel set size and our own map). */
+  readonly max?: number;
+  readonly registry?: Registry;
+  readonly now?: () => number;
+}
+
+interface Held {
+  source: LearnSource;
+  reason: string;
+  /** ms epoch; undefined = permanent. */
+  expiresAt: number | undefined;
+  timeoutSeconds: number;
+}
+
+export const DEFAULT_LEARNED_MAX = 4096;
+
+export class LearnedAddresses {
+  private readonly held = new Map<string, Held>();
+  private pending: LearnedElement[] = [];
+  private next: Promise<void> | undefined;
+  private tail: Promise<void> = Promise.resolve();
+  private readonly max: number;
+  private readonly now: () => number;
+  private readonly learned?: Counter<'source'>;
+  private readonly refused?: Counter<'why'>;
+  private readonly size?: Gauge;
+  private fullWarned = false;
+
+  constructor(private readonly o: LearnedOptions) {
+    this.max = o.max ?? DEFAULT_LEARNED_MAX;
+    this.now = o.now ?? Date.now;
+    if (o.registry) {
+      const registers = [o.registry];
+      this.learned = new Counter({ name: 'mullvad_sidecar_cluster_addresses_learned_total', help: 'Addresses put outside the tunnel because the cluster named them, by source (dns|env|api|pod)', labelNames: ['source'], registers });
+      this.refused = new Counter({ name: 'mullvad_sidecar_cluster_addresses_refused_total', help: 'Addresses in cluster answers kept inside the tunnel, by reason (public|mullvad|endpoint|resolver|full)', labelNames: ['why'], registers });
+      this.size = new Gauge({ name: 'mullvad_sidecar_cluster_addresses', help: 'Addresses and networks reached directly right now (learned and discovered)', registers, collect: () => this.size?.set(this.entries().length) });
+    }
+  }
+
+  /** Creates (or replaces) the table with empty sets: once, before any learning. */
+  async install(): Promise<void> {
+    await this.nft(renderLearnedTable({ size: this.max, refreshSeconds: this.o.floorSeconds, tunnelInterface: this.o.tunnelInterface }), 'installing the learned-address table');
+  }
+
+  async remove(): Promise<void> {
+    await this.nft(renderLearnedRemoval(), 'removing the learned-address table');
+  }
+
+  /**
+   * Addresses from a cluster DNS answer for `name`. Resolves once they are in
+   * the kernel's set (or refused); never rejects: a failure leaves the address
+   * inside the tunnel, which is closed, not open.
+   */
+  async learnFromAnswer(name: string, records: readonly { ip: string; ttl: number }[]): Promise<void> {
+    const now = this.now();
+    this.prune(now);
+    const add: LearnedElement[] = [];
+    for (const r of records) {
+      const v = checkLearnable(r.ip, this.o.guard);
+      if (!v.ok) {
+        this.refuse(r.ip, name, v.why);
+        continue;
+      }
+      const timeoutSeconds = learnedTimeoutSeconds(r.ttl, this.o.floorSeconds);
+      const h = this.held.get(v.cidr.address);
+      if (h && (h.expiresAt === undefined || h.expiresAt - now > (timeoutSeconds * 1000) / 2)) continue;
+      if (!h && this.count(v.cidr.family) >= this.max) {
+        this.refuse(r.ip, name, 'full');
+        continue;
+      }
+      this.held.set(v.cidr.address, { source: 'dns', reason: name, expiresAt: now + timeoutSeconds * 1000, timeoutSeconds });
+      if (!h) {
+        this.learned?.inc({ source: 'dns' });
+        this.o.log.debug('cluster: learned address', { address: v.cidr.address, name, timeoutSeconds });
+      }
+      add.push({ ip: v.cidr.address, family: v.cidr.family, timeoutSeconds });
+    }
+    if (add.length === 0) return;
+    await this.enqueue(add).catch((e: unknown) => this.o.log.warn('cluster: learning addresses failed; they stay inside the tunnel', { name, error: e as Error }));
+  }
+
+  /** Addresses or networks for the life of the process (environment, API). Returns what was refused. */
+  async addStatic(items: readonly { text: string; source: LearnSource; reason: string }[]): Promise<{ text: string; why: string }[]> {
+    const refused: { text: string; why: string }[] = [];
+    const add: { text: string; family: 4 | 6 }[] = [];
+    for (const it of items) {
+      const v = checkLearnable(it.text, this.o.guard);
+      if (!v.ok) {
+        refused.push({ text: it.text, why: v.why });
+        this.refuse(it.text, it.reason, v.why);
+        continue;
+      }
+      if (this.held.get(v.cidr.text)?.expiresAt === undefined && this.held.has(v.cidr.text)) continue;
+      this.held.set(v.cidr.text, { source: it.source, reason: it.reason, expiresAt: undefined, timeoutSeconds: 0 });
+      this.learned?.inc({ source: it.source });
+      this.o.log.debug('cluster: reached directly', { network: v.cidr.text, source: it.source, reason: it.reason });
+      add.push({ text: v.cidr.text, family: v.cidr.family });
+    }
+    if (add.length) await this.nft(renderStaticUpdate(add), 'adding discovered cluster addresses');
+    return refused;
+  }
+
+  /** Is `ip` a known cluster address (for reverse names)? */
+  knows(ip: string): boolean {
+    const h = this.held.get(ip);
+    return h !== undefined && (h.expiresAt === undefined || h.expiresAt > this.now());
+  }
+
+  entries(): LearnedEntry[] {
+    const now = this.now();
+    const out: LearnedEntry[] = [];
+    for (const [address, h] of this.held) {
+      if (h.expiresAt !== undefined && h.expiresAt <= now) continue;
+      out.push({ address, source: h.source, reason: h.reason, ...(h.expiresAt !== undefined ? { expires: new Date(h.expiresAt).toISOString() } : {}) });
+    }
+    return out;
+  }
+
+  private refuse(ip: string, name: string, why: string): void {
+    const label = why.startsWith('not a private') ? 'public' : why.startsWith('inside Mullvad') ? 'mullvad' : why.includes('endpoint') ? 'endpoint' : why.includes('resolver') ? 'resolver' : why === 'full' ? 'full' : 'other';
+    this.refused?.inc({ why: label });
+    if (why === 'full') {
+      if (!this.fullWarned) this.o.log.warn(`cluster: ${this.max} learned addresses per family reached; new cluster addresses stay inside the tunnel until some expire`);
+      this.fullWarned = true;
+    } else this.o.log.debug('cluster: address kept inside the tunnel', { address: ip, name, why });
+  }
+
+  private count(family: 4 | 6): number {
+    let n = 0;
+    for (const k of this.held.keys()) if (k.includes(':') === (family === 6)) n++;
+    return n;
+  }
+
+  private prune(now: number): void {
+    for (const [k, h] of this.held) if (h.expiresAt !== undefined && h.expiresAt <= now) this.held.delete(k);
+    if (this.fullWarned && this.count(4) < this.max && this.count(6) < this.max) this.fullWarned = false;
+  }
+
+  /** Concurrent answers share one transaction; each caller resolves when its elements are in. */
+  private enqueue(elements: LearnedElement[]): Promise<void> {
+    this.pending.push(...elements);
+    if (!this.next) {
+      const run = this.tail.then(() => {
+        const batch = this.pending;
+        this.pending = [];
+        this.next = undefined;
+        return this.nft(renderLearnedUpdate(batch), 'adding learned addresses');
+      });
+      this.next = run;
+      this.tail = run.catch(() => {});
+    }
+    return this.next;
+  }
+
+  private async nft(text: string, what: string): Promise<void> {
+    if (!text) return;
+    try {
+      await this.o.runner.run(['nft', '-f', '-'], { stdin: text });
+    } catch (e) {
+      throw wrap(what, e);
+    }
+  }
+}
