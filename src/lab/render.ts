@@ -1,5 +1,6 @@
 // Pure renderers: the Mullvad-style .conf files, the nftables rulesets of the
 // router and relays, the pod's resolv.conf and the topology as argv lists.
+import { DEAD_SOCKS_IP, labSocksIp } from './servers/socks-addresses.js';
 import type { LabPlan, RelayPlan } from './plan.js';
 import { multihopPortRange } from './multihop.js';
 import { CLIENT_TUNNEL, CLUSTER, INTERNET, MAX_RELAYS, NODE_SEARCH, POD, POD2, RELAY_TUNNEL, WG_PORT } from './plan.js';
@@ -170,6 +171,9 @@ export function addressCommands(plan: LabPlan): Argv[][] {
     ...link(r, plan.ifs.routerInternet, `${INTERNET.gw}/24`, `${INTERNET.gw6}/64`),
     ['ip', '-n', r, 'route', 'add', `${CLUSTER.publicService}/32`, 'via', INTERNET.ip],
     ...plan.relays.flatMap((x) => link(r, x.routerSide, `${x.gw}/24`, `${x.gw6}/64`)),
+    // Each relay's in-tunnel SOCKS5 proxy address (10.124.0.N), reachable from every other relay.
+    ...plan.relays.map((x): Argv => ['ip', '-n', r, 'route', 'add', `${labSocksIp(x.index)}/32`, 'via', x.ip]),
+    ['ip', '-n', r, 'route', 'add', `${DEAD_SOCKS_IP}/32`, 'via', plan.relays[1]?.ip ?? plan.relays[0]!.ip],
   ];
   const pod: Argv[] = [
     ...link(plan.ns.pod, plan.ifs.pod, `${POD.ip}/24`, `${POD.ip6}/64`),
@@ -185,6 +189,8 @@ export function addressCommands(plan: LabPlan): Argv[][] {
     ...defaults(plan.ns.internet, INTERNET.gw, INTERNET.gw6),
   ];
   const relays = plan.relays.map((x): Argv[] => [
+    ['ip', '-n', x.ns, 'addr', 'add', `${labSocksIp(x.index)}/32`, 'dev', 'lo'],
+    ...(x.index === 2 ? [['ip', '-n', x.ns, 'addr', 'add', `${DEAD_SOCKS_IP}/32`, 'dev', 'lo']] : []),
     ...link(x.ns, x.uplink, `${x.ip}/24`, `${x.ip6}/64`),
     ...defaults(x.ns, x.gw, x.gw6),
   ]);

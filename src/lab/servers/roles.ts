@@ -10,6 +10,7 @@ import type { Zone } from './zone.js';
 import { answerFromZone, encodeReply, servfail } from './zone.js';
 import { clusterDnsHandler } from './cluster.js';
 import { CLUSTER } from '../plan.js';
+import { DEAD_SOCKS_IP, labSocksIp, serveLabSocks, socksName } from './socks5.js';
 
 export { CLUSTER_ZONE } from './cluster.js';
 
@@ -38,6 +39,9 @@ export function publicZone(relays: readonly RelayExit[]): Zone {
     'big.example.com': { TXT: BIG_TXT },
   };
   for (const r of relays) records[`${r.name}.relays.mullvad.net`] = { A: [r.ip], AAAA: [r.ip6] };
+  // In-tunnel SOCKS5 proxy names (the exit pool), and the lab's dead one (relay 99 of relay 2's city).
+  relays.forEach((r, i) => (records[socksName(r.name)] = { A: [labSocksIp(i + 1)] }));
+  if (relays[1]) records[socksName(relays[1].name.replace(/-\d+$/, '-099'))] = { A: [DEAD_SOCKS_IP] };
   return { origins: [''], records, soaName: 'internet.test' };
 }
 
@@ -90,6 +94,8 @@ export async function startRole(cfg: RoleConfig): Promise<void> {
         serveDns('10.64.0.1', 53, dns),
         serveDns('fc00:bbbb:bbbb:bb01::1', 53, dns),
         cfg.wgInterface ? startRelayEphemeralPeer(cfg.wgInterface, log(`relay${cfg.index ?? 0}-ephemeral-peer`)) : undefined,
+        serveLabSocks(['10.64.0.1', labSocksIp(cfg.index ?? 0)], log(`relay${cfg.index ?? 0}-socks`)),
+        cfg.index === 2 ? serveLabSocks([DEAD_SOCKS_IP], () => {}, true) : undefined,
       ]);
       return;
     }
