@@ -3,6 +3,7 @@
 // uplink guard (netdev egress) can stop them.
 import { existsSync } from 'node:fs';
 import type { Lab } from '../../../src/lab/lab.js';
+import { POD } from '../../../src/lab/plan.js';
 import type { ChildHandle } from '../../../src/system/process.js';
 
 export const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p));
@@ -52,7 +53,7 @@ export async function macOf(lab: Lab, dev: string, ns?: string): Promise<string>
 /** The frame header arguments for "pod uplink → router → internet host". */
 export async function uplinkFrame(lab: Lab): Promise<string[]> {
   const uplink = (await links(lab)).find((l) => l.addr_info.some((a) => a.local === lab.pod.ip))!;
-  const gw = (await links(lab, lab.ns.router)).find((l) => l.addr_info.some((a) => a.local === '10.10.0.1'))!;
+  const gw = (await links(lab, lab.ns.router)).find((l) => l.addr_info.some((a) => a.local === POD.gw))!;
   return [uplink.ifname, uplink.address, gw.address, lab.pod.ip, lab.internet.ip];
 }
 
