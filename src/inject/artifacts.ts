@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { loadSettings, describeSettings, SETTING_SPECS } from '../config/settings.js';
 import { renderSidecarTemplate } from './chart.js';
+import { monitoringArtifacts } from './monitoring.js';
 import { packageVersion } from './options.js';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_RESOURCES, DEFAULT_SECRET, sidecarContainer, sidecarVolumes, type JsonObject } from './spec.js';
 
@@ -91,7 +92,7 @@ ${settings}
 # An example Deployment that uses the templates (rendered by CI with --set example.enabled=true).
 example:
   enabled: false
-`;
+${MONITORING_VALUES}`;
 }
 
 export function renderChartYaml(): string {
@@ -139,6 +140,64 @@ patches:
 `;
 }
 
+/** Monitoring and NetworkPolicy values (templates: monitoring-*.yaml, networkpolicy-*.yaml). */
+const MONITORING_VALUES = `
+# Prometheus Operator objects and the Grafana dashboard (docs/operations.md); each off by default.
+monitoring:
+  # Extra labels on every monitoring object (e.g. release: kube-prometheus-stack for the operator's selectors).
+  labels: {}
+  # The alert rules of deploy/monitoring/alerts.yaml as a PrometheusRule.
+  prometheusRule:
+    enabled: false
+  # Scrapes the sidecar's health port (name "health", /metrics) in the pods matched by selector.
+  podMonitor:
+    enabled: false
+    selector: {}
+    interval: 30s
+  # For setups that scrape through Services: Services matched by selector with a port of this name.
+  serviceMonitor:
+    enabled: false
+    selector: {}
+    port: health
+    interval: 30s
+  # deploy/monitoring/dashboard.json as a ConfigMap for Grafana's dashboard sidecar.
+  dashboard:
+    enabled: false
+    labels:
+      grafana_dashboard: "1"
+
+# Cluster-side NetworkPolicies (docs/operations.md, "NetworkPolicy"); off by default.
+networkPolicy:
+  # Egress of the pods with the sidecar: cluster DNS, the relays' UDP ports, the listed cluster networks.
+  enabled: false
+  # The pods with the sidecar (your application's labels).
+  podSelector: {}
+  dns:
+    namespaceSelector:
+      kubernetes.io/metadata.name: kube-system
+    podSelector:
+      k8s-app: kube-dns
+  relays:
+    # Where relays may be: anywhere, minus the networks in except (e.g. your pod and service CIDRs).
+    cidrs: ["0.0.0.0/0", "::/0"]
+    except: []
+    # WireGuard ports: 51820 (Mullvad's default) and the custom range 4000-33433 (endPort needs Kubernetes 1.25+).
+    ports:
+      - { protocol: UDP, port: 51820 }
+      - { protocol: UDP, port: 4000, endPort: 33433 }
+  # Cluster destinations the application needs, as NetworkPolicy egress rules ({to: [...], ports: [...]}).
+  clusterEgress: []
+  # Ingress of the exit pool's proxy port (PROXY_LISTEN) only from labelled client pods, any namespace.
+  exitPool:
+    enabled: false
+    podSelector: {}
+    proxyPort: 1080
+    clientLabels:
+      mullvad-sidecar/proxy-client: "true"
+    # Namespaces allowed to reach the health port (Prometheus); empty = none.
+    monitoringNamespaceSelector: {}
+`;
+
 /** Repository-relative path → content. */
 export function artifacts(): Map<string, string> {
   const k = 'deploy/kubernetes/kustomize/component';
@@ -151,6 +210,7 @@ export function artifacts(): Map<string, string> {
     [`${k}/sidecar-workload.yaml`, renderKustomizePatch('Deployment')],
     [`${k}/sidecar-cronjob.yaml`, renderKustomizePatch('CronJob')],
     [`${k}/sidecar-pod.yaml`, renderKustomizePatch('Pod')],
+    ...monitoringArtifacts(),
   ]);
 }
 
