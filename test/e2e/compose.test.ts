@@ -43,7 +43,8 @@ describe('docker-compose with podman, wired into the lab', { skip }, () => {
     const c = await p.prepare(l.cluster.serviceNet);
     Object.assign(c.services.vpn, { image: p.tag, network_mode: `ns:${l.pod.netnsPath}`, dns: [l.clusterDns] });
     delete c.services.vpn['ports']; // publishing needs a podman bridge network
-    Object.assign(c.services.app, { image: p.tag, entrypoint: ['sleep', 'infinity'], command: [], healthcheck: { disable: true } });
+    // The image is FROM scratch (no coreutils): the stand-in app idles in node.
+    Object.assign(c.services.app, { image: p.tag, entrypoint: ['node', '-e', 'setInterval(() => {}, 1 << 30)'], command: [], healthcheck: { disable: true } });
     await l.resetLeaks();
 
     // `up` waits for vpn to be healthy; without systemd podman does not schedule health

@@ -64,7 +64,8 @@ describe('podman kube play of the example Pod, wired into the lab', { skip }, ()
     assert.equal(spec.initContainers, undefined);
     assert.deepEqual(spec.containers.map((c: Obj) => c['name']), [SIDECAR_NAME, 'app']);
     // The app: our image idling, so the test can make requests from inside it.
-    Object.assign(spec.containers[1], { image: tag, imagePullPolicy: 'Never', command: ['sleep', 'infinity'] });
+    // The image is FROM scratch (no coreutils): the stand-in app idles in node.
+    Object.assign(spec.containers[1], { image: tag, imagePullPolicy: 'Never', command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] });
     // podman 4.3 cannot read a Kubernetes Secret from YAML: the same files from the host.
     const vol = spec.volumes.find((v: Obj) => v['name'] === CONFIG_VOLUME);
     delete vol.secret;
