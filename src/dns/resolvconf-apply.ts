@@ -41,7 +41,11 @@ export async function prepareResolvConf(o: { path: string; mode: DnsMode; enviro
   try {
     text = await readFile(o.path, 'utf8');
   } catch (e) {
-    throw wrap(`reading ${o.path}`, e);
+    // No file at all (a minimal image run with no network of the engine's own):
+    // no cluster resolvers to know of, and nothing of ours to write over.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw wrap(`reading ${o.path}`, e);
+    o.log.info(`dns: ${o.path} does not exist; no cluster resolvers, every name goes through the tunnel`);
+    return { ...readClusterDnsConfig(''), plan: { action: 'keep', reason: `${o.path} does not exist` } };
   }
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   const plan = planResolvConfRewrite({

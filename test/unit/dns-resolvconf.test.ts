@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mountPoints } from '../../src/dns/resolvconf-apply.js';
+import { mountPoints, prepareResolvConf } from '../../src/dns/resolvconf-apply.js';
+import { createLogger } from '../../src/log/logger.js';
 import { MANAGED_MARKER, planResolvConfRewrite, readClusterDnsConfig, type ResolvConfFacts } from '../../src/dns/resolvconf.js';
 
 const compose = 'nameserver 127.0.0.11\nsearch example.internal\noptions ndots:0 edns0\n';
@@ -58,4 +59,12 @@ test('mountPoints reads field 5 of mountinfo, with octal escapes', () => {
   assert.ok(m.has('/etc/resolv.conf'));
   assert.ok(m.has('/mnt/with space'));
   assert.ok(!m.has('/etc/hosts'));
+});
+
+test('prepareResolvConf: no resolv.conf at all (a minimal image with no engine network) means no cluster resolvers, nothing written', async () => {
+  const lines: string[] = [];
+  const got = await prepareResolvConf({ path: '/nonexistent/mullvad-sidecar-test/resolv.conf', mode: 'split', environment: 'container', log: createLogger({ format: 'json', write: (l) => lines.push(l) }) });
+  assert.deepEqual(got.nameservers, []);
+  assert.equal(got.plan.action, 'keep');
+  assert.match(lines.join('\n'), /does not exist/);
 });
