@@ -104,7 +104,8 @@ export class ProxyServer {
 
   private count(result: ConnectResult, labels: { country: string; city: string }): void {
     this.results.set(result, (this.results.get(result) ?? 0) + 1);
-    this.opts.metrics?.connections.inc({ ...labels, result });
+    // Only these labels: callers pass whole refusal objects, whose other fields are no labels.
+    this.opts.metrics?.connections.inc({ country: labels.country, city: labels.city, result });
   }
 
   private accept(client: Socket): void {

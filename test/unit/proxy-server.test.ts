@@ -5,12 +5,14 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
 import { SocksClient } from 'socks';
 import { parseRelayList } from '../../src/relays/relay.js';
 import { parseCidr } from '../../src/config/cidr.js';
 import { createLogger } from '../../src/log/logger.js';
 import { ExitBreaker } from '../../src/proxy/breaker.js';
 import { ExitPool } from '../../src/proxy/exits.js';
+import { ProxyMetrics } from '../../src/proxy/metrics.js';
 import { ProxyServer } from '../../src/proxy/server.js';
 import { ProxySessions } from '../../src/proxy/sessions.js';
 import { ExitFailedError } from '../../src/proxy/upstream.js';
@@ -44,8 +46,10 @@ const pool = new ExitPool({
   onExitFailure: () => {},
   log,
 });
+// A real registry: a refusal once threw inside the metrics call and closed the client without an answer.
+const registry = new Registry();
 const server = new ProxyServer({
-  listen: ['127.0.0.1:0'], users: ProxyUsers.parse('scraper:hunter2\n', 'users'), allowedCidrs: [parseCidr('127.0.0.0/8')!], pool, metrics: undefined, log,
+  listen: ['127.0.0.1:0'], users: ProxyUsers.parse('scraper:hunter2\n', 'users'), allowedCidrs: [parseCidr('127.0.0.0/8')!], pool, metrics: new ProxyMetrics(registry, () => 1), log,
   limits: { handshakeTimeoutMs: 500, maxPerClient: 20 },
 });
 await server.start();
@@ -93,6 +97,10 @@ test('SOCKS5: wrong password, unknown country, tunnel down', async () => {
   up = false;
   await assert.rejects(socks('scraper', 'hunter2'), /NetworkUnreachable/);
   up = true;
+  const counted = await registry.getSingleMetricAsString('mullvad_sidecar_proxy_connections_total');
+  assert.match(counted, /connections_total\{country="other",city="",result="unknown-location"\} 1/);
+  assert.match(counted, /result="tunnel-down"\} 1/);
+  assert.match(counted, /result="auth-failed"\} 1/);
 });
 
 test('HTTP: CONNECT and absolute-URI requests, credentials stripped before the origin', async () => {
