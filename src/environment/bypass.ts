@@ -58,6 +58,11 @@ export function planBypass(input: BypassInput): BypassPlan {
     if (!ifc.flags.includes('UP')) continue;
     for (const a of ifc.addresses) {
       if (a.scope === 'host' || a.scope === 'link' || (a.family === 6 && cidrContains(FE80, a.local))) continue;
+      // Anyone on the link can send a router advertisement: its prefix is no cluster network.
+      if (a.origin === 'ra') {
+        notes.push(`${ifc.name}: ${a.local}/${a.prefixlen} came from a router advertisement (SLAAC) and is not bypassed; list a trusted IPv6 network in BYPASS_CIDRS`);
+        continue;
+      }
       const max = a.family === 4 ? 32 : 128;
       if (a.peer) add(`${a.peer}/${a.prefixlen}`, `point-to-point peer of ${ifc.name}`);
       else if (a.prefixlen === max) {
@@ -66,7 +71,7 @@ export function planBypass(input: BypassInput): BypassPlan {
         add(`${a.local}/${max}`, `address of ${ifc.name} (a /${max}: only itself)`);
         const note = `${ifc.name} has a host address (/32 or /128, as routed pod networks give): other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS`;
         if (!notes.includes(note)) notes.push(note);
-      } else add(`${a.local}/${a.prefixlen}`, `subnet of ${ifc.name} (${a.local}/${a.prefixlen})`);
+      } else add(`${a.local}/${a.prefixlen}`, `subnet of ${ifc.name} (${a.local}/${a.prefixlen}${a.origin === 'dhcp' ? ', a DHCP lease' : ''})`);
     }
   }
 

@@ -11,6 +11,28 @@ export interface IfAddress {
   readonly scope: string;
   /** The far end of a point-to-point address. */
   readonly peer: string | undefined;
+  /**
+   * Where the address came from. 'ra': learned from a router advertisement
+   * (SLAAC), which anyone on the link can send: never a bypass. 'dhcp': leased.
+   * 'static': configured (CNI, Docker, an operator) or made by the kernel.
+   */
+  readonly origin: AddressOrigin;
+}
+
+export type AddressOrigin = 'static' | 'ra' | 'dhcp';
+
+/**
+ * iproute2 6.2+ prints `protocol` (kernel_ra, ra, dhcp, ...); 6.1 (Debian 12)
+ * does not, but marks addresses with a finite lifetime `dynamic` (SLAAC for
+ * IPv6, a DHCP lease for IPv4) and SLAAC's privacy bases `mngtmpaddr`.
+ */
+export function addressOrigin(a: Record<string, unknown>): AddressOrigin {
+  const proto = a['protocol'];
+  if (proto === 'kernel_ra' || proto === 'ra') return 'ra';
+  if (proto === 'dhcp') return 'dhcp';
+  if (a['mngtmpaddr'] === true || a['temporary'] === true) return 'ra';
+  if (a['dynamic'] === true) return a['family'] === 'inet6' ? 'ra' : 'dhcp';
+  return 'static';
 }
 
 export interface NetInterface {
@@ -47,6 +69,7 @@ export function parseIpAddr(json: string): NetInterface[] {
         prefixlen: a['prefixlen'],
         scope: typeof a['scope'] === 'string' ? a['scope'] : 'global',
         peer: typeof a['address'] === 'string' && a['address'] !== a['local'] ? a['address'] : undefined,
+        origin: addressOrigin(a),
       });
     }
     return {

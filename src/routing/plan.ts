@@ -72,17 +72,6 @@ export function tunnelMtu(routeMtu: number): number {
   return Math.max(1280, routeMtu - 80);
 }
 
-/**
- * First table (= fwmark) from `start` that is free: no routes, or only routes
- * through our own tunnel interface (a previous run of ours).
- */
-export function pickTable(start: number, routesInTable: (table: number) => { dev?: string }[], ourInterface: string): number {
-  for (let t = start; t < start + 1000; t++) {
-    if (isFreeFor(routesInTable(t), ourInterface)) return t;
-  }
-  throw new Error(`no free routing table from ${start} to ${start + 999}`);
-}
-
 /** A table is ours to use when it is empty or holds only routes through our interface (a previous run). */
 export function isFreeFor(routes: readonly { dev?: string }[], ourInterface: string): boolean {
   return routes.every((r) => r.dev === ourInterface);

@@ -7,15 +7,27 @@ import type { Logger } from '../log/logger.js';
 
 const SRC_VALID_MARK = '/proc/sys/net/ipv4/conf/all/src_valid_mark';
 
-export async function ensureSrcValidMark(log: Logger, path = SRC_VALID_MARK): Promise<'already' | 'set' | 'read-only'> {
-  const now = (await readFile(path, 'utf8').catch(() => '')).trim();
-  if (now === '1') return 'already';
+export type SysctlResult = 'already' | 'set' | 'read-only' | 'absent';
+
+/** Writes `value` to a /proc/sys file unless it holds it already; never throws. */
+export async function ensureSysctl(path: string, value: string, log: Logger): Promise<SysctlResult> {
+  const now = await readFile(path, 'utf8').then(
+    (t) => t.trim(),
+    (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : ''),
+  );
+  if (now === undefined) return 'absent'; // e.g. IPv6 disabled: no conf directory
+  if (now === value) return 'already';
   try {
-    await writeFile(path, '1');
-    log.debug('[#] sysctl -q net.ipv4.conf.all.src_valid_mark=1');
+    await writeFile(path, value);
+    log.debug(`[#] sysctl -q ${path.replace('/proc/sys/', '').replaceAll('/', '.')}=${value}`);
     return 'set';
   } catch (err) {
-    log.debug('src_valid_mark not set: /proc/sys is read-only here (fine unless rp_filter is strict)', { error: err instanceof Error ? err.message : String(err) });
+    log.debug(`${path} not set: /proc/sys is read-only here`, { error: err instanceof Error ? err.message : String(err) });
     return 'read-only';
   }
+}
+
+export async function ensureSrcValidMark(log: Logger, path = SRC_VALID_MARK): Promise<SysctlResult> {
+  // Failing is fine unless rp_filter is strict.
+  return ensureSysctl(path, '1', log);
 }

@@ -7,7 +7,7 @@ import { parseWgQuick } from '../../src/config/wgconf.js';
 import { detectEnvironment, describeEnvironment, type Environment } from '../../src/environment/detect.js';
 import { fsProbe } from '../../src/environment/probe.js';
 import { parseResolvConf } from '../../src/environment/resolv.js';
-import { parseIpAddr, readInterfaces } from '../../src/environment/interfaces.js';
+import { addressOrigin, parseIpAddr, readInterfaces } from '../../src/environment/interfaces.js';
 import { checkBypassCidrs, planBypass, type BypassInput } from '../../src/environment/bypass.js';
 import { FakeRunner } from '../../src/system/runner.js';
 
@@ -66,7 +66,7 @@ test('parseResolvConf', async (t) => {
 test('parseIpAddr and readInterfaces', async () => {
   const ifs = parseIpAddr(read('plain', 'ip-addr.json'));
   assert.deepEqual(ifs.map((i) => i.name), ['lo', 'enp3s0', 'docker0', 'wg0', 'ppp0']);
-  assert.deepEqual(ifs[4]!.addresses, [{ family: 4, local: '100.64.7.1', prefixlen: 32, scope: 'global', peer: '100.64.7.254' }]);
+  assert.deepEqual(ifs[4]!.addresses, [{ family: 4, local: '100.64.7.1', prefixlen: 32, scope: 'global', peer: '100.64.7.254', origin: 'static' }]);
   const runner = new FakeRunner((argv) => (argv.join(' ') === 'ip -j addr show' ? { stdout: read('kubernetes', 'ip-addr.json') } : { code: 1 }));
   const got = await readInterfaces(runner);
   assert.deepEqual(runner.calls, [{ argv: ['ip', '-j', 'addr', 'show'] }]);
@@ -75,12 +75,26 @@ test('parseIpAddr and readInterfaces', async () => {
     flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
     linkType: 'ether',
     addresses: [
-      { family: 4, local: '10.244.1.5', prefixlen: 24, scope: 'global', peer: undefined },
-      { family: 6, local: 'fe80::a8b1:2ff:fe33:4455', prefixlen: 64, scope: 'link', peer: undefined },
+      { family: 4, local: '10.244.1.5', prefixlen: 24, scope: 'global', peer: undefined, origin: 'static' },
+      { family: 6, local: 'fe80::a8b1:2ff:fe33:4455', prefixlen: 64, scope: 'link', peer: undefined, origin: 'static' },
     ],
   });
   await assert.rejects(readInterfaces(new FakeRunner(() => ({ stdout: 'not json' }))), /^SidecarError: reading network interfaces: /);
   await assert.rejects(readInterfaces(new FakeRunner(() => ({ stdout: '{}' }))), /reading network interfaces: ip -j addr show did not print a JSON array/);
+});
+
+test('address origin: what iproute2 6.1 (dynamic, mngtmpaddr) and 6.2+ (protocol) print', () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ family: 'inet6', dynamic: true }, 'ra'],
+    [{ family: 'inet6', mngtmpaddr: true }, 'ra'],
+    [{ family: 'inet6', temporary: true, dynamic: true }, 'ra'],
+    [{ family: 'inet6', protocol: 'kernel_ra' }, 'ra'],
+    [{ family: 'inet', protocol: 'dhcp' }, 'dhcp'],
+    [{ family: 'inet', dynamic: true }, 'dhcp'],
+    [{ family: 'inet6' }, 'static'],
+    [{ family: 'inet', protocol: 'kernel_lo' }, 'static'],
+  ];
+  for (const [a, want] of cases) assert.equal(addressOrigin(a), want, JSON.stringify(a));
 });
 
 const SETTINGS = { bypassRoutes: true, bypassCidrs: [], wgInterface: 'wg0' };
@@ -203,6 +217,23 @@ test('a nameserver that is the tunnel resolver is not bypassed', () => {
   });
   assert.deepEqual(plan.cidrs, []);
   assert.deepEqual(plan.notes, ['nameserver 10.64.0.1 is the tunnel resolver: it is reached through the tunnel, not bypassed', 'nameserver ::1 is on loopback, which is always reachable']);
+});
+
+test('a prefix learned from a router advertisement is never a bypass (anyone on the link can send one)', () => {
+  const ifc = (addr_info: Record<string, unknown>[]) => parseIpAddr(JSON.stringify([{ ifname: 'eth0', flags: ['UP'], link_type: 'ether', addr_info }]));
+  const plan = planBypass({
+    env: { kind: 'linux', runtime: undefined, namespace: undefined, kubernetesServiceHost: undefined, reasons: [] },
+    interfaces: ifc([
+      { family: 'inet', local: '10.244.1.5', prefixlen: 24, scope: 'global' },
+      { family: 'inet6', local: '2001:db8:66::5', prefixlen: 64, scope: 'global', dynamic: true, valid_life_time: 3598 },
+      { family: 'inet6', local: '2001:db8:77::5', prefixlen: 64, scope: 'global', protocol: 'kernel_ra' },
+      { family: 'inet6', local: 'fd00:10:244::5', prefixlen: 64, scope: 'global' },
+    ]),
+    resolv: parseResolvConf(''),
+    settings: SETTINGS,
+  });
+  assert.deepEqual(plan.cidrs.map((c) => c.cidr.text), ['10.244.1.0/24', 'fd00:10:244::/64']);
+  assert.equal(plan.notes.filter((n) => /router advertisement/.test(n)).length, 2);
 });
 
 test('checkBypassCidrs after endpoints are resolved', () => {

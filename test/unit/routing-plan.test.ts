@@ -1,8 +1,8 @@
 // Policy routing as wg-quick does it, rendered as the `ip` commands it means
-// and compared with reviewed golden files; tunnelMtu and pickTable as tables.
+// and compared with reviewed golden files; tunnelMtu and isFreeFor as tables.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_BYPASS_RULES, RULE_PREF, pickTable, planRouting, tunnelMtu, type RoutePlan, type RoutePlanInput } from '../../src/routing/plan.js';
+import { MAX_BYPASS_RULES, RULE_PREF, isFreeFor, planRouting, tunnelMtu, type RoutePlan, type RoutePlanInput } from '../../src/routing/plan.js';
 import { assertGolden } from './helpers/golden.js';
 import { cidr } from './helpers/servers.js';
 
@@ -64,16 +64,13 @@ describe('tunnelMtu: route MTU minus 80, never below 1280', () => {
   for (const [route, want] of cases) test(`${route} → ${want}`, () => assert.equal(tunnelMtu(route), want));
 });
 
-describe('pickTable', () => {
-  const routes = (byTable: Record<number, { dev?: string }[]>) => (t: number) => byTable[t] ?? [];
-  const cases: { name: string; tables: Record<number, { dev?: string }[]>; want: number }[] = [
-    { name: 'free', tables: {}, want: 51820 },
-    { name: 'taken by another interface → next', tables: { 51820: [{ dev: 'eth0' }] }, want: 51821 },
-    { name: 'several taken', tables: { 51820: [{ dev: 'wg1' }], 51821: [{}], 51822: [{ dev: 'wg0' }, { dev: 'eth0' }] }, want: 51823 },
-    { name: 'our own interface (an earlier run) → reuse', tables: { 51820: [{ dev: 'wg0' }, { dev: 'wg0' }] }, want: 51820 },
+describe('isFreeFor: a table is ours when empty or holding only our interface\'s routes', () => {
+  const cases: { name: string; routes: { dev?: string }[]; want: boolean }[] = [
+    { name: 'empty', routes: [], want: true },
+    { name: 'another interface', routes: [{ dev: 'eth0' }], want: false },
+    { name: 'a route without a device', routes: [{}], want: false },
+    { name: 'ours and another', routes: [{ dev: 'wg0' }, { dev: 'eth0' }], want: false },
+    { name: 'our own interface (an earlier run)', routes: [{ dev: 'wg0' }, { dev: 'wg0' }], want: true },
   ];
-  for (const c of cases) test(c.name, () => assert.equal(pickTable(51820, routes(c.tables), 'wg0'), c.want));
-  test('every table taken → an error', () => {
-    assert.throws(() => pickTable(51820, () => [{ dev: 'eth0' }], 'wg0'), /no free routing table from 51820 to 52819/);
-  });
+  for (const c of cases) test(c.name, () => assert.equal(isFreeFor(c.routes, 'wg0'), c.want));
 });

@@ -249,7 +249,7 @@ test('resolveEndpoints asks only the given nameserver (a DNS server on loopback)
 test('exchangeResolver: through the DNS forwarder\'s upstream transport, from its source ports', async (t) => {
   const { UpstreamTransport } = await import('../../src/dns/upstream.js');
   const { silentLogger } = await import('../../src/log/logger.js');
-  const { exchangeResolver } = await import('../../src/config/resolve-upstream.js');
+  const { exchangeResolver } = await import('../../src/environment/endpoint-resolver.js');
   const sock = createSocket('udp4');
   const seen: { question: string; port: number }[] = [];
   sock.on('message', (msg, rinfo) => {
@@ -280,7 +280,7 @@ test('exchangeResolver: through the DNS forwarder\'s upstream transport, from it
 });
 
 test('exchangeResolver tries the next nameserver only when one fails', async () => {
-  const { exchangeResolver } = await import('../../src/config/resolve-upstream.js');
+  const { exchangeResolver } = await import('../../src/environment/endpoint-resolver.js');
   const asked: string[] = [];
   const exchange = {
     udp: async (server: string, q: { name: string; type: string }) => {

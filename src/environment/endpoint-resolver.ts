@@ -5,7 +5,7 @@
 import type { Question } from 'dns-packet';
 import { RCODE, rcodeOf } from '../dns/message.js';
 import type { UpstreamAnswer, UpstreamExchange } from '../dns/upstream.js';
-import type { HostResolver } from './resolve.js';
+import type { HostResolver } from '../config/resolve.js';
 
 const NO_DNSSEC = { cd: false, do: false } as const;
 
