@@ -27,7 +27,9 @@ export interface SidecarPlan {
   readonly dns: DnsPolicy | undefined;
   /** Cluster resolvers the forwarder may ask (the forwarder's own address excluded). */
   readonly clusterResolvers: readonly string[];
+  /** Policy routing table of the tunnel routes. */
   readonly table: number;
+  /** Mark of the WireGuard socket (FWMARK, else the table). */
   readonly fwmark: number;
   /** Mark of packets to addresses the cluster named (undefined with ENABLE_BYPASS_ROUTES=false). */
   readonly learnedMark: number | undefined;
