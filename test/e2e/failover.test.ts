@@ -25,10 +25,12 @@ const TUNED = {
 const READYZ_WATCHER = `
 const http = require('node:http');
 let last;
+// A slow answer on a loaded machine says nothing about readiness: it keeps the last code. A refused connection is a 0.
 const once = () => new Promise((done) => {
-  const req = http.get(process.argv[1], { timeout: 200, agent: false }, (res) => { res.resume(); res.on('end', () => done(res.statusCode)); });
-  req.on('timeout', () => req.destroy());
-  req.on('error', () => done(0));
+  let slow = false;
+  const req = http.get(process.argv[1], { timeout: 1000, agent: false }, (res) => { res.resume(); res.on('end', () => done(res.statusCode)); });
+  req.on('timeout', () => { slow = true; req.destroy(); });
+  req.on('error', () => done(slow ? last : 0));
 });
 (async () => { for (;;) { const code = await once(); if (code !== last) { last = code; console.log(JSON.stringify({ t: Date.now(), code })); } await new Promise((r) => setTimeout(r, 50)); } })();
 `;

@@ -87,4 +87,25 @@ describe('the lockdown keeps the uplink guard on every path', { skip }, () => {
     await lab.podExec(['ip', 'link', 'del', near], { allowFailure: true });
     assert.equal(await sc!.stop('SIGTERM'), 0);
   });
+
+  test('SIGTERM while a probe to a dark relay is in flight (the shutdown-deadline path) keeps the guard', async () => {
+    // Finding 2: a 2 s probe against the 1.8 s deadline, and the lockdown of the deadline path opened raw sockets.
+    sc = startSidecarInLab(lab, { CHECK_INTERVAL: '1s', PROBE_INTERVAL: '1s', PROBE_TIMEOUT: '5s', FAILOVER_AFTER: '60s' });
+    await sc.waitReady();
+    await lab.setRelayDark(1, true);
+    try {
+      await sleep(2500); // probes to the dark relay are now in flight
+      await lab.resetLeaks();
+      const sender = sendRawFor(lab, frame, 3000, 2); // frames all through the shutdown and after it
+      await sleep(200);
+      const code = await sc.stop('SIGTERM');
+      await sender.exited;
+      assert.equal(code, 0, sc.logs());
+      assert.equal((await lab.leaks()).v4, 0, 'no raw frame left the pod during or after the shutdown');
+      const guard = await lab.podExec(['nft', 'list', 'table', 'netdev', 'mullvad_sidecar']);
+      assert.match(guard.stdout, new RegExp(`hook egress device "${frame[0]}"`));
+    } finally {
+      await lab.setRelayDark(1, false);
+    }
+  });
 });
