@@ -30,12 +30,13 @@ const relocate = {
 
 rmSync(OUTDIR, { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays
 const result = await build({
-  entryPoints: [`${root}dist/src/cli/main.js`],
+  // lockdown-first: loaded by bin/mullvad-sidecar before the CLI when the command is `run`.
+  entryPoints: { sidecar: `${root}dist/src/cli/main.js`, 'lockdown-first': `${root}dist/src/cli/lockdown-first.js` },
   outdir: OUTDIR,
   // Each dynamic import() is a chunk loaded only when reached: `run` does not parse
   // `inject`, and the kill switch goes in before the supervisor's chunk is compiled.
   splitting: true,
-  entryNames: 'sidecar',
+  entryNames: '[name]',
   chunkNames: '[name]-[hash]',
   outExtension: { '.js': '.mjs' },
   metafile: true,
