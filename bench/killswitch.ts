@@ -33,7 +33,11 @@ export function variants(): Variant[] {
   // The namespace below has one device besides lo: the lockdown guards it.
   const lockdown = lockdownTransactions(['eth0'])[0]!;
   const nftFromNode = `require('child_process').execFileSync('nft',['-f','-'],{input:${JSON.stringify(lockdown)}})`;
-  const v: Variant[] = [{ name: 'sidecar (bin/mullvad-sidecar)', argv: [BIN, 'run'] }];
+  const v: Variant[] = [
+    { name: 'sidecar (bin/mullvad-sidecar)', argv: [BIN, 'run'] },
+    // Before lockdown-first: the CLI chunk loads, then `run` applies the lockdown through the Firewall.
+    { name: 'CLI first (no lockdown-first chunk)', argv: [process.execPath, ...NODE_FLAGS, '--input-type=module', '-e', `import('${ROOT}dist/bundle/sidecar.mjs').then((m) => m.main(['run']))`] },
+  ];
   if (existsSync(`${ROOT}dist/src/cli/main.js`))
     v.push({ name: 'unbundled (dist/src/cli/main.js)', argv: [process.execPath, ...NODE_FLAGS, '--input-type=module', '-e', `import('${ROOT}dist/src/cli/main.js').then((m) => m.main(['run']))`] });
   v.push({ name: 'floor: node -e + nft -f', argv: [process.execPath, ...NODE_FLAGS, '-e', nftFromNode] });
