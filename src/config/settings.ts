@@ -57,6 +57,7 @@ export interface Settings {
   // Relay list and exit pool (issue: exit pool)
   readonly relayListUrl: string;
   readonly relayListCache: string;
+  readonly relayListRefreshMs: number;
   /** Empty: the proxy is off. */
   readonly proxyListen: readonly string[];
   readonly proxyUsersFile: string | undefined;
@@ -215,6 +216,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'POD_NAME', key: 'podName', help: 'replica name for SERVER_SELECTION=spread (default HOSTNAME)', def: (s) => s['HOSTNAME'] ?? 'localhost', parse: str },
   { env: 'RELAY_LIST_URL', key: 'relayListUrl', help: "Mullvad's relay list (fetched through the tunnel only)", def: () => 'https://api.mullvad.net/www/relays/wireguard/', parse: url },
   { env: 'RELAY_LIST_CACHE', key: 'relayListCache', help: 'where the relay list is kept across restarts', def: () => '/var/cache/mullvad-sidecar/relays.json', parse: str },
+  { env: 'RELAY_LIST_REFRESH', key: 'relayListRefreshMs', help: 'how often the relay list is fetched again (If-None-Match)', def: () => 3_600_000, parse: duration(1000, 86_400_000) },
   { env: 'PROXY_LISTEN', key: 'proxyListen', help: 'exit pool proxy (SOCKS5 + HTTP on one port): host:port list; unset = off', def: () => [], parse: listenAddrs },
   { env: 'PROXY_USERS_FILE', key: 'proxyUsersFile', help: 'file of name:password lines (required with PROXY_LISTEN)', def: () => undefined, parse: str },
   { env: 'PROXY_ALLOWED_CIDRS', key: 'proxyAllowedCidrs', help: 'clients allowed to reach the proxy port', def: () => DEFAULT_PROXY_CLIENTS.map((c) => parseCidr(c)!), parse: cidrs },
@@ -235,6 +237,7 @@ const DEFAULT_TEXT: Record<string, string> = {
   DNS_UPSTREAMS: "the config's DNS line",
   CLUSTER_DOMAINS: "(none; the cluster's own domain is always one)",
   PROXY_DEFAULT_LOCATION: 'any active exit',
+  RELAY_LIST_REFRESH: '1h',
   PROXY_ALLOWED_CIDRS: DEFAULT_PROXY_CLIENTS.join(','),
 };
 

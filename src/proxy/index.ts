@@ -65,7 +65,7 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
   const log = parent.child({ component: 'proxy' });
   let up = false;
   let resolvers: readonly string[] = [];
-  const relays = new RelayListSource({ url: settings.relayListUrl, cachePath: settings.relayListCache, tunnelUp: () => up, log, ...(o.fetch ? { fetch: o.fetch } : {}) });
+  const relays = new RelayListSource({ url: settings.relayListUrl, cachePath: settings.relayListCache, refreshMs: settings.relayListRefreshMs, tunnelUp: () => up, log, ...(o.fetch ? { fetch: o.fetch } : {}) });
   const metrics = o.registry ? new ProxyMetrics(o.registry, () => relays.ageSeconds()) : undefined;
   const now = (): number => Date.now();
   const breaker = new ExitBreaker({ restMs: 30_000, maxRestMs: 10 * 60_000, now });

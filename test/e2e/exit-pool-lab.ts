@@ -35,15 +35,17 @@ export interface PoolSidecar {
   sc: RunningSidecar;
   dir: string;
   cachePath: string;
-  stop(): Promise<void>;
+  /** SIGKILL; the directory goes too unless keepDir. */
+  stop(keepDir?: boolean): Promise<void>;
 }
 
 /**
  * The real sidecar in the pod, connected to relay 1 (se-sto-wg-001), the proxy on
  * PROXY_PORT. `cache`: RELAY_LIST_CACHE seeded with the pool's list (fetched "now").
  */
-export async function startPool(lab: Lab, env: Record<string, string>, opts: { seedCache?: boolean } = {}): Promise<PoolSidecar> {
-  const dir = await mkdtemp(join(tmpdir(), 'exit-pool-'));
+export async function startPool(lab: Lab, env: Record<string, string>, opts: { seedCache?: boolean; dir?: string } = {}): Promise<PoolSidecar> {
+  // opts.dir: the directory (users file, relay cache) of an earlier start, to restart on its cache.
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'exit-pool-')));
   await chmod(dir, 0o700);
   const users = join(dir, 'users');
   await writeFile(users, `# proxy users\n${USER}:${PASSWORD}\nother:another-secret\n`, { mode: 0o600 });
@@ -66,9 +68,9 @@ export async function startPool(lab: Lab, env: Record<string, string>, opts: { s
     sc,
     dir,
     cachePath,
-    stop: async () => {
+    stop: async (keepDir = false) => {
       if (sc.child.running) await sc.stop('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
+      if (!keepDir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,5 @@
 // What runs in each namespace: one Node process per namespace hosts all its servers.
+import { dirname } from 'node:path';
 import dnsPacket from 'dns-packet';
 import type { Packet } from 'dns-packet';
 import type { DnsHandler } from './dns-server.js';
@@ -11,6 +12,7 @@ import { answerFromZone, encodeReply, servfail } from './zone.js';
 import { clusterDnsHandler } from './cluster.js';
 import { CLUSTER } from '../plan.js';
 import { DEAD_SOCKS_IP, labSocksIp, serveLabSocks, socksName } from './socks5.js';
+import { serveRelayApi } from './relay-api.js';
 
 export { CLUSTER_ZONE } from './cluster.js';
 
@@ -75,6 +77,8 @@ export async function startRole(cfg: RoleConfig): Promise<void> {
       const dns = logged(authoritative(publicZone(cfg.relays)), log('public-dns'));
       await Promise.all([
         serveHttp('::', 80, internetBody(cfg.relays), log('internet-http')),
+        // The relay-list API (exit pool): the lab directory is the log directory's parent.
+        serveRelayApi('::', dirname(cfg.logDir), cfg.relays, log('relay-api')),
         serveDns('172.30.0.2', 53, dns),
         serveDns('fd30::2', 53, dns),
       ]);
