@@ -4,6 +4,7 @@ import dnsPacket from 'dns-packet';
 import type { Packet } from 'dns-packet';
 import type { DnsHandler } from './dns-server.js';
 import { forward, logged, serveDns } from './dns-server.js';
+import { pointerBomb } from './pointer-bomb.js';
 import { internalBody, internetBody, serveHttp, type RelayExit } from './http.js';
 import { jsonl } from './jsonl.js';
 import { startRelayEphemeralPeer } from './ephemeral-peer-start.js';
@@ -30,6 +31,8 @@ const PUBLIC_DNS = '172.30.0.2';
 
 /** A TXT record larger than 512 bytes: answers over UDP are truncated, TCP gets it all. */
 const BIG_TXT = Array.from({ length: 6 }, (_, i) => `chunk-${i}-${'x'.repeat(180)}`);
+/** ~15 KB of TXT (under the cache's 16 KiB entry bound): a 40-byte TCP query that asks for 400 times its size (exhaustion tests). */
+const HUGE_TXT = Array.from({ length: 60 }, (_, i) => `chunk-${i}-${'x'.repeat(240)}`);
 
 export function publicZone(relays: readonly RelayExit[]): Zone {
   const host = { A: ['172.30.0.2'], AAAA: ['fd30::2'] };
@@ -39,6 +42,7 @@ export function publicZone(relays: readonly RelayExit[]): Zone {
     'am.i.mullvad.net': host,
     'internet.test': host,
     'big.example.com': { TXT: BIG_TXT },
+    'huge.example.com': { TXT: HUGE_TXT },
   };
   for (const r of relays) records[`${r.name}.relays.mullvad.net`] = { A: [r.ip], AAAA: [r.ip6] };
   // In-tunnel SOCKS5 proxy names (the exit pool), and the lab's dead one (relay 99 of relay 2's city).
@@ -62,10 +66,22 @@ function authoritative(zone: Zone): DnsHandler {
   };
 }
 
+/** `r<N>-….bomb.test`: N A records pointing at the (long) question name: over UDP TC, over TCP the whole bomb. */
+function pointerBombAnswer(q: Packet, tcp: boolean): Buffer | undefined {
+  const name = q.questions?.[0]?.name ?? '';
+  const n = /^r(\d+)-.*\.bomb\.test\.?$/i.exec(name);
+  if (!n) return undefined;
+  const flags = dnsPacket.RECURSION_AVAILABLE | dnsPacket.RECURSION_DESIRED;
+  if (!tcp) return dnsPacket.encode({ type: 'response', id: q.id ?? 0, flags: flags | dnsPacket.TRUNCATED_RESPONSE, questions: q.questions ?? [] });
+  return pointerBomb(Math.min(Number(n[1]), 4000), name, q.id ?? 0, flags);
+}
+
 function forwarder(): DnsHandler {
   return async (query, ctx) => {
     const q = decode(query);
     if (!q) return undefined;
+    const bomb = pointerBombAnswer(q, ctx.tcp);
+    if (bomb) return bomb;
     return (await forward(PUBLIC_DNS, query, ctx.tcp)) ?? dnsPacket.encode(servfail(q));
   };
 }
