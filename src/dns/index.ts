@@ -15,12 +15,14 @@ import type { Logger } from '../log/logger.js';
 import { DEFAULT_CACHE_LIMITS, DnsCache, type CacheLimits } from './cache.js';
 import { Forwarder, type ForwarderStats, type QueryResult, type QueryUpstream } from './forwarder.js';
 import { defaultSingleLabel, normaliseName, type Side } from './names.js';
+import { currentDnsIdentity, detectedDnsIdentity, type DnsIdentity } from './identity.js';
 import { listen, type BoundSocket } from './server.js';
 import { UpstreamTransport, type PortRange, type UpstreamExchange } from './upstream.js';
 
 export { planResolvConfRewrite, readClusterDnsConfig, type ResolvConfPlan, type ResolvConfFacts } from './resolvconf.js';
 export { prepareResolvConf, type PreparedResolvConf } from './resolvconf-apply.js';
 export type { QueryResult, QueryUpstream } from './forwarder.js';
+export { currentDnsIdentity, detectedDnsIdentity, type DnsIdentity } from './identity.js';
 
 export interface DnsServiceOptions {
   /** 'off' means the service is not started at all (call warnDnsOff instead). */
@@ -64,6 +66,8 @@ export interface DnsServiceOptions {
 export interface DnsStats extends ForwarderStats {
   readonly mode: 'split' | 'tunnel';
   readonly listen: readonly BoundSocket[];
+  /** How the firewall tells the forwarder's own packets (for /status). */
+  readonly identity?: DnsIdentity;
 }
 
 export interface DnsService {
@@ -117,13 +121,17 @@ export async function startDnsService(opts: DnsServiceOptions): Promise<DnsServi
     singleLabel: opts.mode === 'split' ? singleLabel : 'tunnel',
     ndots: opts.ndots,
   });
+  // Said once: whether an app in the pod could pass for the forwarder (README "Security model").
+  const identity = detectedDnsIdentity();
+  if (identity?.kind === 'cgroup') log.info('dns: the forwarder is identified by its cgroup and source ports', { cgroupLevel: identity.level, cgroup: identity.path });
+  else if (identity) log.warn(`dns: the forwarder is identified by its source ports only (${identity.reason}): an app with NET_RAW or NET_BIND_SERVICE in this pod could query cluster DNS directly`);
   const l = listener;
   return {
     port: l.port,
     setTunnelUp: (up) => forwarder.setTunnelUp(up),
     setTunnelResolvers: (ips) => forwarder.setTunnelResolvers(ips),
     flushCache: () => forwarder.flushCache(),
-    stats: () => ({ ...forwarder.stats(), mode: opts.mode, listen: l.sockets }),
+    stats: () => ({ ...forwarder.stats(), mode: opts.mode, listen: l.sockets, ...(identity ? { identity } : {}) }),
     stop: async () => {
       await l.close();
       await exchange.close();
@@ -136,11 +144,14 @@ export async function startDnsService(opts: DnsServiceOptions): Promise<DnsServi
  * exempt its upstream source ports, allow cluster DNS for them. Tunnel mode
  * never asks cluster DNS, so it gets no exemption there.
  */
-export function dnsPolicy(opts: { listenPort: number; clusterResolvers: readonly string[]; mode?: 'split' | 'tunnel' }): DnsPolicy {
+export function dnsPolicy(opts: { listenPort: number; clusterResolvers: readonly string[]; mode?: 'split' | 'tunnel'; identity?: DnsIdentity }): DnsPolicy {
+  // Detected once per process (a self-test with nft) unless given: the supervisor need not know.
+  const identity = opts.identity ?? currentDnsIdentity();
   return {
     forwarderPort: opts.listenPort,
     upstreamSourcePorts: { from: DNS_UPSTREAM_PORTS.from, to: DNS_UPSTREAM_PORTS.to },
     clusterResolvers: opts.mode === 'tunnel' ? [] : [...opts.clusterResolvers],
+    ...(identity.kind === 'cgroup' ? { cgroup: { path: identity.path, level: identity.level } } : {}),
   };
 }
 

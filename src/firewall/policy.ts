@@ -25,6 +25,12 @@ export interface DnsPolicy {
   readonly upstreamSourcePorts: { readonly from: number; readonly to: number };
   /** Cluster DNS servers the forwarder may query directly (cluster names only). */
   readonly clusterResolvers: readonly string[];
+  /**
+   * The sidecar's own cgroup v2 (src/dns/identity.ts): the exempted ports count
+   * only from sockets in it (`socket cgroupv2`, raw sockets included). Absent:
+   * the source ports alone (no usable cgroup v2; README "Security model").
+   */
+  readonly cgroup?: { readonly path: string; readonly level: number };
 }
 
 /**

@@ -55,6 +55,9 @@ export function renderRuleset(p: FirewallPolicy): string {
     rule(undefined, `meta l4proto { tcp, udp } th dport ${p.dns.forwarderPort} ip6 daddr ::1 accept`);
   }
   const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
+  // The sidecar's sockets: the ports AND, where usable, its cgroup (an app can bind or forge a port).
+  const cg = p.dns?.cgroup;
+  const own = `th sport ${ports}${cg ? ` socket cgroupv2 level ${cg.level} "${cg.path}"` : ''}`;
   if (tunnel) {
     // Also in connecting: WireGuard starts a handshake only when a packet is
     // sent into the tunnel, and Mullvad's files have no PersistentKeepalive; the
@@ -62,7 +65,7 @@ export function renderRuleset(p: FirewallPolicy): string {
     // connectivity check into the tunnel while connecting). Only the sidecar's
     // sockets bind these ports, and the packet leaves encrypted to the relay.
     // Before the DNS reject: the forwarder's external queries go this way too.
-    rule('1b. the sidecar\'s own sockets (source ports ' + ports + ': probes, forwarder) may use the tunnel', `meta l4proto { tcp, udp } th sport ${ports} oifname "${tunnel.interface}" accept`);
+    rule(`1b. the sidecar's own sockets (source ports ${ports}${cg ? ' of its cgroup' : ''}: probes, forwarder) may use the tunnel`, `meta l4proto { tcp, udp } ${own} oifname "${tunnel.interface}" accept`);
   }
   if (p.dns) {
     const cluster4 = p.dns.clusterResolvers.filter((a) => !a.includes(':'));
@@ -70,8 +73,8 @@ export function renderRuleset(p: FirewallPolicy): string {
     // Before the bypass sets: otherwise an external name sent to cluster DNS
     // would pass as "cluster traffic" and be forwarded upstream outside the tunnel.
     if (cluster4.length)
-      rule('2. DNS: only the forwarder (source ports ' + ports + ') may query cluster DNS, for cluster names', `meta l4proto { tcp, udp } th sport ${ports} th dport 53 ip daddr { ${cluster4.join(', ')} } accept`);
-    if (cluster6.length) rule(undefined, `meta l4proto { tcp, udp } th sport ${ports} th dport 53 ip6 daddr { ${cluster6.join(', ')} } accept`);
+      rule(`2. DNS: only the forwarder (source ports ${ports}${cg ? ' of the sidecar\'s cgroup' : ''}) may query cluster DNS, for cluster names`, `meta l4proto { tcp, udp } ${own} th dport 53 ip daddr { ${cluster4.join(', ')} } accept`);
+    if (cluster6.length) rule(undefined, `meta l4proto { tcp, udp } ${own} th dport 53 ip6 daddr { ${cluster6.join(', ')} } accept`);
     rule('   every other DNS packet is refused, before any bypass rule', `meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 counter name ${BLOCKED_COUNTERS.ipv4} jump refuse`);
     rule(undefined, `meta nfproto ipv6 meta l4proto { tcp, udp } th dport 53 counter name ${BLOCKED_COUNTERS.ipv6} jump refuse`);
   }
@@ -165,6 +168,10 @@ export function renderRuleset(p: FirewallPolicy): string {
   if (p.dns) {
     // Before Docker's own nat OUTPUT rules (priority -100) that rewrite 127.0.0.11:53.
     L.push('', '\tchain dns_redirect {', '\t\ttype nat hook output priority -110; policy accept;');
+    // Not the sidecar's cgroup test here: a packet from these ports that is not
+    // the sidecar's (an app's bound or forged port) is refused by the output chain
+    // instead, so it leaves no conntrack entry. A redirected one would, and the
+    // forwarder's later query with the same addresses and ports would follow it.
     rule('every DNS query not from the forwarder itself goes to the forwarder, whatever resolver the app chose', `meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`);
     L.push('\t}');
   }

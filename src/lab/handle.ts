@@ -16,6 +16,7 @@ import { setBlackhole, setDark } from './impair.js';
 import type { LabState } from './state.js';
 import { readState } from './state.js';
 import { teardown } from './teardown.js';
+import { asContainer } from './cgroup.js';
 
 const HTTP_TOOL = fileURLToPath(new URL('./tools/http-get.js', import.meta.url));
 const DNS_TOOL = fileURLToPath(new URL('./tools/dns-query.js', import.meta.url));
@@ -72,8 +73,8 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
   const nsExec = (ns: string, argv: string[], opts?: RunOptions) => runner.run(['ip', 'netns', 'exec', ns, ...argv], opts);
   const podExec = (argv: string[], opts?: RunOptions) => nsExec(plan.ns.pod, argv, opts);
   // Whatever a test starts in the lab dies with the test process, even if it is SIGKILLed.
-  const spawnIn = (ns: string, argv: string[], env?: NodeJS.ProcessEnv) =>
-    startChild(['ip', 'netns', 'exec', ns, ...argv], { env: env ?? process.env, log, dieWithParent: true });
+  const spawnIn = (ns: string, argv: string[], env?: NodeJS.ProcessEnv, cgroup?: string) =>
+    startChild(cgroup ? asContainer(cgroup, ns, argv) : ['ip', 'netns', 'exec', ns, ...argv], { env: env ?? process.env, log, dieWithParent: true });
   const dnsLog = (name: string) => readJsonl<DnsLogEntry>(`${plan.logDir}/${name}.jsonl`);
 
   return {
@@ -95,7 +96,7 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
     sidecarInterface: plan.sidecarInterface,
     podExec,
     nsExec,
-    podSpawn: (argv, env) => spawnIn(plan.ns.pod, argv, env),
+    podSpawn: (argv, env, opts) => spawnIn(plan.ns.pod, argv, env, opts?.cgroup),
     nsSpawn: (ns, argv, env) => spawnIn(ns, argv, env),
 
     async httpFromPod(url, opts = {}): Promise<HttpResult> {

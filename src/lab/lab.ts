@@ -120,7 +120,8 @@ export interface Lab {
   podExec(argv: string[], opts?: RunOptions): Promise<CommandResult>;
   /** Any command in any lab namespace (e.g. `wg show` on a relay). */
   nsExec(ns: string, argv: string[], opts?: RunOptions): Promise<CommandResult>;
-  podSpawn(argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
+  /** `cgroup`: run it like a container's process, in that cgroup and a cgroup namespace (src/lab/cgroup.ts). */
+  podSpawn(argv: string[], env?: NodeJS.ProcessEnv, opts?: { cgroup?: string | undefined }): ChildHandle;
   /** A long-running process in any lab namespace (e.g. `iperf3 -s` on the internet host); teardown kills it. */
   nsSpawn(ns: string, argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
   httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6 }): Promise<HttpResult>;

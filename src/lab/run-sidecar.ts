@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildHandle } from '../system/process.js';
 import { ExecRunner } from '../system/runner.js';
 import type { Lab } from './lab.js';
+import { ensureLabCgroup } from './cgroup.js';
 
 /** dist/src/lab/run-sidecar.js → bin/mullvad-sidecar */
 export const BIN = fileURLToPath(new URL('../../../bin/mullvad-sidecar', import.meta.url));
@@ -28,7 +29,9 @@ export function isRoot(): boolean {
 /** `argv`: another way to start `run` (a benchmark comparing entries); default the bin script. */
 export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}, argv: string[] = [BIN, 'run']): RunningSidecar {
   const healthPort = Number(env['HEALTH_PORT'] ?? 9999);
-  // The bin script itself (its shebang carries the node flags the image uses).
+  // The bin script itself (its shebang carries the node flags the image uses), in a
+  // cgroup of its own as in a container: the firewall knows the forwarder by it.
+  const cgroup = ensureLabCgroup(lab.prefix, 'sidecar');
   const child = lab.podSpawn(argv, {
     ...process.env,
     ...lab.kubernetesEnv,
@@ -38,7 +41,7 @@ export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}, ar
     LOG_LEVEL: 'debug',
     LOG_FORMAT: 'json',
     ...env,
-  });
+  }, { cgroup });
   const get = async (path: string) => {
     const r = await lab.httpFromPod(`http://127.0.0.1:${healthPort}${path}`, { timeoutMs: 2000 });
     return { ok: r.ok, ...(r.status !== undefined ? { status: r.status } : {}), ...(r.body !== undefined ? { body: r.body } : {}), ...(r.json !== undefined ? { json: r.json } : {}), ...(r.error ? { error: r.error } : {}) };

@@ -9,6 +9,7 @@ import { wrap } from '../errors.js';
 import type { LabPlan } from './plan.js';
 import { LAB_RUN_DIR, allNamespaces, wgInterfaces } from './plan.js';
 import { isAlive, listLabPrefixes, processStart, readState } from './state.js';
+import { removeLabCgroups } from './cgroup.js';
 
 const GRACE_MS = 1000;
 const STATELESS_GRACE_MS = 30_000;
@@ -100,6 +101,7 @@ export async function teardown(prefix: string, plan: LabPlan | undefined, runner
   );
   try {
     const bound = await killAll(runner, namespaces, log);
+    await removeLabCgroups(prefix);
     await Promise.all(namespaces.map((ns) => runner.run(['ip', 'netns', 'del', ns], { allowFailure: true })));
     // wireguard-go leaves its UAPI socket behind when it is SIGKILLed; the directory is host-wide.
     const sockets = [...(plan ? wgInterfaces(plan) : []).map((i) => `/var/run/wireguard/${i}.sock`), ...bound];

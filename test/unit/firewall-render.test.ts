@@ -45,6 +45,10 @@ const CASES: Case[] = [
   // The exit pool's port (PROXY_LISTEN): PROXY_ALLOWED_CIDRS only, replies routed back by ct mark.
   { name: 'blocked-proxy', policy: { ...policyFor('blocked', undefined, { dns: CLUSTER_DNS }), proxy: PROXY } },
   { name: 'connected-proxy', policy: { ...policyFor('connected', dual, { dns: CLUSTER_DNS, uplinks: ['eth0'] }), proxy: PROXY } },
+  // The forwarder identified by its cgroup v2 AND its ports (src/dns/identity.ts): a bound or forged port is not enough.
+  // Path ".": nft resolves it in its own /sys/fs/cgroup (a container's cgroup namespace root), which the load test below has too.
+  { name: 'blocked-dns-cgroup', policy: policyFor('blocked', undefined, { dns: { ...CLUSTER_DNS, cgroup: { path: '.', level: 4 } } }) },
+  { name: 'connected-dns-cgroup', policy: policyFor('connected', dual, { dns: { ...CLUSTER_DNS, cgroup: { path: '.', level: 2 } } }) },
   { name: 'connected-killswitch-off', policy: policyFor('connected', dual, { killSwitch: false, dns: CLUSTER_DNS, uplinks: ['eth0'] }) },
 ];
 

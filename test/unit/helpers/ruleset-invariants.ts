@@ -31,6 +31,8 @@ export interface Invariant {
 /** A rule about port 53 (not 5300 or 53000). */
 const dns53 = (r: string) => /\bdport 53\b/.test(r);
 const ports = `${DNS_UPSTREAM_PORTS.from}-${DNS_UPSTREAM_PORTS.to}`;
+/** How the sidecar's own sockets are named: the ports, and its cgroup where the policy has one. */
+const ownMatch = (p: FirewallPolicy): string => `th sport ${ports}${p.dns?.cgroup ? ` socket cgroupv2 level ${p.dns.cgroup.level} "${p.dns.cgroup.path}"` : ''}`;
 const out = (text: string) => chain(text, 'output');
 const wgOf = (p: FirewallPolicy) => (p.state === 'blocked' ? undefined : p.tunnel.interface);
 
@@ -97,7 +99,7 @@ export const INVARIANTS: Invariant[] = [
       const wg = wgOf(p);
       const tunnelAccepts = out(text).rules.filter((r) => r.includes(`oifname "${wg}"`));
       // Connecting lets only the sidecar's own probe sockets in: their packet makes WireGuard handshake.
-      const own = `meta l4proto { tcp, udp } th sport ${ports} oifname "${wg}" accept`;
+      const own = `meta l4proto { tcp, udp } ${ownMatch(p)} oifname "${wg}" accept`;
       if (p.state === 'connected') assert.deepEqual(tunnelAccepts, [own, `oifname "${wg}" accept`]);
       if (p.state === 'connecting') assert.deepEqual(tunnelAccepts, [own]);
       if (p.state === 'blocked') {
@@ -141,9 +143,10 @@ export const INVARIANTS: Invariant[] = [
       assert.ok(reject4 < bypass && reject4 < bypass6 && reject6 < bypass && reject6 < bypass6);
       for (const r of rules.filter((x) => dns53(x) && x.endsWith('accept'))) {
         // (queries already redirected to the forwarder on loopback excepted)
-        if (!/daddr (127\.0\.0\.1|::1) accept$/.test(r)) assert.ok(r.includes(`th sport ${ports}`), r);
+        if (!/daddr (127\.0\.0\.1|::1) accept$/.test(r)) assert.ok(r.includes(ownMatch(p)), r);
       }
-      // Everything else on port 53 is redirected to the forwarder first.
+      // Everything else on port 53 is redirected to the forwarder first (from the exempted
+      // ports, only the sidecar's cgroup passes the output chain: the rest is refused there).
       assert.deepEqual(chain(text, 'dns_redirect').rules, [`meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`]);
     },
   },
