@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   lab: { summary: 'lab up | down | status: the namespace test network', load: () => import('./commands/lab.js') },
   check: { summary: 'verify the exit through the tunnel (exit 0 only for a Mullvad exit)', load: () => import('./commands/check.js') },
   status: { summary: 'print the running sidecar\'s /status for humans', load: () => import('./commands/status.js') },
+  exits: { summary: 'list the exit pool\'s exits from the cached relay list (--country, --city, --json)', load: () => import('./commands/exits.js') },
   inject: { summary: 'add the sidecar to Kubernetes YAML (file or stdin); Helm post-renderer', load: () => import('./commands/inject.js') },
 };
 
