@@ -99,6 +99,17 @@ const int =
       throw new ConfigError(env, `expected an integer from ${min} to ${max}, got ${shown(raw)}`);
     return n;
   };
+/** The kernel's own routing tables (rt_names): routes there are the system's, never ours to add to or flush. */
+export const RESERVED_TABLES: Readonly<Record<number, string>> = { 253: 'default', 254: 'main', 255: 'local' };
+function reservedTableError(env: string, n: number, hint: string): ConfigError {
+  return new ConfigError(env, `${n} is the kernel's reserved table '${RESERVED_TABLES[n]}' (253 default, 254 main, 255 local)`, hint);
+}
+/** A policy routing table of our own: 1 to 2^32-1 (0 is "unspecified"), none of the reserved ones. */
+const routeTable = (raw: string, env: string): number => {
+  const n = int(1, 0xffffffff)(raw, env);
+  if (RESERVED_TABLES[n]) throw reservedTableError(env, n, 'pick a table of our own, e.g. 51820');
+  return n;
+};
 /** "5", "5s", "500ms", "2m" → milliseconds. */
 export const duration =
   (minMs: number, maxMs: number) =>
@@ -189,7 +200,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'WG_IMPLEMENTATION', key: 'wgImplementation', help: 'auto | kernel | userspace', def: () => 'auto', parse: oneOf('auto', 'kernel', 'userspace') },
   { env: 'WG_MTU', key: 'wgMtu', help: 'tunnel MTU (overrides the config)', def: () => undefined, parse: int(1280, 9000) },
   { env: 'FWMARK', key: 'fwmark', help: 'fwmark of the WireGuard socket (default 51820 or next free)', def: () => undefined, parse: int(1, 0xffffffff) },
-  { env: 'ROUTE_TABLE', key: 'routeTable', help: 'policy routing table (default = FWMARK)', def: () => undefined, parse: int(1, 0xfffffffe) },
+  { env: 'ROUTE_TABLE', key: 'routeTable', help: 'policy routing table, 1 to 2^32-1 except the reserved 253–255 (default = FWMARK)', def: () => undefined, parse: routeTable },
   { env: 'KILL_SWITCH_ON_EXIT', key: 'killSwitchOnExit', help: 'block | remove', def: () => 'block', parse: oneOf('block', 'remove') },
   { env: 'HEALTH_PORT', key: 'healthPort', help: 'health and metrics HTTP port', def: () => 9999, parse: int(1, 65535) },
   { env: 'LOG_FORMAT', key: 'logFormat', help: 'json | pretty', def: () => (process.stderr.isTTY ? 'pretty' : 'json'), parse: oneOf('json', 'pretty') },
@@ -316,7 +327,11 @@ export function loadSettings(env: Source): Settings {
   if (errors.length === 0) {
     if (out['dnsConfig'] === false && env['DNS_MODE'] !== undefined && out['dnsMode'] !== 'off')
       errors.push(new ConfigError('DNS_MODE', `is '${String(out['dnsMode'])}' but ENABLE_DNS_CONFIG=false means off`, 'set only one of them'));
-    if (out['fwmark'] !== undefined && out['routeTable'] === undefined) out['routeTable'] = out['fwmark'];
+    if (out['fwmark'] !== undefined && out['routeTable'] === undefined) {
+      const mark = out['fwmark'] as number;
+      if (RESERVED_TABLES[mark]) errors.push(reservedTableError('FWMARK', mark, 'the routing table defaults to FWMARK: set ROUTE_TABLE to a table of our own, e.g. 51820'));
+      else out['routeTable'] = mark;
+    }
     // The proxy is never open: no users file, no proxy.
     if ((out['proxyListen'] as string[]).length > 0 && out['proxyUsersFile'] === undefined)
       errors.push(new ConfigError('PROXY_USERS_FILE', 'is required when PROXY_LISTEN is set', 'mount a file of name:password lines and set PROXY_USERS_FILE to its path'));

@@ -156,3 +156,23 @@ test('describeSettings prints lists and auto values', () => {
   assert.equal(d['FWMARK'], '(auto)');
   assert.equal(d['WG_CONFIG_DIR'], '/etc/wireguard');
 });
+
+test('ROUTE_TABLE: 0, the reserved tables and anything past 2^32-1 are configuration errors naming the variable', () => {
+  for (const [raw, want] of [
+    ['0', /^ROUTE_TABLE: expected an integer from 1 to 4294967295, got '0'/],
+    ['253', /^ROUTE_TABLE: 253 is the kernel's reserved table 'default' \(253 default, 254 main, 255 local\) \(pick a table of our own/],
+    ['254', /^ROUTE_TABLE: 254 is the kernel's reserved table 'main'/],
+    ['0xff', /^ROUTE_TABLE: 255 is the kernel's reserved table 'local'/],
+    ['4294967296', /^ROUTE_TABLE: expected an integer from 1 to 4294967295/],
+    ['-1', /^ROUTE_TABLE: expected an integer/],
+  ] as const) {
+    const errs = errorsOf(() => loadSettings({ ROUTE_TABLE: raw }));
+    assert.equal(errs.length, 1, raw);
+    assert.match(errs[0]!, want, raw);
+  }
+  assert.equal(loadSettings({ ROUTE_TABLE: '252' }).routeTable, 252);
+  assert.equal(loadSettings({ ROUTE_TABLE: '4294967295' }).routeTable, 0xffffffff);
+  // The table defaults to FWMARK: a reserved mark without ROUTE_TABLE names FWMARK; with ROUTE_TABLE it is only a mark.
+  assert.match(errorsOf(() => loadSettings({ FWMARK: '254' }))[0]!, /^FWMARK: 254 is the kernel's reserved table 'main'.*set ROUTE_TABLE/);
+  assert.equal(loadSettings({ FWMARK: '254', ROUTE_TABLE: '51820' }).routeTable, 51820);
+});
