@@ -1,6 +1,8 @@
 // Error classes with stable codes (undici style). Context is added by wrapping
 // with a lowercase gerund ("applying firewall: ...") and `{ cause }`.
 
+import { redactKeys } from './log/redact.js';
+
 export const EXIT_OK = 0;
 export const EXIT_FATAL = 1;
 /** sysexits EX_CONFIG: the operator must fix a file or a variable. */
@@ -9,7 +11,8 @@ export const EXIT_CONFIG = 78;
 export class SidecarError extends Error {
   readonly code: string = 'E_SIDECAR';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages echo user input (settings, file lines, command stderr): never a key.
+    super(redactKeys(message), options);
     this.name = new.target.name;
   }
 }
@@ -17,12 +20,14 @@ export class SidecarError extends Error {
 /** A bad config file or setting. `where` is a file:line or a variable name. */
 export class ConfigError extends SidecarError {
   override readonly code = 'E_CONFIG';
-  constructor(
-    readonly where: string,
-    readonly problem: string,
-    readonly hint?: string,
-  ) {
+  readonly where: string;
+  readonly problem: string;
+  readonly hint?: string;
+  constructor(where: string, problem: string, hint?: string) {
     super(`${where}: ${problem}${hint ? ` (${hint})` : ''}`);
+    this.where = redactKeys(where);
+    this.problem = redactKeys(problem);
+    if (hint !== undefined) this.hint = redactKeys(hint);
   }
 }
 

@@ -1,5 +1,6 @@
 // Command dispatch. Each command lives in ./commands/<name>.ts and exports
 // `run(args): Promise<number>` returning the exit code.
+import { redactKeys } from '../log/redact.js';
 import { EXIT_CONFIG, EXIT_FATAL, isConfigError } from '../errors.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
@@ -40,7 +41,7 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`configuration error: ${(err as Error).message}\n`);
       process.exitCode = EXIT_CONFIG;
     } else {
-      process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`${name}: ${redactKeys(err instanceof Error ? err.message : String(err))}\n`);
       process.exitCode = EXIT_FATAL;
     }
   }

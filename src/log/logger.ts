@@ -1,5 +1,6 @@
 // A small structured logger: JSON lines for machines, a readable line on a TTY.
 // No dependency: pino would need pino-pretty for the TTY form, and we log little.
+import { redactDeep, redactKeys } from './redact.js';
 
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 const ORDER: Record<Level, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
@@ -28,6 +29,8 @@ export interface LoggerOptions {
 // Field names that must never carry a value into a log line (defence in depth:
 // code never passes keys to the logger in the first place).
 const SECRET_FIELD = /private.?key|preshared.?key|secret|password/i;
+/** Fields whose key-shaped value is public and meant to be shown (a relay's public key). */
+const PUBLIC_KEY_FIELDS: ReadonlySet<string> = new Set(['publicKey']);
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
@@ -39,6 +42,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const emit = (lvl: Level, msg: string, fields?: Fields): void => {
     if (ORDER[lvl] < min) return;
     const all = redact({ ...base, ...fields });
+    msg = redactKeys(msg);
     if (format === 'json') {
       write(JSON.stringify({ level: lvl, time: new Date().toISOString(), msg, ...all }));
     } else {
@@ -63,12 +67,14 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return logger;
 }
 
+/** Secret-named fields dropped, errors flattened, key-shaped values in every string replaced. */
 function redact(fields: Fields): Fields {
   const out: Fields = {};
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET_FIELD.test(k)) out[k] = '[redacted]';
-    else if (v instanceof Error) out[k] = errorFields(v);
-    else out[k] = v;
+    else if (PUBLIC_KEY_FIELDS.has(k)) out[k] = v;
+    else if (v instanceof Error) out[k] = redactDeep(errorFields(v));
+    else out[k] = redactDeep(v, PUBLIC_KEY_FIELDS);
   }
   return out;
 }
