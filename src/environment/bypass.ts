@@ -69,7 +69,7 @@ export function planBypass(input: BypassInput): BypassPlan {
         // Routed pod networks (Calico, Cilium) give the pod a /32: it says
         // nothing about where other pods and Services are.
         add(`${a.local}/${max}`, `address of ${ifc.name} (a /${max}: only itself)`);
-        const note = `${ifc.name} has a host address (/32 or /128, as routed pod networks give): other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS`;
+        const note = `${ifc.name} has a host address (/32 or /128, as routed pod networks give): other pods and Services are reached directly only when the cluster names them (cluster DNS, *_SERVICE_HOST); list the cluster's networks in BYPASS_CIDRS for addresses used without a name`;
         if (!notes.includes(note)) notes.push(note);
       } else add(`${a.local}/${a.prefixlen}`, `subnet of ${ifc.name} (${a.local}/${a.prefixlen}${a.origin === 'dhcp' ? ', a DHCP lease' : ''})`);
     }
@@ -90,7 +90,7 @@ export function planBypass(input: BypassInput): BypassPlan {
   if (env.kind === 'kubernetes' && !(settings.hostIps ?? []).length)
     notes.push('Kubernetes: HOST_IP is not set; if kubelet probes come from an address outside the bypass networks (Calico, Cilium), they get no answer: set HOST_IP from the downward API (status.hostIP)');
   if (env.kind === 'kubernetes' && settings.bypassCidrs.length === 0)
-    notes.push("Kubernetes: only this pod's own subnet, the cluster DNS and the API service are bypassed; set BYPASS_CIDRS to the cluster's pod and service networks (e.g. 10.244.0.0/16,10.96.0.0/12) to reach other pods and Services directly");
+    notes.push("Kubernetes: Services and pods are reached directly when the cluster names them (cluster DNS answers, *_SERVICE_HOST); an address used without a name (a hard-coded Service or pod IP) goes through the tunnel unless BYPASS_CIDRS lists its network (e.g. 10.244.0.0/16,10.96.0.0/12)");
 
   const errors = [
     ...guard(found.map((f) => f.cidr), servers, 'ENABLE_BYPASS_ROUTES', (c) => found.find((f) => f.cidr === c)?.reason ?? ''),

@@ -99,7 +99,7 @@ test('address origin: what iproute2 6.1 (dynamic, mngtmpaddr) and 6.2+ (protocol
 
 const SETTINGS = { bypassRoutes: true, bypassCidrs: [], wgInterface: 'wg0' };
 const K8S_NOTE =
-  "Kubernetes: only this pod's own subnet, the cluster DNS and the API service are bypassed; set BYPASS_CIDRS to the cluster's pod and service networks (e.g. 10.244.0.0/16,10.96.0.0/12) to reach other pods and Services directly";
+  "Kubernetes: Services and pods are reached directly when the cluster names them (cluster DNS answers, *_SERVICE_HOST); an address used without a name (a hard-coded Service or pod IP) goes through the tunnel unless BYPASS_CIDRS lists its network (e.g. 10.244.0.0/16,10.96.0.0/12)";
 
 async function inputOf(tree: string, settings: Partial<BypassInput['settings']> = {}, servers?: BypassInput['servers']): Promise<BypassInput> {
   return {
@@ -140,7 +140,7 @@ test('planBypass per environment', async (t) => {
         '192.168.0.0/16  address of eth0 (a /32: only itself); BYPASS_CIDRS',
         'fd5f:1::/64  address of eth0 (a /128: only itself); BYPASS_CIDRS',
       ],
-      notes: ["eth0 has a host address (/32 or /128, as routed pod networks give): other pods and Services cannot be discovered from it; list the cluster's pod and service networks in BYPASS_CIDRS", HOST_IP_NOTE],
+      notes: ["eth0 has a host address (/32 or /128, as routed pod networks give): other pods and Services are reached directly only when the cluster names them (cluster DNS, *_SERVICE_HOST); list the cluster's networks in BYPASS_CIDRS for addresses used without a name", HOST_IP_NOTE],
     },
     {
       name: 'compose with the Docker embedded resolver',
