@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { loadSettings, describeSettings, SETTING_SPECS } from '../config/settings.js';
 import { renderSidecarTemplate } from './chart.js';
+import { exitPoolArtifacts } from './exit-pool.js';
 import { monitoringArtifacts } from './monitoring.js';
 import { packageVersion } from './options.js';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_RESOURCES, DEFAULT_SECRET, sidecarContainer, sidecarVolumes, type JsonObject } from './spec.js';
@@ -211,6 +212,7 @@ export function artifacts(): Map<string, string> {
     [`${k}/sidecar-cronjob.yaml`, renderKustomizePatch('CronJob')],
     [`${k}/sidecar-pod.yaml`, renderKustomizePatch('Pod')],
     ...monitoringArtifacts(),
+    ...exitPoolArtifacts(),
   ]);
 }
 
