@@ -3,7 +3,7 @@
 // to the caller, who keeps the firewall as it is and recreates the tunnel.
 import { access, rm } from 'node:fs/promises';
 import { SidecarError, wrap } from '../errors.js';
-import type { InterfaceAddress, ServerConfig } from '../config/types.js';
+import type { ServerConfig } from '../config/types.js';
 import type { WgImplementation } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { startChild, type ChildHandle } from '../system/process.js';
@@ -61,8 +61,9 @@ export class Tunnel {
     await this.createLink();
     try {
       await this.setConf(server, 'setconf');
-      await this.setAddresses(server.addresses);
-      await this.runner.run(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(mtu), 'up']);
+      // Addresses (both families: `ip` reads the family from each address), MTU and up in one spawn.
+      const lines = [...server.addresses.map((a) => `address replace ${a.address}/${a.prefix} dev ${ifname}`), `link set dev ${ifname} mtu ${mtu} up`];
+      await this.runner.run(['ip', '-batch', '-'], { stdin: lines.join('\n') + '\n' });
     } catch (err) {
       await this.destroy().catch(() => {});
       throw wrap(`configuring ${ifname}`, err);
@@ -146,11 +147,6 @@ export class Tunnel {
     await withSecretPipe(this.runner, conf, (path) => this.runner.run(['wg', verb, this.opts.interface, path]));
   }
 
-  private async setAddresses(addresses: readonly InterfaceAddress[]): Promise<void> {
-    for (const a of addresses) {
-      await this.runner.run(['ip', `-${a.family}`, 'address', 'replace', `${a.address}/${a.prefix}`, 'dev', this.opts.interface]);
-    }
-  }
 }
 
 function lastLine(s: string): string {

@@ -33,10 +33,10 @@ describe('Tunnel, kernel WireGuard', () => {
       `ip link add dev ${IF} type wireguard`,
       'mkfifo -m 0600 FIFO',
       `wg setconf ${IF} FIFO`,
-      `ip -4 address replace 10.68.1.2/32 dev ${IF}`,
-      `ip -6 address replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}`,
-      `ip link set dev ${IF} mtu 1420 up`,
+      'ip -batch -',
     ]);
+    // Addresses of both families, MTU and up: one spawn.
+    assert.deepEqual(r.batches, [`address replace 10.68.1.2/32 dev ${IF}\naddress replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}\nlink set dev ${IF} mtu 1420 up\n`]);
     assert.deepEqual(r.confs, [renderWgConf(A, 51820)]);
     noKeys(r);
   });
@@ -125,10 +125,10 @@ describe('Tunnel, wireguard-go fallback (fake wireguard-go)', { skip: canUseUapi
       `ip link add dev ${IF} type wireguard`,
       'mkfifo -m 0600 FIFO',
       `wg setconf ${IF} FIFO`,
-      `ip -4 address replace 10.68.1.2/32 dev ${IF}`,
-      `ip -6 address replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}`,
-      `ip link set dev ${IF} mtu 1380 up`,
+      'ip -batch -',
     ]);
+    // Addresses of both families, MTU and up: one spawn.
+    assert.deepEqual(r.batches, [`address replace 10.68.1.2/32 dev ${IF}\naddress replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}\nlink set dev ${IF} mtu 1380 up\n`]);
     noKeys(r);
     let lost = '';
     t.onUnexpectedExit((reason) => (lost = reason));

@@ -6,6 +6,8 @@ import { ExecRunner, type CommandResult, type CommandRunner, type RunOptions } f
 
 export class WgRunner implements CommandRunner {
   readonly calls: string[][] = [];
+  /** What each `ip -batch -` read on stdin, one entry per batch. */
+  readonly batches: string[] = [];
   /** Config text wg read, per `wg setconf|syncconf` call. */
   readonly confs: string[] = [];
   private readonly exec = new ExecRunner();
@@ -14,6 +16,7 @@ export class WgRunner implements CommandRunner {
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
     this.calls.push([...argv]);
+    if (argv[0] === 'ip' && argv.includes('-batch') && opts.stdin !== undefined) this.batches.push(String(opts.stdin));
     if (argv[0] === 'mkfifo') return this.exec.run(argv, opts);
     if (argv[0] === 'wg' && (argv[1] === 'setconf' || argv[1] === 'syncconf')) {
       // wg opens the file first, then talks to the interface.
