@@ -73,6 +73,11 @@ export function isConfigError(err: unknown): boolean {
   return err instanceof ConfigError || err instanceof ConfigErrors;
 }
 
+/** The process exit code an error that ends a command maps to: 78 for the operator's configuration, else 1. */
+export function exitCodeOf(err: unknown): number {
+  return isConfigError(err) ? EXIT_CONFIG : EXIT_FATAL;
+}
+
 function trim(s: string): string {
   const t = s.trim().replace(/\s+/g, ' ');
   return t.length > 400 ? `${t.slice(0, 400)}…` : t;

@@ -1,7 +1,7 @@
 // Command dispatch. Each command lives in ./commands/<name>.ts and exports
 // `run(args): Promise<number>` returning the exit code.
 import { redactKeys } from '../log/redact.js';
-import { EXIT_CONFIG, EXIT_FATAL, isConfigError } from '../errors.js';
+import { exitCodeOf, isConfigError } from '../errors.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
   run: { summary: 'run the sidecar in this network namespace', load: () => import('./commands/run.js') },
@@ -37,13 +37,9 @@ export async function main(argv: string[]): Promise<void> {
     // The sidecar may hold timers or sockets of a failed bring-up: its exit code is final.
     if (name === 'run') process.exit(process.exitCode);
   } catch (err) {
-    if (isConfigError(err)) {
-      process.stderr.write(`configuration error: ${(err as Error).message}\n`);
-      process.exitCode = EXIT_CONFIG;
-    } else {
-      process.stderr.write(`${name}: ${redactKeys(err instanceof Error ? err.message : String(err))}\n`);
-      process.exitCode = EXIT_FATAL;
-    }
+    if (isConfigError(err)) process.stderr.write(`configuration error: ${(err as Error).message}\n`);
+    else process.stderr.write(`${name}: ${redactKeys(err instanceof Error ? err.message : String(err))}\n`);
+    process.exitCode = exitCodeOf(err);
   }
 }
 

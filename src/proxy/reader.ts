@@ -2,8 +2,12 @@
 // it buffers, then hands the socket over (paused, with any bytes read past the
 // handshake) for relaying.
 import type { Socket } from 'node:net';
+import { SidecarError } from '../errors.js';
 
-export class HandshakeError extends Error {}
+/** A client's handshake that cannot go on (malformed, or the client left): that connection ends, nothing else. */
+export class HandshakeError extends SidecarError {
+  override readonly code = 'E_PROXY_HANDSHAKE';
+}
 
 import type { Parsed } from './socks5-wire.js';
 
