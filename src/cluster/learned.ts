@@ -175,7 +175,7 @@ export class LearnedAddresses {
         return this.nft(renderLearnedUpdate(batch), 'adding learned addresses');
       });
       this.next = run;
-      this.tail = run.catch(() => {});
+      this.tail = run.catch(() => {}); // the callers get the error through `next`; the queue goes on
     }
     return this.next;
   }

@@ -184,7 +184,7 @@ const dnsConfigOff = (raw: string | undefined): boolean => {
   try {
     return raw !== undefined && raw.trim() !== '' && !bool(raw, 'ENABLE_DNS_CONFIG');
   } catch {
-    return false;
+    return false; // a bad ENABLE_DNS_CONFIG is reported by its own parser in the same load
   }
 };
 

@@ -124,7 +124,7 @@ export class DnsCache {
     try {
       wire = dnsPacket.encode(packet);
     } catch {
-      return false;
+      return false; // an answer dns-packet decoded but cannot encode is served, just not kept
     }
     if (wire.length > this.limits.maxEntryBytes) return false;
     const k = cacheKeyText(key);

@@ -83,7 +83,7 @@ export async function startFakeUpstream(address: string, port = 0, answer: FakeA
     try {
       q = dnsPacket.decode(msg);
     } catch {
-      return;
+      return; // a test upstream: not a DNS message, no answer (the client times out, as with a real server)
     }
     const question = q.questions?.[0];
     if (!question) return;

@@ -116,7 +116,7 @@ export function detectDnsIdentity(): DnsIdentity {
   try {
     dir = ownCgroupDir(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'));
   } catch {
-    dir = undefined;
+    dir = undefined; // no cgroup v2 to read: identified by source ports only, which the caller logs
   }
   if (!dir) return decideIdentity({});
   const path = nftCgroupPath(dir);

@@ -23,7 +23,7 @@ async function isWritable(path: string): Promise<boolean> {
     await access(path, constants.W_OK);
     return true;
   } catch {
-    return false;
+    return false; // read-only or absent: the plan then keeps the file and says why
   }
 }
 
@@ -47,6 +47,7 @@ export async function prepareResolvConf(o: { path: string; mode: DnsMode; enviro
     o.log.info(`dns: ${o.path} does not exist; no cluster resolvers, every name goes through the tunnel`);
     return { ...readClusterDnsConfig(''), plan: { action: 'keep', reason: `${o.path} does not exist` } };
   }
+  // No /proc (not Linux, a sandbox): no mounts known, so the file counts as not bind-mounted.
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   const plan = planResolvConfRewrite({
     text,

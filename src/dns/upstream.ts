@@ -140,6 +140,8 @@ export class UpstreamTransport implements UpstreamExchange {
     try {
       p = decodeAnswer(msg);
     } catch {
+      // Not an answer, or one of too many records (OversizedAnswerError): dropped like a stray datagram.
+      // The query keeps waiting for a real answer and ends in a timeout (SERVFAIL to the client).
       return;
     }
     const pending = entry.pending.get(p.id ?? -1);

@@ -77,7 +77,7 @@ export async function probeDns(opts: DnsProbeOptions): Promise<ProbeResult> {
       try {
         ans = dnsPacket.decode(msg);
       } catch {
-        return;
+        return; // garbage from the resolver's address: keep waiting for the real answer (or the probe's timeout)
       }
       if (ans.id !== id || ans.type !== 'response') return;
       // dns-packet decodes the rcode but its types omit it.

@@ -31,7 +31,7 @@ function isDuration(env: string): boolean {
   try {
     return describeSettings(loadSettings({ [env]: '2s' }))[env] === 2000;
   } catch {
-    return false;
+    return false; // the setting does not take '2s': not a duration
   }
 }
 

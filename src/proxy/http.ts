@@ -30,7 +30,7 @@ export async function handleHttp(s: Session): Promise<void> {
     try {
       url = new URL(head.target);
     } catch {
-      url = undefined;
+      url = undefined; // not an absolute URL: no target, answered 400 below
     }
     // https:// must come through CONNECT: we never see (or terminate) TLS.
     if (url && url.protocol === 'http:' && url.hostname !== '') target = { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port ? Number(url.port) : 80 };

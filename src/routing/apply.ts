@@ -84,6 +84,12 @@ export class Routing {
   }
 }
 
+/**
+ * Output of a best-effort `ip -j` read (run with allowFailure): unreadable JSON
+ * means "nothing there", as a failed command does. What depends on it fails
+ * safe: stale-rule cleanup leaves rules of our own priority band (they look up
+ * our table, which only the tunnel fills) and an unknown route MTU is 1500.
+ */
 function parseJson<T>(text: string): T | undefined {
   try {
     return text.trim() ? (JSON.parse(text) as T) : undefined;

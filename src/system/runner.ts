@@ -107,6 +107,6 @@ export function runSyncLastResort(argv: readonly string[], stdin: string): boole
     execFileSync(file, args, { input: stdin, stdio: ['pipe', 'ignore', 'ignore'], timeout: 2000 });
     return true;
   } catch {
-    return false;
+    return false; // the dying caller tries its next transaction, then logs that the lockdown failed
   }
 }

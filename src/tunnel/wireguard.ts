@@ -65,7 +65,8 @@ export class Tunnel {
       const lines = [...server.addresses.map((a) => `address replace ${a.address}/${a.prefix} dev ${ifname}`), `link set dev ${ifname} mtu ${mtu} up`];
       await this.runner.run(['ip', '-batch', '-'], { stdin: lines.join('\n') + '\n' });
     } catch (err) {
-      await this.destroy().catch(() => {});
+      // The configuring error is what the caller needs; a failed cleanup is worth a line of its own.
+      await this.destroy().catch((e: unknown) => this.log.warn('removing the half-configured interface failed', { interface: ifname, error: e instanceof Error ? e : String(e) }));
       throw wrap(`configuring ${ifname}`, err);
     }
   }
@@ -135,6 +136,7 @@ export class Tunnel {
         this.log.info('created WireGuard interface', { interface: ifname, implementation: 'userspace', pid: child.pid });
         return;
       } catch {
+        // not there yet: wireguard-go creates its socket a moment after it starts (the loop's deadline reports a failure)
         await new Promise((r) => setTimeout(r, 10));
       }
     }

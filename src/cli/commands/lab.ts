@@ -109,7 +109,7 @@ async function status(args: string[]): Promise<number> {
   const namespaces = await listNamespaces(new ExecRunner());
   const labs = [];
   for (const prefix of await listLabPrefixes()) {
-    const state = await readState(prefix).catch(() => undefined);
+    const state = await readState(prefix).catch(() => undefined); // a lab without (or with a torn) state file is listed by its namespaces
     const present = namespaces.filter((n) => n.startsWith(`${prefix}-`));
     let leaks: unknown = null;
     if (state && present.includes(state.plan.ns.router)) {

@@ -23,6 +23,7 @@ export async function run(args: string[]): Promise<number> {
 
   // The rest of the program loads while nft installs the kill switch.
   const sidecarModule = import('../../supervisor/sidecar.js');
+  // Observed now so a failed load is not an unhandled rejection before it is awaited below, where it fails `run`.
   sidecarModule.catch(() => {});
   // 1. Blocked before any config is read, with the uplink guard on every device
   //    there is: a config error (exit 78) leaves exactly this behind.
@@ -71,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
     process.exit(signal === 'fatal' ? EXIT_FATAL : EXIT_OK);
   }, SHUTDOWN_DEADLINE_MS);
   await handle.stop();
-  if (settings.killSwitchOnExit === 'remove' && signal !== 'fatal') await firewall.remove().catch(() => {});
+  if (settings.killSwitchOnExit === 'remove' && signal !== 'fatal') await firewall.remove().catch((e: unknown) => log.error('removing the kill switch failed (KILL_SWITCH_ON_EXIT=remove): the namespace stays blocked', { error: e instanceof Error ? e : String(e) }));
   else log.info('namespace left blocked (KILL_SWITCH_ON_EXIT=block)');
   clearTimeout(deadline);
   return signal === 'fatal' ? EXIT_FATAL : EXIT_OK;
