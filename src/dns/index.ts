@@ -6,10 +6,11 @@
 //   a cluster domain or below (case-insensitive, label boundary)      → cluster DNS
 //   PTR queries for a known cluster address (clusterNetworks, learned) → cluster DNS
 //   any other reverse name (in-addr/ip6.arpa), any type               → tunnel resolvers
-//   a dotless name, A/AAAA, when singleLabel is 'cluster' (Compose)   → cluster DNS (the engine)
+//   a dotless name, A/AAAA, when singleLabel is 'cluster' (Compose, an engine resolver) → cluster DNS
 //   everything else, the root included                                → tunnel resolvers
 // Tunnel mode: everything but the special-use names goes through the tunnel.
-import type { Cidr } from '../config/cidr.js';
+import { networkInterfaces } from 'node:os';
+import { parseCidr, type Cidr } from '../config/cidr.js';
 import { DNS_UPSTREAM_PORTS, type DnsPolicy } from '../firewall/policy.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_CACHE_LIMITS, DnsCache, type CacheLimits } from './cache.js';
@@ -48,7 +49,9 @@ export interface DnsServiceOptions {
   readonly isClusterAddress?: (ip: string) => boolean;
   /** Awaited with every cluster answer before the client gets it (the learned set). */
   readonly onClusterAnswer?: (name: string, records: { ip: string; ttl: number }[]) => Promise<void>;
-  /** Side for dotless names. Default: defaultSingleLabel(searchDomains). */
+  /** Subnets of the namespace's own interfaces (where an engine's resolver sits). Default: os.networkInterfaces(). */
+  readonly localNetworks?: readonly Cidr[];
+  /** Side for dotless names. Default: defaultSingleLabel(searchDomains, the resolvers, localNetworks). */
   readonly singleLabel?: Side;
   /** Whether the tunnel is up at start. Default false: external names SERVFAIL until setTunnelUp(true). */
   readonly tunnelUp?: boolean;
@@ -83,10 +86,18 @@ export interface DnsService {
   stop(): Promise<void>;
 }
 
+/** Subnets of this namespace's interfaces, loopback excluded. */
+function localNetworks(): Cidr[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .flatMap((a) => (a && !a.internal && a.cidr ? [parseCidr(a.cidr)] : []))
+    .filter((c): c is Cidr => c !== undefined);
+}
+
 export async function startDnsService(opts: DnsServiceOptions): Promise<DnsService> {
   const log = opts.log.child({ component: 'dns' });
   const clusterDomains = [...new Set(opts.clusterDomains.map(normaliseName).filter((d) => d !== ''))];
-  const singleLabel = opts.singleLabel ?? defaultSingleLabel(opts.searchDomains);
+  const singleLabel = opts.singleLabel ?? defaultSingleLabel(opts.searchDomains, { resolvers: opts.clusterResolvers, localNetworks: opts.localNetworks ?? localNetworks() });
   if (opts.mode === 'split' && opts.clusterResolvers.length === 0) log.warn('dns: no cluster nameserver in resolv.conf; cluster names will answer SERVFAIL');
   if (opts.tunnelResolvers.length === 0) log.warn('dns: no tunnel resolver (DNS line or DNS_UPSTREAMS); external names will answer SERVFAIL');
 

@@ -42,9 +42,19 @@ export function isUnder(name: string, domain: string): boolean {
  * would only forward a bare label to the node's upstream resolver, outside the
  * tunnel: there it goes through the tunnel instead.
  */
-export function defaultSingleLabel(searchDomains: readonly string[]): Side {
-  return searchDomains.some((d) => /(^|\.)svc\./.test(normaliseName(d))) ? 'tunnel' : 'cluster';
+export function defaultSingleLabel(searchDomains: readonly string[], engine?: { resolvers: readonly string[]; localNetworks: readonly Cidr[] }): Side {
+  if (searchDomains.some((d) => /(^|\.)svc\./.test(normaliseName(d)))) return 'tunnel';
+  if (!engine) return 'cluster';
+  // Only an engine's own resolver answers service names: Docker's 127.0.0.11, or
+  // aardvark-dns/dnsname on the network's gateway (a subnet of our own interfaces).
+  // Any other nameserver (the host's, given to containers when the engine has no
+  // DNS) would only pass a bare label on outside the tunnel.
+  const isEngine = (ip: string): boolean => ip === ENGINE_RESOLVER || engine.localNetworks.some((n) => n.prefix > 0 && cidrContains(n, ip));
+  return engine.resolvers.some(isEngine) ? 'cluster' : 'tunnel';
 }
+
+/** Docker's embedded resolver. */
+export const ENGINE_RESOLVER = '127.0.0.11';
 
 /** Special-use names (RFC 6761, RFC 7686) answered by the forwarder: never sent anywhere. */
 export function localAnswer(name: string): 'loopback' | 'nxdomain' | undefined {

@@ -2,6 +2,7 @@
 // loopback only): routing by side, source ports, cache, truncation, timeouts,
 // tunnel down.
 import assert from 'node:assert/strict';
+import { parseCidr } from '../../src/config/cidr.js';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Answer } from 'dns-packet';
 import { DNS_UPSTREAM_PORTS } from '../../src/firewall/policy.js';
@@ -35,6 +36,8 @@ before(async () => {
     onQuery: (u, r) => events.push([u, r]),
     tunnelUp: true,
     upstreamPort: cluster.port,
+    // The fake engine resolver sits on "our own subnet" (loopback here): dotless names go to it.
+    localNetworks: [parseCidr('127.0.0.0/8')!],
   });
 });
 

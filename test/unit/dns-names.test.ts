@@ -148,3 +148,19 @@ test('defaultSingleLabel: tunnel in Kubernetes (svc search domain), cluster else
   assert.equal(defaultSingleLabel([]), 'cluster');
   assert.equal(defaultSingleLabel(['example.com']), 'cluster');
 });
+
+test('defaultSingleLabel: dotless names reach only an engine\'s own resolver (Docker 127.0.0.11, or on our own subnet)', () => {
+  const eth0 = [parseCidr('10.89.0.0/24')!, parseCidr('fd89::/64')!];
+  const side = (resolvers: string[], localNetworks: Cidr[] = eth0) => defaultSingleLabel([], { resolvers, localNetworks });
+  assert.equal(side(['127.0.0.11']), 'cluster');
+  assert.equal(side(['10.89.0.1']), 'cluster', 'aardvark-dns / dnsname on the network gateway');
+  assert.equal(side(['fd89::1']), 'cluster');
+  // The host's resolvers, handed to containers when the engine has no DNS: a bare label would leave the host.
+  assert.equal(side(['192.168.1.1']), 'tunnel');
+  assert.equal(side(['8.8.8.8', '1.1.1.1']), 'tunnel');
+  assert.equal(side([]), 'tunnel');
+  // A default route's /0 is no subnet of ours.
+  assert.equal(side(['8.8.8.8'], [parseCidr('0.0.0.0/0')!]), 'tunnel');
+  // Kubernetes stays tunnel whatever the resolvers.
+  assert.equal(defaultSingleLabel(['svc.cluster.local'], { resolvers: ['127.0.0.11'], localNetworks: eth0 }), 'tunnel');
+});
