@@ -6,7 +6,7 @@ import { access, lstat, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExecRunner, type CommandResult, type CommandRunner, type RunOptions } from '../../src/system/runner.js';
 import { withSecretPipe } from '../../src/system/secret-pipe.js';
-import { PRIVATE_KEY } from './helpers/servers.js';
+import { PRIVATE_KEY } from '../unit/helpers/servers.js';
 
 /** Records argv and runs the real command (mkfifo). */
 class RecordingRunner implements CommandRunner {
