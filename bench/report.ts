@@ -20,6 +20,8 @@ export interface Report {
   controller: ControllerResult | undefined;
   failover: string;
   dns: string;
+  /** Output of bench/proxy.ts (exit pool vs the plain tunnel). */
+  proxy: string;
   image: string;
   errors: string[];
 }
@@ -131,6 +133,7 @@ function details(r: Report): string[] {
     L.push('', 'Memory growth over time is measured by the soak (`npm run soak`): first third vs last third of the RSS samples.', '');
   } else L.push('not run', '');
   L.push('## 5. DNS forwarder', '', 'Output of `bench/dns.ts` (owned by the DNS work; loopback, forwarder vs its upstream directly):', '', '```', r.dns, '```', '');
+  L.push('## 5b. Exit pool', '', 'Output of `bench/proxy.ts` (the pool\'s SOCKS5 proxy vs a plain connection through the tunnel, one lab):', '', '```', r.proxy, '```', '');
   L.push('## 6. Image size', '', r.image, '');
   return L;
 }

@@ -3,7 +3,7 @@
 //
 //   node dist/bench/run-all.js [--quick] [--runs N] [--iperf-seconds S] [--idle-seconds S]
 //        [--failovers N] [--failover-seconds S] [--no-write] [--build-image]
-//        [--only killswitch,ready,throughput,datapath,memory,controller,failover,dns,image]
+//        [--only killswitch,ready,throughput,datapath,memory,controller,failover,dns,proxy,image]
 //
 // Every figure is a median over the runs of this invocation with [min–max]; every
 // comparison is a ratio of medians measured in this same run.
@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const quick = argv.includes('--quick');
   const num = (name: string, full: number, q: number) => Number(arg(argv, name, String(quick ? q : full)));
-  const only = new Set(arg(argv, '--only', 'killswitch,ready,throughput,datapath,memory,controller,failover,dns,image').split(','));
+  const only = new Set(arg(argv, '--only', 'killswitch,ready,throughput,datapath,memory,controller,failover,dns,proxy,image').split(','));
   const o = {
     runs: num('--runs', 5, 3),
     iperfRuns: num('--iperf-runs', 3, 2),
@@ -122,12 +122,17 @@ export async function main(argv: string[]): Promise<number> {
     say('\n5. DNS forwarder (bench/dns.ts)');
     dns = await external('dns', quick ? ['--duration', '1', '--latency-queries', '500'] : [], 10 * 60_000);
   }
+  let proxy = 'not run';
+  if (only.has('proxy')) {
+    say('\n5b. exit pool vs the plain tunnel (bench/proxy.ts)');
+    proxy = await external('proxy', quick ? ['--connects', '10', '--mib', '4'] : [], 10 * 60_000);
+  }
   let image = 'not run';
   if (only.has('image')) {
     image = await imageSize(argv.includes('--build-image'));
     say(`\n6. image size: ${image}`);
   }
-  const report: Report = { machine, quick, options: o, killswitch, ready, throughput, datapath, memory, controller, failover, dns, image, errors };
+  const report: Report = { machine, quick, options: o, killswitch, ready, throughput, datapath, memory, controller, failover, dns, proxy, image, errors };
   if (!argv.includes('--no-write')) {
     const file = await writeReport(`${ROOT}BENCHMARKS.md`, report);
     say(`\nwritten: ${file}`);

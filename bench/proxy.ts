@@ -1,0 +1,78 @@
+// The exit pool's cost, in one run and one lab: connection setup (until the client
+// may send) and time to the first response byte, and a download's throughput,
+// straight through the tunnel versus through the pool's SOCKS5 proxy, at the
+// connected relay (10.64.0.1) and at another relay (10.124.0.x via the entry relay).
+//   node dist/bench/proxy.js [--connects N] [--mib M]     (root)
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labUp } from '../src/lab/lab.js';
+import { labRelayListPath } from '../src/lab/relay-list.js';
+import { isRoot, startSidecarInLab } from '../src/lab/run-sidecar.js';
+import { arg, fmt, say, summary } from './lib/stats.js';
+
+const CLIENT = fileURLToPath(new URL('./lib/proxy-client.js', import.meta.url));
+const PASSWORD = 'bench-proxy-password';
+
+interface Figures {
+  setupMs: number[];
+  firstByteMs: number[];
+  mbitPerS: number;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (!isRoot()) throw new Error('bench/proxy.ts needs root (network namespaces)');
+  const connects = Number(arg(argv, '--connects', '30'));
+  const bytes = Number(arg(argv, '--mib', '16')) * 1024 * 1024;
+  const lab = await labUp({ relays: 2 });
+  const dir = await mkdtemp(join(tmpdir(), 'bench-proxy-'));
+  await chmod(dir, 0o700);
+  const sc = await (async () => {
+    await writeFile(join(dir, 'users'), `bench:${PASSWORD}\n`, { mode: 0o600 });
+    const relays = JSON.parse(await readFile(labRelayListPath(lab.dir), 'utf8')) as unknown[];
+    await writeFile(join(dir, 'relays.json'), JSON.stringify({ version: 1, url: 'lab', fetchedAt: new Date().toISOString(), etag: null, relays }));
+    return startSidecarInLab(lab, {
+      SERVER: lab.relays[0]!.name, LOG_LEVEL: 'warn', PROXY_LISTEN: '0.0.0.0:1080', PROXY_USERS_FILE: join(dir, 'users'),
+      RELAY_LIST_CACHE: join(dir, 'relays.json'), RELAY_LIST_URL: 'http://relay-list.invalid/',
+    });
+  })();
+  try {
+    await sc.waitReady(30_000);
+    const measure = async (via: 'direct' | 'proxy', user?: string): Promise<Figures> => {
+      const req = {
+        via, connects, bytes,
+        target: { host: 'www.example.com', ip: lab.internet.ip, port: 80 },
+        ...(user ? { proxy: { host: lab.pod.ip, port: 1080, user, password: PASSWORD } } : {}),
+      };
+      const r = await lab.podExec([process.execPath, CLIENT, JSON.stringify(req)], { timeoutMs: 300_000 });
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures;
+    };
+    const rows: [string, Figures][] = [
+      ['direct through the tunnel', await measure('direct')],
+      [`pool, connected relay (${lab.relays[0]!.name}, 10.64.0.1)`, await measure('proxy', `bench-relay-${lab.relays[0]!.name}`)],
+      [`pool, other relay (${lab.relays[1]!.name}, 10.124.0.2)`, await measure('proxy', `bench-relay-${lab.relays[1]!.name}`)],
+    ];
+    const base = rows[0]![1];
+    say(`exit pool vs the plain tunnel: ${connects} sequential connections each (median [min–max]), then one ${bytes / 1048576} MiB download`);
+    say(`${'path'.padEnd(48)} ${'setup ms'.padEnd(18)} ${'first byte ms'.padEnd(18)} download Mbit/s`);
+    for (const [name, f] of rows) {
+      const extra = f === base ? '' : ` (+${(summary(f.firstByteMs).median - summary(base.firstByteMs).median).toFixed(1)} ms first byte, ${((f.mbitPerS / base.mbitPerS) * 100).toFixed(0)} % throughput)`;
+      say(`${name.padEnd(48)} ${fmt(summary(f.setupMs), '', 1).padEnd(18)} ${fmt(summary(f.firstByteMs), '', 1).padEnd(18)} ${f.mbitPerS.toFixed(0)}${extra}`);
+    }
+    return 0;
+  } finally {
+    await sc.stop('SIGKILL');
+    await lab.down();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1])
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      process.stderr.write(`bench proxy: ${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
