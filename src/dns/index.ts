@@ -155,9 +155,9 @@ export async function startDnsService(opts: DnsServiceOptions): Promise<DnsServi
  * exempt its upstream source ports, allow cluster DNS for them. Tunnel mode
  * never asks cluster DNS, so it gets no exemption there.
  */
-export function dnsPolicy(opts: { listenPort: number; clusterResolvers: readonly string[]; mode?: 'split' | 'tunnel'; identity?: DnsIdentity }): DnsPolicy {
-  // Detected once per process (a self-test with nft) unless given: the supervisor need not know.
-  const identity = opts.identity ?? currentDnsIdentity();
+export function dnsPolicy(opts: { listenPort: number; clusterResolvers: readonly string[]; mode?: 'split' | 'tunnel'; identity: DnsIdentity }): DnsPolicy {
+  // Detected by the environment probe (a self-test with nft: currentDnsIdentity), so the plan stays pure.
+  const identity = opts.identity;
   return {
     forwarderPort: opts.listenPort,
     upstreamSourcePorts: { from: DNS_UPSTREAM_PORTS.from, to: DNS_UPSTREAM_PORTS.to },

@@ -51,7 +51,8 @@ export interface StatusSnapshot {
   bypass: string[];
   /** Addresses the cluster named (DNS answers, environment, API), reached directly. */
   cluster?: { reached: { address: string; source: string; reason: string; expires?: string }[] };
-  dns: { mode: 'split' | 'tunnel' | 'off' };
+  /** identity: how the forwarder's own DNS packets are told from an app's (cgroup v2, else source ports, with why). */
+  dns: { mode: 'split' | 'tunnel' | 'off'; identity?: { kind: 'cgroup'; path: string; level: number } | { kind: 'ports'; reason: string } };
   failovers: number;
   reconnects: number;
   uptimeSeconds: number;

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Settings } from '../config/settings.js';
 import { resolveEndpoints } from '../config/resolve.js';
 import type { ServerConfig } from '../config/types.js';
-import { readClusterDnsConfig } from '../dns/index.js';
+import { currentDnsIdentity, readClusterDnsConfig, type DnsIdentity } from '../dns/index.js';
 import { UpstreamTransport } from '../dns/upstream.js';
 import { ConfigErrors } from '../errors.js';
 import { detectEnvironment, type Environment } from '../environment/detect.js';
@@ -29,6 +29,8 @@ export interface SidecarFacts {
   readonly ndots: number;
   /** ROUTE_TABLE, or the first free table from 51820. */
   readonly table: number;
+  /** Who may send DNS past the redirect: the sidecar's cgroup v2 (self-tested) or, failing that, its source ports. */
+  readonly dnsIdentity: DnsIdentity;
   /** MTU of the route towards the first endpoint (set once endpoints are resolved). */
   readonly endpointRouteMtu?: number;
 }
@@ -42,7 +44,9 @@ export async function probeEnvironment(settings: Settings, runner: CommandRunner
   const resolv: ResolvConf = { ...parseResolvConf(resolvText), nameservers: cluster.nameservers };
   const interfaces = await readInterfaces(runner);
   const table = await routing.chooseTable(settings.routeTable, settings.wgInterface);
-  return { env, interfaces, resolv, search: cluster.search, ndots: cluster.ndots, table };
+  // The self-test loads a table and sends one packet: only when the sidecar manages DNS.
+  const dnsIdentity: DnsIdentity = settings.dnsConfig && settings.dnsMode !== 'off' ? currentDnsIdentity() : { kind: 'ports', reason: 'DNS is not managed (DNS_MODE=off)' };
+  return { env, interfaces, resolv, search: cluster.search, ndots: cluster.ndots, table, dnsIdentity };
 }
 
 /**

@@ -3,7 +3,7 @@
 // and the golden tests render every firewall state from it.
 import type { Settings } from '../config/settings.js';
 import type { ServerConfig } from '../config/types.js';
-import { dnsPolicy as buildDnsPolicy } from '../dns/index.js';
+import { dnsPolicy as buildDnsPolicy, type DnsIdentity } from '../dns/index.js';
 import { planBypass, type BypassEntry } from '../environment/bypass.js';
 import { PROXY_REPLY_MARK, type DnsPolicy, type FirewallPolicy } from '../firewall/policy.js';
 import { planRouting, tunnelMtu, type RoutePlan } from '../routing/plan.js';
@@ -23,6 +23,8 @@ export interface SidecarPlan {
   /** What the operator should know about the plan (logged as warnings). */
   readonly notes: readonly string[];
   readonly dnsMode: Settings['dnsMode'];
+  /** How the forwarder's own DNS packets are told from an app's (facts: the cgroup self-test). */
+  readonly dnsIdentity: DnsIdentity;
   /** DNS interception; undefined with DNS_MODE=off. */
   readonly dns: DnsPolicy | undefined;
   /** Cluster resolvers the forwarder may ask (the forwarder's own address excluded). */
@@ -60,7 +62,7 @@ export function planSidecar(settings: Settings, facts: SidecarFacts, servers: re
   const dnsMode = settings.dnsConfig ? settings.dnsMode : 'off';
   // The forwarder's own address is not a cluster resolver; Docker's 127.0.0.11 is.
   const clusterResolvers = facts.resolv.nameservers.filter((n) => n !== '127.0.0.1' && n !== '::1');
-  const dns = dnsMode === 'off' ? undefined : buildDnsPolicy({ listenPort: settings.dnsForwarderPort, clusterResolvers, mode: dnsMode });
+  const dns = dnsMode === 'off' ? undefined : buildDnsPolicy({ listenPort: settings.dnsForwarderPort, clusterResolvers, mode: dnsMode, identity: facts.dnsIdentity });
   const table = facts.table;
   const fwmark = settings.fwmark ?? table;
   const uplinks = uplinksOf(facts.interfaces.filter((i) => !i.flags.includes('LOOPBACK')).map((i) => i.name), settings.wgInterface);
@@ -86,6 +88,7 @@ export function planSidecar(settings: Settings, facts: SidecarFacts, servers: re
     bypass: bypassPlan.cidrs,
     notes: bypassPlan.notes,
     dnsMode,
+    dnsIdentity: facts.dnsIdentity,
     dns,
     clusterResolvers,
     table,

@@ -161,7 +161,7 @@ export function startHealth(h: HealthWiring): Promise<HealthServer> {
   return startHealthServer({
     port: settings.healthPort,
     source: {
-      status: () => (h.updateTunnelMetrics(), { ...buildStatus({ sup, settings, firewall, blocked: h.blocked(), bypass: plan.bypass.map((b) => b.cidr), dnsMode: plan.dnsMode, started: h.started, version: h.version, totals: metrics.totals(), refused: h.audit.status(), cluster: h.cluster?.() }), ...h.extraStatus?.() }),
+      status: () => (h.updateTunnelMetrics(), { ...buildStatus({ sup, settings, firewall, blocked: h.blocked(), bypass: plan.bypass.map((b) => b.cidr), dnsMode: plan.dnsMode, dnsIdentity: plan.dnsIdentity, started: h.started, version: h.version, totals: metrics.totals(), refused: h.audit.status(), cluster: h.cluster?.() }), ...h.extraStatus?.() }),
       healthy: () => (sup.fatal ? { ok: false, reason: sup.fatal } : { ok: true, reason: `alive, state ${sup.state}` }),
       ready: () => sup.ready(),
     },

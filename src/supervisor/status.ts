@@ -8,6 +8,7 @@ import type { StatusSnapshot } from '../health/status.js';
 import type { Supervisor } from './supervisor.js';
 import type { RefusedSummary } from '../audit/audit.js';
 import type { LearnedEntry } from '../cluster/index.js';
+import type { DnsIdentity } from '../dns/index.js';
 
 export interface StatusInput {
   sup: Supervisor;
@@ -16,6 +17,7 @@ export interface StatusInput {
   blocked: { ipv4: number; ipv6: number };
   bypass: readonly Cidr[];
   dnsMode: 'split' | 'tunnel' | 'off';
+  dnsIdentity?: DnsIdentity | undefined;
   started: number;
   version: string;
   /** Monotonic across failovers and wireguard-go restarts (the raw counters restart at 0). */
@@ -46,7 +48,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
     },
     bypass: i.bypass.map((c) => c.text),
     ...(i.cluster ? { cluster: { reached: [...i.cluster] } } : {}),
-    dns: { mode: i.dnsMode },
+    dns: { mode: i.dnsMode, ...(i.dnsIdentity && i.dnsMode !== 'off' ? { identity: { ...i.dnsIdentity } } : {}) },
     failovers: sup.failovers,
     reconnects: sup.reconnects,
     uptimeSeconds: Math.round((Date.now() - i.started) / 1000),
