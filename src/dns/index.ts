@@ -16,7 +16,7 @@ import type { Logger } from '../log/logger.js';
 import { DEFAULT_CACHE_LIMITS, DnsCache, type CacheLimits } from './cache.js';
 import { Forwarder, type ForwarderStats, type QueryResult, type QueryUpstream } from './forwarder.js';
 import { defaultSingleLabel, normaliseName, type Side } from './names.js';
-import { currentDnsIdentity, detectedDnsIdentity, type DnsIdentity } from './identity.js';
+import { detectedDnsIdentity, type DnsIdentity } from './identity.js';
 import { listen, type BoundSocket } from './server.js';
 import { UpstreamTransport, type PortRange, type UpstreamExchange } from './upstream.js';
 
