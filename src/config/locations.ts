@@ -80,6 +80,7 @@ function serverFor(device: Device, exit: Relay, entry: Relay | undefined): Serve
       persistentKeepalive: undefined,
     },
     warnings: [],
+    ...(entry ? { entry: entry.hostname } : {}),
   };
 }
 

@@ -7,6 +7,8 @@ import { LEVELS, type Level } from '../log/logger.js';
 import { parseCidr, type Cidr } from './cidr.js';
 import { parseLocation, type Location } from '../relays/match.js';
 import { shown } from './shown.js';
+import type { InterfaceAddress } from './types.js';
+import { parseAddresses } from './wgvalues.js';
 
 export type WgImplementation = 'auto' | 'kernel' | 'userspace';
 export type DnsMode = 'split' | 'tunnel' | 'off';
@@ -58,6 +60,13 @@ export interface Settings {
   readonly relayListUrl: string;
   readonly relayListCache: string;
   readonly relayListRefreshMs: number;
+  // Mullvad-native tunnels (issue #11): one key, any location, multihop
+  /** A file holding only the device's private key (instead of taking it from a mounted config). */
+  readonly wgPrivateKeyFile: string | undefined;
+  /** The device's tunnel addresses (with WG_PRIVATE_KEY_FILE). */
+  readonly wgAddress: readonly InterfaceAddress[] | undefined;
+  /** Entry relay location(s) for multihop; undefined: single hop. */
+  readonly multihopEntry: string | undefined;
   /** Empty: the proxy is off. */
   readonly proxyListen: readonly string[];
   readonly proxyUsersFile: string | undefined;
@@ -150,6 +159,16 @@ const domains = (raw: string, env: string): string[] =>
     return n;
   });
 const str = (raw: string): string => raw;
+const addresses = (raw: string, env: string): InterfaceAddress[] => {
+  const r = parseAddresses(raw);
+  if (!r.ok) throw new ConfigError(env, r.problem.replace(/^Address /, ''), r.hint);
+  return r.value;
+};
+const locations = (raw: string, env: string): string => {
+  const items = list(raw).map((s) => s.toLowerCase());
+  for (const i of items) if (!parseLocation(i.replace(/\.relays\.mullvad\.net$/, ''))) throw new ConfigError(env, `${shown(i)} is not a location`, 'a country (se), a city (se-got) or a relay hostname (se-got-wg-002), comma-separated');
+  return items.join(',');
+};
 const listenAddrs = (raw: string, env: string): string[] =>
   list(raw).map((a) => {
     const hp = hostPort(a, env);
@@ -228,6 +247,9 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'RELAY_LIST_URL', key: 'relayListUrl', help: "Mullvad's relay list (fetched through the tunnel only)", def: () => 'https://api.mullvad.net/www/relays/wireguard/', parse: url },
   { env: 'RELAY_LIST_CACHE', key: 'relayListCache', help: 'where the relay list is kept across restarts', def: () => '/var/cache/mullvad-sidecar/relays.json', parse: str },
   { env: 'RELAY_LIST_REFRESH', key: 'relayListRefreshMs', help: 'how often the relay list is fetched again (If-None-Match)', def: () => 3_600_000, parse: duration(1000, 86_400_000) },
+  { env: 'WG_PRIVATE_KEY_FILE', key: 'wgPrivateKeyFile', help: 'file holding only the private key (with WG_ADDRESS: no mounted config needed once the relay list is cached)', def: () => undefined, parse: str },
+  { env: 'WG_ADDRESS', key: 'wgAddress', help: "the device's tunnel addresses (with WG_PRIVATE_KEY_FILE), e.g. 10.68.1.2/32,fc00:bbbb:bbbb:bb01::5:102/128", def: () => undefined, parse: addresses },
+  { env: 'MULTIHOP_ENTRY', key: 'multihopEntry', help: 'multihop: entry relay location(s); the SERVER relays are the exits', def: () => undefined, parse: locations },
   { env: 'PROXY_LISTEN', key: 'proxyListen', help: 'exit pool proxy (SOCKS5 + HTTP on one port): host:port list; unset = off', def: () => [], parse: listenAddrs },
   { env: 'PROXY_USERS_FILE', key: 'proxyUsersFile', help: 'file of name:password lines (required with PROXY_LISTEN)', def: () => undefined, parse: str },
   { env: 'PROXY_ALLOWED_CIDRS', key: 'proxyAllowedCidrs', help: 'clients allowed to reach the proxy port', def: () => DEFAULT_PROXY_CLIENTS.map((c) => parseCidr(c)!), parse: cidrs },
@@ -332,6 +354,8 @@ export function loadSettings(env: Source): Settings {
       if (RESERVED_TABLES[mark]) errors.push(reservedTableError('FWMARK', mark, 'the routing table defaults to FWMARK: set ROUTE_TABLE to a table of our own, e.g. 51820'));
       else out['routeTable'] = mark;
     }
+    if ((out['wgPrivateKeyFile'] === undefined) !== (out['wgAddress'] === undefined))
+      errors.push(new ConfigError(out['wgAddress'] === undefined ? 'WG_ADDRESS' : 'WG_PRIVATE_KEY_FILE', 'is required with ' + (out['wgAddress'] === undefined ? 'WG_PRIVATE_KEY_FILE' : 'WG_ADDRESS'), "set both (the key and the device's addresses from mullvad.net), or neither to take them from a mounted config"));
     // The proxy is never open: no users file, no proxy.
     if ((out['proxyListen'] as string[]).length > 0 && out['proxyUsersFile'] === undefined)
       errors.push(new ConfigError('PROXY_USERS_FILE', 'is required when PROXY_LISTEN is set', 'mount a file of name:password lines and set PROXY_USERS_FILE to its path'));
@@ -346,7 +370,7 @@ export function describeSettings(s: Settings): Record<string, unknown> {
   const d: Record<string, unknown> = {};
   for (const spec of SPECS) {
     const v = s[spec.key];
-    d[spec.env] = Array.isArray(v) ? v.map((x) => (typeof x === 'object' && x && 'text' in x ? (x as Cidr).text : x)).join(',') : v ?? '(auto)';
+    d[spec.env] = Array.isArray(v) ? v.map((x) => (typeof x === 'object' && x && 'text' in x ? (x as Cidr).text : typeof x === 'object' && x && 'prefix' in x ? `${(x as InterfaceAddress).address}/${(x as InterfaceAddress).prefix}` : x)).join(',') : v ?? '(auto)';
   }
   return d;
 }

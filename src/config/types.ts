@@ -43,6 +43,8 @@ export interface ServerConfig {
   readonly mtu: number | undefined;
   readonly peer: Peer;
   readonly warnings: readonly ConfigWarning[];
+  /** Multihop: the entry relay's hostname (the endpoint is its address; the peer, `name`, is the exit). */
+  readonly entry?: string;
 }
 
 /** What may be shown in logs, /status and metrics. */
@@ -53,6 +55,8 @@ export interface ServerPublicView {
   endpoint: string;
   publicKey: string;
   addresses: string[];
+  /** Multihop: the entry relay (the exit is `hostname`). */
+  entry?: string;
 }
 
 export function publicView(s: ServerConfig): ServerPublicView {
@@ -65,5 +69,6 @@ export function publicView(s: ServerConfig): ServerPublicView {
     endpoint: ip.includes(':') ? `[${ip}]:${ep.port}` : `${ip}:${ep.port}`,
     publicKey: s.peer.publicKey,
     addresses: s.addresses.map((a) => `${a.address}/${a.prefix}`),
+    ...(s.entry ? { entry: s.entry } : {}),
   };
 }

@@ -7,7 +7,8 @@
 // A failing step unwinds the ones before it; stop() unwinds them all, in
 // reverse, ending with the firewall blocked (or removed, when asked to: run.ts).
 import { describeSettings, type Settings } from '../config/settings.js';
-import { loadServers } from '../config/servers.js';
+import { chooseServers } from '../config/candidates.js';
+import { gatherSources } from '../config/sources.js';
 import { publicView } from '../config/types.js';
 import { ConfigErrors } from '../errors.js';
 import { describeEnvironment } from '../environment/detect.js';
@@ -28,6 +29,8 @@ import { startDns, type DnsHandle } from './dns-wiring.js';
 import { prepareExitPool, startExitPool } from '../proxy/index.js';
 import type { Supervisor } from './supervisor.js';
 import { startHealth, startSupervisor } from './sidecar-wiring.js';
+import { startRelayServers, wantsRelayList } from './relay-servers.js';
+import type { RelayListSource } from '../relays/index.js';
 import { parseCidr } from '../config/cidr.js';
 import { ClusterReach, discoverFromEnvironment, guardFor } from '../cluster/index.js';
 
@@ -47,12 +50,17 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   // --- facts and configs -----------------------------------------------------
   let facts = await up.step('environment probe', () => probeEnvironment(settings, runner, routing));
   log.info('environment detected', { environment: describeEnvironment(facts.env), reasons: facts.env.reasons });
-  let servers = await up.step('configs', async () => {
-    const loaded = await loadServers(settings); // SERVER is applied here
-    for (const w of loaded.warnings) log.warn(w.message, { file: w.file, line: w.line });
-    if (loaded.errors.length) throw loaded.errors.length === 1 ? loaded.errors[0]! : new ConfigErrors(loaded.errors);
-    return loaded.servers;
+  // Mounted configs, the device key and the cached relay list → the servers (SERVER applied: config/candidates.ts).
+  const gathered = await up.step('configs', async () => {
+    const g = await gatherSources(settings);
+    for (const w of g.warnings) log.warn(w.message, { file: w.file, line: w.line });
+    if (g.errors.length) throw g.errors.length === 1 ? g.errors[0]! : new ConfigErrors(g.errors);
+    const chosen = chooseServers(settings, g.sources);
+    for (const w of chosen.warnings) log.warn(w);
+    log.info('servers chosen', { source: chosen.source, count: chosen.servers.length, relay_list_age_s: g.cached ? Math.round((Date.now() - g.cached.fetchedAt) / 1000) : null });
+    return { sources: g.sources, servers: chosen.servers };
   });
+  let servers = gathered.servers;
   // Checked again once hostnames are resolved: a bypass must never swallow an endpoint.
   let plan = planSidecar(settings, facts, servers);
   for (const b of plan.bypass) log.info('bypass network', { cidr: b.cidr.text, reason: b.reason });
@@ -114,14 +122,27 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   });
   // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
   const supRef: { current?: Supervisor } = {};
+  const relayRef: { current?: RelayListSource | undefined } = {};
   const pool = proxyUsers ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, connected: () => supRef.current?.server?.name }), (p) => p.stop()) : undefined;
-  const sup = await up.step('supervisor', () => Promise.resolve(startSupervisor({ settings, plan, servers, tunnel, routing, firewall, policy, metrics, dns, runner, log, onTunnelUp: (isUp, s) => pool?.tunnelChanged(isUp, settings.dnsUpstreams ?? s.dns) })), async (s) => {
+  const sup = await up.step('supervisor', () => Promise.resolve(startSupervisor({ settings, plan, servers, tunnel, routing, firewall, policy, metrics, dns, runner, log, onTunnelUp: (isUp, s) => {
+    pool?.tunnelChanged(isUp, settings.dnsUpstreams ?? s.dns);
+    relayRef.current?.tunnelChanged();
+  } })), async (s) => {
     s.stop();
     await s.done.catch(() => undefined); // its failure was logged where it happened (startSupervisor)
     await firewall.apply(policy('blocked')).catch((e: unknown) => log.error('re-applying blocked failed', { error: String(e) }));
   });
 
   supRef.current = sup.supervisor;
+  // The relay list, fetched through the tunnel: new candidates for the next failover (relay-servers.ts).
+  const relayList = wantsRelayList(settings)
+    ? await up.step('relay list', () => Promise.resolve(startRelayServers({
+        settings, sources: gathered.sources, current: servers, log,
+        tunnelUp: () => sup.supervisor.state === 'connected' || sup.supervisor.state === 'degraded',
+        onServers: (next) => sup.supervisor.setServers(next, planSidecar(settings, facts, next).order), // throws on a bypass swallowing an endpoint
+      })), (r) => r.stop())
+    : undefined;
+  relayRef.current = relayList;
   await up.step('link watcher', () => Promise.resolve(watchLinks(settings, links, firewall, log, sup.sampleMs, () => sup.sample())), (t) => Promise.resolve(clearInterval(t)));
   if (settings.healthProbe) {
     await up.step('health server', () => startHealth({ settings, sup: sup.supervisor, firewall, metrics, plan, servers, started, version, blocked: () => sup.blocked, audit: sup.audit, cluster: () => reach?.entries(), ...(pool ? { extraStatus: () => ({ proxy: pool.status() }) } : {}), updateTunnelMetrics: sup.updateTunnelMetrics, log }), (h) => h.close());

@@ -88,7 +88,7 @@ export class Supervisor {
 
   constructor(
     private readonly deps: SupervisorDeps,
-    private readonly servers: readonly ServerConfig[],
+    private servers: readonly ServerConfig[],
     /** Server names in try order (SERVER_SELECTION). */
     private order: readonly string[],
     private readonly t: SupervisorTimings,
@@ -159,6 +159,22 @@ export class Supervisor {
     this.lostReason = reason;
     this.tunnelExists = false;
     this.wake?.();
+  }
+
+  /**
+   * New candidates (a fresh relay list): the next failover or reconnect picks
+   * from them. The tunnel in use stays up; its server stays known until then.
+   */
+  setServers(servers: readonly ServerConfig[], order: readonly string[]): void {
+    if (order.length === 0) return;
+    const keep = this.server && !servers.some((s) => s.name === this.server!.name) ? [this.server] : [];
+    this.servers = [...servers, ...keep];
+    this.order = [...order];
+  }
+
+  /** Server names in the order they are tried now. */
+  get tryOrder(): readonly string[] {
+    return this.order;
   }
 
   stop(): void {

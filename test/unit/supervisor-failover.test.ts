@@ -134,3 +134,21 @@ describe('supervisor: no flapping', () => {
     assert.ok(seq.includes('blocked') || t - firstFailure.t >= 60_000, `A retried ${(t - firstFailure.t) / 1000} s after it failed, without a backoff`);
   });
 });
+
+describe('supervisor: new candidates from a fresh relay list', () => {
+  test('setServers while connected keeps the tunnel; the next failover moves to the new candidates without tearing the interface down', async () => {
+    const { Supervisor } = await import('../../src/supervisor/supervisor.js');
+    const { TIMINGS } = await import('./helpers/fake-world.js');
+    const w = new FakeWorld([A, C]);
+    // The first start knows only A (the mounted config); C comes from the relay list.
+    w.sup = new Supervisor(w.deps, [w.servers[0]!], [A], TIMINGS);
+    const DARK = T0 + 120_000;
+    w.relay(A).up = dark(DARK);
+    w.at(T0 + 60_000, () => w.sup.setServers([w.servers[1]!], [C]));
+    await w.drive(() => w.sup.server?.name === C && readyNow(w), 600_000);
+    assert.deepEqual(w.sup.tryOrder, [C]);
+    assert.deepEqual(w.stateNames(), ['connecting', 'connected', 'degraded', 'failing-over', 'connecting', 'connected']);
+    assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, `tunnel setServer ${C}`]);
+    assert.deepEqual(w.failovers.map((f) => [f.from, f.to]), [[A, C]]);
+  });
+});

@@ -75,7 +75,8 @@ test('usage and location problems', async (t) => {
     { args: ['--nope'], env: { WG_CONFIG_DIR: CONFIGS + 'good' }, error: "error: --nope: unknown flag (see 'mullvad-sidecar help' for the list)" },
     { args: ['/etc/wireguard'], env: { WG_CONFIG_DIR: CONFIGS + 'good' }, error: 'error: /etc/wireguard: unexpected argument (validate takes only --flags, e.g. --config-dir /etc/wireguard)' },
     { args: ['--config-dir', '/nonexistent'], error: 'error: WG_CONFIG_DIR: /nonexistent does not exist (mount your Mullvad .conf files there (Kubernetes: a Secret volume at /etc/wireguard; Compose: ./wireguard:/etc/wireguard:ro), or set WG_CONFIG_DIR or WG_CONFIG)' },
-    { args: ['--config-dir', CONFIGS + 'good', '--server', 'us'], error: "error: SERVER: 'us' matches no server (available: de-fra-wg-003, se-got-wg-002, se-sto-wg-001)" },
+    // 'us' is a location (it waits for the relay list); 'us_x' can never match anything.
+    { args: ['--config-dir', CONFIGS + 'good', '--server', 'us,us_x'], error: "error: SERVER: 'us_x' matches no server (available: de-fra-wg-003, se-got-wg-002, se-sto-wg-001)" },
   ];
   for (const c of cases)
     await t.test(c.args.join(' '), async () => {
@@ -83,4 +84,36 @@ test('usage and location problems', async (t) => {
       assert.equal(r.code, 78);
       assert.ok(r.lines.includes(c.error), r.out);
     });
+});
+
+test('validate with a cached relay list: SERVER locations not mounted become servers; one matching nothing is reported; the key file is never printed', async () => {
+  const dir = CONFIGS + 'good';
+  const keyFile = `${dir}/../device-key-${process.pid}`;
+  const { writeFile, rm } = await import('node:fs/promises');
+  await writeFile(keyFile, `${PRIV}\n`, { mode: 0o600 });
+  try {
+    const list = { hostname: 'it-mil-wg-001', country_code: 'it', city_code: 'mil', country_name: 'Italy', city_name: 'Milan', active: true, ipv4_addr_in: '192.0.2.7', pubkey: 'ePFA2YgVsTsXGUvPqXFsoXPGvhRrbkAnnQspKgpN6UU=', multihop_port: 3007, type: 'wireguard' };
+    const { relaysFrom } = await import('../../src/relays/index.js');
+    let out = '';
+    const code = await validate(['--config-dir', dir], {
+      env: { SERVER: 'it,jp', WG_PRIVATE_KEY_FILE: keyFile, WG_ADDRESS: '10.66.0.9/32' },
+      write: (t) => (out += t),
+      fs: nodeConfigFs,
+      readRelayCache: () => Promise.resolve({ list: relaysFrom([list]), entries: [list], fetchedAt: Date.now(), etag: undefined, url: '' }),
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /^server it-mil-wg-001: endpoint 192\.0\.2\.7:51820, addresses 10\.66\.0\.9\/32, DNS 10\.64\.0\.1/m);
+    assert.match(out, /^warning: 'jp' matches nothing in the cached relay list/m);
+    assert.ok(!out.includes(PRIV.slice(0, 16)));
+  } finally {
+    await rm(keyFile, { force: true });
+  }
+});
+
+test('WG_PRIVATE_KEY_FILE without WG_ADDRESS (and a file holding no key) are named', async () => {
+  const r = await runValidate(['--config-dir', CONFIGS + 'good'], { WG_PRIVATE_KEY_FILE: CONFIGS + 'good/se-sto-wg-001.conf' });
+  assert.equal(r.code, 78);
+  assert.ok(r.lines.some((l) => l.startsWith('error: WG_ADDRESS: is required with WG_PRIVATE_KEY_FILE')), r.out);
+  const r2 = await runValidate(['--config-dir', CONFIGS + 'good'], { WG_PRIVATE_KEY_FILE: CONFIGS + 'good/se-sto-wg-001.conf', WG_ADDRESS: '10.66.0.9/32' });
+  assert.ok(r2.lines.some((l) => l.startsWith(`error: WG_PRIVATE_KEY_FILE: ${CONFIGS}good/se-sto-wg-001.conf does not hold a WireGuard private key`)), r2.out);
 });
