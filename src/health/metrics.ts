@@ -48,6 +48,7 @@ export class SidecarMetrics implements AuditSink {
   private readonly reconnects: Counter;
   private readonly blocked: Counter<'family'>;
   private readonly exitInfo: Gauge<'ip' | 'country' | 'city' | 'hostname' | 'server'>;
+  private readonly tunnelInfo: Gauge<'exit' | 'entry'>;
   private readonly exitMullvad: Gauge;
   private readonly probe: Histogram<'result'>;
   private readonly dns: Counter<'upstream' | 'result'>;
@@ -68,6 +69,7 @@ export class SidecarMetrics implements AuditSink {
     this.reconnects = new Counter({ name: `${p}reconnects_total`, help: 'Tunnel re-creations on the same server (e.g. wireguard-go restarted)', registers });
     this.blocked = new Counter({ name: `${p}blocked_packets_total`, help: 'Packets the kill switch rejected (attempted leaks stopped), by family', labelNames: ['family'], registers });
     this.exitInfo = new Gauge({ name: `${p}exit_info`, help: 'The verified exit (always 1; labels carry the data)', labelNames: ['ip', 'country', 'city', 'hostname', 'server'], registers });
+    this.tunnelInfo = new Gauge({ name: `${p}tunnel_info`, help: 'The tunnel in use (always 1): exit relay, and entry relay with multihop (empty for one hop)', labelNames: ['exit', 'entry'], registers });
     this.exitMullvad = new Gauge({ name: `${p}exit_mullvad`, help: '1 when the latest exit check said mullvad_exit_ip: true, else 0 (also before the first check)', registers });
     this.probe = new Histogram({
       name: `${p}probe_duration_seconds`,
@@ -129,6 +131,12 @@ export class SidecarMetrics implements AuditSink {
       if (!feed) this.refusedFeeds.set(key, (feed = new MonotonicFeed()));
       this.refused.inc({ family: c.family, protocol: c.protocol }, feed.update(c.packets, generation));
     }
+  }
+
+  /** Replaces the tunnel series: one, for the tunnel in use (none while there is none). */
+  setTunnel(hops: { exit: string; entry: string | undefined } | undefined): void {
+    this.tunnelInfo.reset();
+    if (hops) this.tunnelInfo.set({ exit: hops.exit, entry: hops.entry ?? '' }, 1);
   }
 
   /** Replaces the exit series (the old labels are removed, so only one exit_info series exists). */

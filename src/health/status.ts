@@ -38,7 +38,7 @@ export interface StatusSnapshot {
   since: string;
   reason: string;
   /** Public view only: never a private or preshared key. */
-  server?: { name: string; hostname: string; endpoint: string; publicKey: string };
+  server?: { name: string; hostname: string; endpoint: string; publicKey: string; entry?: string };
   handshakeAgeSeconds: number | null;
   rxBytes: number;
   txBytes: number;

@@ -83,6 +83,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       },
       onReconnect: () => metrics.reconnect(),
       onTunnelUp: (isUp, s) => {
+        metrics.setTunnel(isUp ? { exit: s.name, entry: s.entry } : undefined);
         dns?.setTunnel(isUp, settings.dnsUpstreams ?? s.dns);
         w.onTunnelUp?.(isUp, s);
       },

@@ -36,7 +36,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
     state: sup.state,
     since: new Date(sup.since).toISOString(),
     reason: sup.reason,
-    ...(view ? { server: { name: view.name, hostname: view.hostname, endpoint: view.endpoint, publicKey: view.publicKey } } : {}),
+    ...(view ? { server: { name: view.name, hostname: view.hostname, endpoint: view.endpoint, publicKey: view.publicKey, ...(view.entry ? { entry: view.entry } : {}) } } : {}),
     handshakeAgeSeconds: st?.latestHandshake ? Math.max(0, Math.round(Date.now() / 1000 - st.latestHandshake)) : null,
     rxBytes: i.totals.rxBytes,
     txBytes: i.totals.txBytes,

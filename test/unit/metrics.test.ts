@@ -131,3 +131,14 @@ test('parsePromText rejects what Prometheus would reject', () => {
     assert.throws(() => parsePromText(bad), Error, bad);
   assert.deepEqual(parsePromText('# HELP m x\n# TYPE m gauge\nm{a="1"} 2.5e3\n'), [{ name: 'm', labels: { a: '1' }, value: 2500 }]);
 });
+
+test('tunnel_info: one series naming the exit and, with multihop, the entry; none without a tunnel', async () => {
+  const m = new SidecarMetrics({ version: 't' });
+  m.setTunnel({ exit: 'se-got-wg-002', entry: 'se-sto-wg-001' });
+  m.setTunnel({ exit: 'se-got-wg-003', entry: 'se-sto-wg-001' });
+  let s = (await scrape(m)).filter((x) => x.name === P + 'tunnel_info');
+  assert.deepEqual(s.map((x) => [x.labels['exit'], x.labels['entry'], x.value]), [['se-got-wg-003', 'se-sto-wg-001', 1]]);
+  m.setTunnel(undefined);
+  s = (await scrape(m)).filter((x) => x.name === P + 'tunnel_info');
+  assert.equal(s.length, 0);
+});
