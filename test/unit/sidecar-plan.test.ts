@@ -57,7 +57,13 @@ interface Case {
   readonly name: string;
   readonly env?: Record<string, string>;
   readonly state: PlannedState;
+  /** Servers other than SERVERS (multihop: the exit's peer through the entry's address). */
+  readonly servers?: ServerConfig[];
 }
+
+// Multihop (MULTIHOP_ENTRY=se-sto, SERVER=se-got-wg-002): the endpoint is the entry's
+// address with the exit's multihop port; the kill switch allows only that.
+const MULTIHOP: ServerConfig[] = [{ ...fakeServer('se-got-wg-002', { endpointIp: '185.213.154.68', port: 3002 }), entry: 'se-sto-wg-001' }];
 
 const CASES: Case[] = [
   { name: 'blocked', state: 'blocked' },
@@ -67,13 +73,16 @@ const CASES: Case[] = [
   { name: 'connected-no-dns', env: { DNS_MODE: 'off' }, state: 'connected' },
   { name: 'connected-killswitch-off', env: { ENABLE_KILL_SWITCH: 'false' }, state: 'connected' },
   { name: 'connected-no-bypass-routes', env: { ENABLE_BYPASS_ROUTES: 'false' }, state: 'connected' },
+  { name: 'connecting-multihop', state: 'connecting', servers: MULTIHOP },
+  { name: 'connected-multihop', state: 'connected', servers: MULTIHOP },
   { name: 'connected-exit-pool', env: { PROXY_LISTEN: '0.0.0.0:1080', PROXY_USERS_FILE: '/run/secrets/users' }, state: 'connected' },
 ];
 
 describe('the real plan: every ruleset the sidecar installs (golden files)', () => {
   for (const c of CASES) {
-    const plan = planSidecar(settings(c.env), FACTS, SERVERS);
-    const policy = plan.policyFor(c.state, SERVERS[0]);
+    const servers = c.servers ?? SERVERS;
+    const plan = planSidecar(settings(c.env), FACTS, servers);
+    const policy = plan.policyFor(c.state, servers[0]);
     const text = renderTransaction(policy);
     test(c.name, async () => assertGolden(`plan/${c.name}.nft`, text));
     for (const inv of INVARIANTS) test(`${c.name}: ${inv.name}`, () => inv.check(policy, text));
