@@ -8,6 +8,7 @@ import { writeFile, mkdtemp, rm, readdir, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labUp, type Lab } from '../../src/lab/lab.js';
 import { REFUSED, isRoot, podProcesses, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
+import { heldInExitCheck, silentCheckUrl } from './helpers/silent-port.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
 
@@ -130,6 +131,21 @@ describe('core: fail-closed tunnel in the lab', { skip }, () => {
     const wgs = await podProcesses(lab, 'wireguard-go');
     assert.equal(wgs.length, 1, 'exactly one wireguard-go');
     assert.equal(await sc.stop('SIGTERM'), 0);
+  });
+
+  test('SIGTERM past the shutdown deadline (held in an exit check that never answers): exit 0, blocked with the guard, no tunnel', async () => {
+    // The last-resort path: lockdown and tunnel removal, synchronously. test/kernel
+    // proves it with a kernel link, which outlives the process unless it is deleted.
+    sc = await fresh({ CHECK_URL: await silentCheckUrl(lab), PROBE_TIMEOUT: '60s' });
+    await sc.waitFor(heldInExitCheck, 30_000, 'connected, probed, the exit check pending');
+    await lab.resetLeaks();
+    assert.equal(await sc.stop('SIGTERM'), 0, sc.logs());
+    assert.match(sc.logs(), /shutdown took too long/, 'the stop outlived the deadline (the path under test)');
+    await assertBlocked('after a late SIGTERM');
+    const left = (await lab.podExec(['ip', '-j', 'link', 'show', 'dev', lab.sidecarInterface], { allowFailure: true })).code;
+    assert.notEqual(left, 0, 'tunnel interface removed');
+    assert.deepEqual(await podProcesses(lab, 'wireguard-go'), [], 'no wireguard-go left in the pod');
+    assert.match((await lab.podExec(['nft', 'list', 'table', 'netdev', 'mullvad_sidecar'])).stdout, /hook egress device/, 'the uplink guard is in place');
   });
 
   test('configuration error: exit 78, blocked from the start, no leak', async () => {

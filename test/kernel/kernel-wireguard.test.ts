@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { labUp, type Lab } from '../../src/lab/lab.js';
 import { ExecRunner, type CommandRunner } from '../../src/system/runner.js';
 import { REFUSED, podProcesses, startSidecarInLab, type RunningSidecar } from '../../src/lab/run-sidecar.js';
-import { IN_GUEST, kernelWireguardLinks, waitReadyInPod, latestHandshake, sidecarFootprint, tunnelKind, whyNotHere, wireguardGoOnPath } from './guest.js';
+import { silentCheckUrl } from '../e2e/helpers/silent-port.js';
+import { IN_GUEST, kernelWireguardLinks, waitReadyInPod, latestHandshake, podUplinks, sidecarFootprint, tunnelKind, whyNotHere, wireguardGoOnPath } from './guest.js';
 
 const why = await whyNotHere();
 // In the guest, not being able to run is a failure: `npm run test:kernel` must never pass by skipping.
@@ -18,8 +19,8 @@ if (why && IN_GUEST) throw new Error(`kernel WireGuard tests cannot run in the k
 
 // TCG emulation runs JavaScript ~26x slower than the host and a process spawn
 // ~70x slower: generous waits, no wall-clock assertions.
-const READY_MS = 240_000;
-const TEST_MS = 420_000;
+const READY_MS = 420_000;
+const TEST_MS = 600_000;
 /**
  * A request's own timeout (the pod tool's node start comes on top of it). "Refused"
  * is asserted by its error (ECONNREFUSED, EPERM…), never by how fast it came.
@@ -27,6 +28,7 @@ const TEST_MS = 420_000;
 const HTTP_MS = 30_000;
 /** The lab's commands with a longer default timeout than the sidecar's 10 s. */
 const exec = new ExecRunner();
+
 const slowRunner: CommandRunner = { run: (argv, opts) => exec.run(argv, { timeoutMs: 60_000, ...opts }) };
 
 describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false }, () => {
@@ -64,6 +66,20 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
     const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS });
     if (r.ok) assert.ok(relayIps().includes((r.json as { ip: string }).ip), `${what}: what passed went through a relay, got ${r.body}`);
     else assert.match(r.error ?? '', REFUSED, `${what}: refused, got ${r.error}`);
+    await assertNoLeak(what);
+  }
+
+  /**
+   * After an exit: no tunnel link, a request refused, nothing leaked, and the
+   * uplink guard (raw sockets) still on every interface the pod has.
+   */
+  async function assertStoppedBlocked(what: string, logs: string): Promise<void> {
+    assert.equal(await tunnelKind(lab), undefined, `${what}: the tunnel link is gone\n${logs}`);
+    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS });
+    assert.equal(r.ok, false, `${what}: blocked, got ${r.body}`);
+    assert.match(r.error ?? '', REFUSED, `${what}: refused, got ${r.error}`);
+    const guard = (await lab.podExec(['nft', 'list', 'table', 'netdev', 'mullvad_sidecar'])).stdout;
+    for (const dev of await podUplinks(lab)) assert.match(guard, new RegExp(`hook egress device "${dev}"`), `${what}: ${dev} guarded`);
     await assertNoLeak(what);
   }
 
@@ -130,12 +146,19 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
 
   test('SIGTERM: exits 0, the kernel link is removed, the namespace stays blocked', { timeout: TEST_MS }, async () => {
     assert.ok(sc?.child.running, 'the sidecar of the previous test runs');
+    // Whether the stop finishes within the shutdown deadline or not (under
+    // emulation it may not), the outcome is the same: the next scenario forces the late path.
     assert.equal(await sc.stop('SIGTERM'), 0, sc.logs());
-    assert.equal(await tunnelKind(lab), undefined, 'the tunnel link is gone');
-    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS });
-    assert.equal(r.ok, false, `blocked after SIGTERM, got ${r.body}`);
-    assert.match(r.error ?? '', REFUSED, `refused, got ${r.error}`);
-    await assertNoLeak('after SIGTERM');
+    await assertStoppedBlocked('after SIGTERM', sc.logs());
+  });
+
+  test('SIGTERM while an exit check hangs: past the shutdown deadline, the kernel link is still removed', { timeout: TEST_MS }, async () => {
+    // The supervisor waits PROBE_TIMEOUT on an exit check that never answers: the stop cannot finish in time.
+    await waitReadyInPod(lab, start({ CHECK_URL: await silentCheckUrl(lab), PROBE_TIMEOUT: '60s' }), READY_MS, 0, 'probed-unverified');
+    assert.equal(await tunnelKind(lab), 'wireguard');
+    assert.equal(await sc!.stop('SIGTERM'), 0, sc!.logs());
+    assert.match(sc!.logs(), /shutdown took too long/, 'the stop outlived the deadline (the path under test)');
+    await assertStoppedBlocked('after a late SIGTERM', sc!.logs());
   });
 
   test('WG_IMPLEMENTATION=auto takes the kernel path, with no wireguard-go to fall back on', { timeout: TEST_MS }, async () => {

@@ -1,7 +1,9 @@
 // `mullvad-sidecar run`: the sidecar. Blocks first, then reads settings; exits
-// 0 on SIGTERM/SIGINT/SIGQUIT (within 2 s), 78 on configuration errors, 1 on
+// 0 on SIGTERM/SIGINT/SIGQUIT (within 2 s, the tunnel link removed on every
+// path: a stop past the deadline ends synchronously), 78 on configuration errors, 1 on
 // other fatal errors — in every case with the namespace blocked unless
 // KILL_SWITCH_ON_EXIT=remove was asked for.
+import { existsSync } from 'node:fs';
 import { EXIT_CONFIG, EXIT_FATAL, EXIT_OK, isConfigError } from '../../errors.js';
 import { flagsToSource, loadSettings, type Settings } from '../../config/settings.js';
 import { Firewall } from '../../firewall/apply.js';
@@ -69,6 +71,7 @@ export async function run(args: string[]): Promise<number> {
   const deadline = setTimeout(() => {
     log.error('shutdown took too long; leaving the namespace blocked and exiting');
     lockdownSync(log);
+    removeTunnelSync(settings.wgInterface, log);
     process.exit(signal === 'fatal' ? EXIT_FATAL : EXIT_OK);
   }, SHUTDOWN_DEADLINE_MS);
   await handle.stop();
@@ -98,6 +101,17 @@ function installLastResort(getLog: () => Logger): void {
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
+}
+
+/**
+ * The tunnel link of a dying process, removed synchronously: a kernel WireGuard
+ * link outlives its process (and keeps its key and peer), and deleting the TUN
+ * device ends a wireguard-go the exit would orphan. Runs after the lockdown, so
+ * nothing is open meanwhile; a failure is logged and leaves the lockdown in place.
+ */
+function removeTunnelSync(ifname: string, log: Logger): void {
+  if (!existsSync(`/sys/class/net/${ifname}`)) return;
+  if (!runSyncLastResort(['ip', 'link', 'del', 'dev', ifname], '')) log.error('removing the tunnel interface failed; the next start removes it', { interface: ifname });
 }
 
 /**
