@@ -111,6 +111,7 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
     assert.deepEqual(await podProcesses(lab, 'wireguard-go'), [], 'no wireguard-go in the pod');
     await assertExitThroughRelay('connected');
     const internal = await lab.httpFromPod(`http://${lab.internalService}/`, { timeoutMs: HTTP_MS });
+    assert.equal(internal.ok, true, `the internal service: ${internal.error}\n${sc!.logs()}`);
     assert.equal((internal.json as { ip: string }).ip, lab.pod.ip, 'the internal service is reached directly');
     await assertNoLeak('connected');
   });
