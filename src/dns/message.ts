@@ -70,12 +70,22 @@ export function parseQuery(buf: Buffer): ParsedQuery {
   const questions = p.questions ?? [];
   const q = questions[0];
   if (questions.length !== 1 || !q) return { ok: false, id, rcode: RCODE.FORMERR };
+  // A label holding a '.' byte decodes into an empty label ("a.0..b"): such a name cannot be
+  // encoded again (the empty label would end it), so neither asked upstream nor echoed (fuzz-found).
+  if (!wellFormedName(q.name)) return { ok: false, id, rcode: RCODE.FORMERR };
   const opt = (p.additionals ?? []).find((a): a is OptAnswer => a.type === 'OPT');
   const edns = opt ? { udpSize: opt.udpPayloadSize ?? CLASSIC_UDP_LIMIT, do: ((opt.flags ?? 0) & dnsPacket.DNSSEC_OK) !== 0 } : undefined;
   return {
     ok: true,
     query: { id, question: q, name: normaliseName(q.name), rd: p.flag_rd, cd: p.flag_cd, edns },
   };
+}
+
+/** The root, or labels of 1–63 bytes and at most 253 bytes in all: what can be encoded again unchanged. */
+export function wellFormedName(name: string): boolean {
+  if (name === '' || name === '.') return true;
+  if (Buffer.byteLength(name) > 253) return false;
+  return name.split('.').every((l) => l.length > 0 && Buffer.byteLength(l) <= 63);
 }
 
 /** The largest UDP answer this client accepts. */

@@ -11,6 +11,7 @@ import {
   encodeClientResponse,
   encodeRcodeResponse,
   parseQuery,
+  wellFormedName,
   rcodeOf,
   upstreamQuery,
   type ClientQuery,
@@ -123,4 +124,15 @@ test('upstream query carries only the question, RD, CD and DO', () => {
   const opt = p.additionals?.find((x) => x.type === 'OPT') as { flags: number; udpPayloadSize: number } | undefined;
   assert.equal(opt?.udpPayloadSize, 1232);
   assert.equal((opt!.flags & dnsPacket.DNSSEC_OK) !== 0, true);
+});
+
+test('a name with a "." inside a label (it decodes into an empty label) is FORMERR, never asked or echoed (fuzz-found)', () => {
+  // Found by dns-fuzz (seed -1463250733): labels "a-", "0." and "-a" decode as "a-.0..-a".
+  const buf = Buffer.from([1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 97, 45, 2, 48, 46, 2, 45, 97, 0, 0, 1, 0, 1, 0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(parseQuery(buf), { ok: false, id: 256, rcode: 1 });
+  const long = Buffer.alloc(64, 'a').toString();
+  assert.equal(parseQuery(dnsPacket.encode({ type: 'query', id: 1, questions: [{ name: `ok.example`, type: 'A', class: 'IN' }] })).ok, true);
+  // dns-packet would encode these without complaint, into wire that means something else.
+  for (const bad of [`${long}.example`, 'a..b', '.a', `${'abcdefgh.'.repeat(29)}x`]) assert.equal(wellFormedName(bad), false, bad);
+  for (const good of ['.', '', 'example', 'a.b.example', `${'a'.repeat(63)}.example`]) assert.equal(wellFormedName(good), true, good);
 });
