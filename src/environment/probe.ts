@@ -23,14 +23,14 @@ export function fsProbe(env: Readonly<Record<string, string | undefined>> = proc
         await access(at(p));
         return true;
       } catch {
-        return false;
+        return false; // absent or unreadable: the marker file is not there, which is the answer
       }
     },
     readFile: async (p) => {
       try {
         return await readFile(at(p), 'utf8');
       } catch {
-        return undefined;
+        return undefined; // absent or unreadable: the caller treats it as not there
       }
     },
   };

@@ -117,7 +117,8 @@ export class Supervisor {
         } else await this.deps.tunnel.setServer(server);
         await this.deps.applyRouting();
         const start = this.deps.clock.now();
-        void (this.deps.kick ? this.deps.kick(server) : this.deps.probe(server)).catch(() => {});
+        // The kick only makes WireGuard handshake; the handshake time is what is measured, not the kick's result.
+        void (this.deps.kick ? this.deps.kick(server) : this.deps.probe(server)).catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: name, error: String(e) }));
         while (!this.stopping && this.deps.clock.now() - start < timeout) {
           const st = await this.deps.tunnel.stats();
           if (st && st.latestHandshake > 0) {
@@ -128,7 +129,7 @@ export class Supervisor {
         }
       } catch (err) {
         this.deps.log.warn('measuring a server failed', { server: name, error: err instanceof Error ? err.message : String(err) });
-        await this.deps.tunnel.destroy().catch(() => {});
+        await this.removeTunnel();
         this.tunnelExists = false;
       }
     }
@@ -215,7 +216,7 @@ export class Supervisor {
         const msg = err instanceof Error ? err.message : String(err);
         this.deps.log.error('bringing up the tunnel failed', { server: server.name, error: msg });
         await this.enter('blocked', `bring-up failed: ${msg}`, undefined);
-        await this.deps.tunnel.destroy().catch(() => {});
+        await this.removeTunnel();
         this.tunnelExists = false;
         outcome = { kind: 'dead', reason: 'bring-up-error', diagnosis: msg };
       }
@@ -223,7 +224,7 @@ export class Supervisor {
       if (outcome.kind === 'tunnel-lost') {
         this.lostReason = outcome.reason; // not ready from now until connected again
         this.tunnelExists = false;
-        await this.deps.tunnel.destroy().catch(() => {});
+        await this.removeTunnel();
         this.reconnects++;
         this.deps.onReconnect?.();
         this.deps.log.warn('tunnel lost, recreating it', { reason: outcome.reason, server: server.name });
@@ -295,7 +296,7 @@ export class Supervisor {
         // not matter (the handshake is what we wait for), but a rejection must not
         // become an unhandled one.
         const kick = this.deps.kick ? this.deps.kick(server) : this.deps.probe(server);
-        void kick.catch(() => {});
+        void kick.catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: server.name, error: String(e) }));
       }
       await this.sleep(Math.min(20, this.t.checkIntervalMs));
     }
@@ -384,7 +385,8 @@ export class Supervisor {
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       // Probes pass but a full-size HTTP exchange does not: the classic MTU black hole.
-      const diagnosis = this.lastProbe?.ok && this.deps.diagnose ? await this.deps.diagnose(server).catch(() => undefined) : undefined;
+      // A diagnosis that fails itself adds nothing to the warning below: said at debug level only.
+      const diagnosis = this.lastProbe?.ok && this.deps.diagnose ? await this.deps.diagnose(server).catch((e: unknown) => void this.deps.log.debug('the MTU diagnosis failed', { error: String(e) })) : undefined;
       this.deps.log.warn('exit check failed', { error, ...(diagnosis ? { diagnosis } : {}) });
       return false;
     }
@@ -411,6 +413,11 @@ export class Supervisor {
     const s = this.servers.find((x) => x.name === name);
     if (!s) throw new Error(`unknown server ${name}`);
     return s;
+  }
+
+  /** After a failure the interface goes; if removing it fails too, that is logged (the namespace is blocked either way). */
+  private async removeTunnel(): Promise<void> {
+    await this.deps.tunnel.destroy().catch((e: unknown) => this.deps.log.warn('removing the tunnel interface failed', { error: String(e) }));
   }
 
   private async sleep(ms: number): Promise<void> {
