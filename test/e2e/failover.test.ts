@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labUp, type Lab, type LabRelay } from '../../src/lab/lab.js';
+import { ensureLabCgroup, inCgroup } from '../../src/lab/cgroup.js';
+import { ExecRunner } from '../../src/system/runner.js';
 import { parsePromText, type Sample } from '../../src/health/prom-text.js';
 import { REFUSED, isRoot, podProcesses, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
 
@@ -166,11 +168,14 @@ describe('failover: three relays, one dark, one that does not know our key', { s
   });
 
   test('MTU black hole on the path to the relay: small probes pass, full-size ones do not, diagnosed', async () => {
-    // The diagnosis runs in the pod, as the sidecar would: DNS to the tunnel
-    // resolver from a DNS_UPSTREAM_PORTS source port (the firewall lets only those into the tunnel).
+    // The diagnosis runs in the pod as the sidecar would: DNS to the tunnel resolver
+    // from a DNS_UPSTREAM_PORTS source port AND from the sidecar's own cgroup (the
+    // firewall lets only those into the tunnel: src/dns/identity.ts).
     const mtu = join(import.meta.dirname, '../../src/health/mtu.js');
     const script = `import(${JSON.stringify(mtu)}).then((m) => m.diagnoseMtu({ resolver: '10.64.0.1', mtu: 1420, timeoutMs: 1000 })).then((d) => console.log(JSON.stringify(d)))`;
-    const diagnose = async () => JSON.parse((await lab.podExec([process.execPath, '-e', script])).stdout) as { verdict: string; message: string };
+    const cgroup = ensureLabCgroup(lab.prefix, 'sidecar');
+    const argv = ['ip', 'netns', 'exec', lab.ns.pod, process.execPath, '-e', script];
+    const diagnose = async () => JSON.parse((await new ExecRunner().run(cgroup ? inCgroup(cgroup, argv) : argv)).stdout) as { verdict: string; message: string };
     assert.equal((await diagnose()).verdict, 'ok');
     // Outer packets above 1300 bytes vanish: a tunnelled 1420-byte packet is 1480 outside.
     await lab.setRelayBlackhole(r2.index, 1300);
