@@ -3,7 +3,7 @@
 import type { RefusedSummary } from '../audit/audit.js';
 import type { ExitPoolStatus } from '../proxy/index.js';
 
-export type SidecarState = 'blocked' | 'connecting' | 'connected' | 'degraded' | 'failing-over' | 'stopped';
+export type SidecarState = 'blocked' | 'connecting' | 'connected' | 'degraded' | 'failing-over';
 
 export const SIDECAR_STATES: readonly SidecarState[] = [
   'blocked',
@@ -11,7 +11,6 @@ export const SIDECAR_STATES: readonly SidecarState[] = [
   'connected',
   'degraded',
   'failing-over',
-  'stopped',
 ];
 
 /** The exit as seen by CHECK_URL (Mullvad's am.i.mullvad.net/json). */

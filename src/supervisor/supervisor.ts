@@ -1,6 +1,6 @@
 // The supervisor: one loop that moves the namespace through the states of
 // DESIGN.md §2 — blocked → connecting → connected ⇄ degraded → failing-over →
-// connecting … → stopped — applying the firewall policy of each state before
+// connecting … until stop(), which leaves it blocked — applying the firewall policy of each state before
 // anything else changes. Effects come in through SupervisorDeps, so the whole
 // loop runs in unit tests with a fake clock and a fake system.
 import type { ServerConfig } from '../config/types.js';
@@ -398,7 +398,7 @@ export class Supervisor {
    * only way out, and the next connecting swaps the endpoint rule in one go.
    */
   private async enter(state: SidecarState, reason: string, server: ServerConfig | undefined): Promise<void> {
-    if (state === 'blocked' || state === 'stopped' || !server) await this.deps.applyFirewall(this.deps.policy('blocked'));
+    if (state === 'blocked' || !server) await this.deps.applyFirewall(this.deps.policy('blocked'));
     else if (state === 'connecting') await this.deps.applyFirewall(this.deps.policy('connecting', server));
     else if (state === 'connected' && this.state !== 'degraded') await this.deps.applyFirewall(this.deps.policy('connected', server));
     const from = this.state;
