@@ -12,15 +12,17 @@
 // process inside a cgroup namespace cannot read); newer ones (nft_socket: "make
 // cgroupsv2 matching work with namespaces", 2024; Linux 6.18 here) as relative to the loading process's
 // cgroup namespace root: 0 for a container's own cgroup. A self-test finds the
-// level that works here: one counter per level 0..MAX_LEVEL, one packet from a
-// child process (it inherits our cgroup), the level whose counter moved; only one
-// can, cgroup ids being unique. Where that
-// fails (cgroup v1 only, the root cgroup, an old kernel) the ports stay the only
-// identity, said once in the log.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// level that works here: one rule per level 0..MAX_LEVEL, each rewriting the
+// source port of one loopback datagram that this process sends to itself to
+// LEVEL_PORT_BASE + level; the port it arrives from names the level (only one
+// can match, cgroup ids being unique). One nft transaction loads the rules, one
+// removes them; no child process. Where that fails (cgroup v1 only, the root
+// cgroup, an old kernel) the ports stay the only identity, said once in the log.
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { randomInt } from 'node:crypto';
+import type { CommandRunner } from '../system/runner.js';
 
 /** Where nft looks for cgroup paths (nftables src/datatype.c, SYSFS_CGROUPSV2_PATH). */
 export const NFT_CGROUP_BASE = '/sys/fs/cgroup';
@@ -71,25 +73,29 @@ export function nftCgroupPath(dir: string): string | undefined {
   return SAFE_PATH.test(rel) ? rel : undefined;
 }
 
-/** The self-test's transaction: one counter per level for UDP to 127.0.0.1:port. */
-export function renderIdentityProbe(path: string, port: number, maxLevel = MAX_LEVEL): string {
+/** The self-test's datagram: from our own socket to our own receiver, both on 127.0.0.1. */
+export interface ProbeAddresses {
+  readonly senderPort: number;
+  readonly receiverPort: number;
+}
+
+/** Level L rewrites the source port to this + L: below the ephemeral range, so never the sender's own port. */
+export const LEVEL_PORT_BASE = 100;
+
+/** The self-test's transaction: one rule per level, each stamping its level into the datagram's source port. */
+export function renderIdentityProbe(path: string, p: ProbeAddresses, maxLevel = MAX_LEVEL): string {
   const L = [`add table inet ${IDENTITY_TABLE}`, `delete table inet ${IDENTITY_TABLE}`, `table inet ${IDENTITY_TABLE} {`];
-  for (let l = 0; l <= maxLevel; l++) L.push(`\tcounter level_${l} {\n\t}`);
   L.push('\tchain output {', '\t\ttype filter hook output priority -300; policy accept;');
-  for (let l = 0; l <= maxLevel; l++) L.push(`\t\tip daddr 127.0.0.1 udp dport ${port} socket cgroupv2 level ${l} "${path}" counter name level_${l}`);
+  for (let l = 0; l <= maxLevel; l++) L.push(`\t\tip daddr 127.0.0.1 udp sport ${p.senderPort} udp dport ${p.receiverPort} socket cgroupv2 level ${l} "${path}" udp sport set ${LEVEL_PORT_BASE + l} accept`);
   L.push('\t}', '}', '');
   return L.join('\n');
 }
 
-/** Levels whose counter saw a packet, from `nft -j list counters table inet …`. */
-export function matchedLevels(json: string): number[] {
-  const out: number[] = [];
-  const doc = JSON.parse(json) as { nftables?: { counter?: { name?: string; packets?: number } }[] };
-  for (const item of doc.nftables ?? []) {
-    const m = /^level_(\d+)$/.exec(item.counter?.name ?? '');
-    if (m && (item.counter?.packets ?? 0) > 0) out.push(Number(m[1]));
-  }
-  return out.sort((a, b) => a - b);
+/** The level a received probe's source port names: [] when no rule matched (the port is the sender's own). */
+export function levelsFromSourcePort(port: number, senderPort: number, maxLevel = MAX_LEVEL): number[] {
+  if (port === senderPort) return [];
+  const level = port - LEVEL_PORT_BASE;
+  return Number.isInteger(level) && level >= 0 && level <= maxLevel ? [level] : [];
 }
 
 /** The decision from the self-test's facts; pure. */
@@ -104,47 +110,91 @@ export function decideIdentity(f: { dir?: string | undefined; isRoot?: boolean; 
   return { kind: 'cgroup', path, level: levels[0]! };
 }
 
-const SENDER = "const s=require('dgram').createSocket('udp4');s.send(Buffer.from('identity'),Number(process.argv[1]),'127.0.0.1',()=>s.close())";
+/** How long the self-test waits for its own loopback datagram (it arrives in well under a millisecond). */
+const PROBE_WAIT_MS = 2000;
+
+/** Binds a UDP socket to 127.0.0.1 on an ephemeral port. */
+async function boundSocket(): Promise<Socket> {
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      s.off('error', reject);
+      resolve();
+    });
+  });
+  return s;
+}
 
 /**
- * The self-test, synchronous (it runs while the firewall policy is computed, at
- * start, under the lockdown): nft and a child node process, each bounded by a
- * timeout. Never throws: any failure means port identity, with the reason.
+ * Sends `nonce` from `sender` to `receiver` and resolves with the source port it
+ * arrives from. Only a datagram carrying the nonce counts: another process in
+ * the pod that finds the receiver's port cannot forge a level.
  */
-export function detectDnsIdentity(): DnsIdentity {
+function sendToSelf(sender: Socket, receiver: Socket, nonce: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`the probe datagram did not arrive within ${PROBE_WAIT_MS} ms`)), PROBE_WAIT_MS);
+    const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
+      if (rinfo.address === '127.0.0.1' && msg.equals(nonce)) done(undefined, rinfo.port);
+    };
+    const done = (err?: Error, port?: number): void => {
+      clearTimeout(timer);
+      receiver.off('message', onMessage);
+      if (err) reject(err);
+      else resolve(port!);
+    };
+    receiver.on('message', onMessage);
+    sender.send(nonce, receiver.address().port, '127.0.0.1', (e) => {
+      if (e) done(e);
+    });
+  });
+}
+
+/**
+ * The self-test, at start under the lockdown (the environment probe): the
+ * probe table through the runner, one datagram from this very process (the
+ * sockets the firewall must recognise are this process's), the table removed
+ * again. Never rejects: any failure means port identity, with the reason.
+ */
+export async function detectDnsIdentity(runner: CommandRunner): Promise<DnsIdentity> {
   let dir: string | undefined;
   try {
-    dir = ownCgroupDir(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'));
+    dir = ownCgroupDir(await readFile('/proc/self/mountinfo', 'utf8'), await readFile('/proc/self/cgroup', 'utf8'));
   } catch {
     dir = undefined; // no cgroup v2 to read: identified by source ports only, which the caller logs
   }
   if (!dir) return decideIdentity({});
   const path = nftCgroupPath(dir);
   // The root cgroup has no cgroup.events (a cgroup namespace's root that is not the real root has one).
-  const isRoot = !existsSync(posix.join(dir, 'cgroup.events'));
+  const isRoot = !(await stat(posix.join(dir, 'cgroup.events')).then(() => true, () => false));
   if (!path || isRoot) return decideIdentity({ dir, isRoot });
-  const port = 40_000 + randomInt(20_000);
-  const nft = (args: string[], input?: string): string => execFileSync('nft', args, { input, encoding: 'utf8', timeout: 5000, stdio: ['pipe', 'pipe', 'pipe'] });
+  const sockets: Socket[] = [];
+  let loaded = false;
   try {
     // nft resolves the path in its own view of /sys/fs/cgroup: it must be the same directory.
-    if (statSync(posix.join(NFT_CGROUP_BASE, path)).ino !== statSync(dir).ino) return decideIdentity({ dir, error: `${NFT_CGROUP_BASE}/${path} is another directory` });
-    nft(['-f', '-'], renderIdentityProbe(path, port));
-    const sent = spawnSync(process.execPath, ['-e', SENDER, String(port)], { timeout: 5000, stdio: 'ignore' });
-    if (sent.status !== 0) return decideIdentity({ dir, error: `the probe packet was not sent (${sent.error?.message ?? `exit ${String(sent.status)}`})` });
-    return decideIdentity({ dir, levels: matchedLevels(nft(['-j', 'list', 'counters', 'table', 'inet', IDENTITY_TABLE])) });
+    if ((await stat(posix.join(NFT_CGROUP_BASE, path))).ino !== (await stat(dir)).ino) return decideIdentity({ dir, error: `${NFT_CGROUP_BASE}/${path} is another directory` });
+    const sender = await boundSocket();
+    sockets.push(sender);
+    const receiver = await boundSocket();
+    sockets.push(receiver);
+    const senderPort = sender.address().port;
+    await runner.run(['nft', '-f', '-'], { stdin: renderIdentityProbe(path, { senderPort, receiverPort: receiver.address().port }), timeoutMs: 5000 });
+    loaded = true;
+    const port = await sendToSelf(sender, receiver, randomBytes(16));
+    return decideIdentity({ dir, levels: levelsFromSourcePort(port, senderPort) });
   } catch (e) {
     const err = e as { stderr?: string; message?: string };
     return decideIdentity({ dir, error: (err.stderr || err.message || String(e)).trim().split('\n')[0] ?? 'unknown' });
   } finally {
-    try {
-      nft(['delete', 'table', 'inet', IDENTITY_TABLE]);
-    } catch {
-      // not created (the load failed): nothing to remove
-    }
+    for (const s of sockets) s.close();
+    // A failed load left nothing (one transaction); a loaded table goes at once. Failing to remove it opens nothing
+    // (its rules only rewrite our own probe's port) and the next start replaces it (add + delete + define).
+    if (loaded) await runner.run(['nft', 'delete', 'table', 'inet', IDENTITY_TABLE], { timeoutMs: 5000 }).catch(() => undefined);
   }
 }
 
 let detected: DnsIdentity | undefined;
+let detecting: Promise<DnsIdentity> | undefined;
 
 /** The identity the policy uses, if detected already (no self-test run here): for logs and /status. */
 export function detectedDnsIdentity(): DnsIdentity | undefined {
@@ -152,7 +202,7 @@ export function detectedDnsIdentity(): DnsIdentity | undefined {
 }
 
 /** detectDnsIdentity once per process; the firewall policy of every state uses the same answer. */
-export function currentDnsIdentity(): DnsIdentity {
-  detected ??= detectDnsIdentity();
-  return detected;
+export function currentDnsIdentity(runner: CommandRunner): Promise<DnsIdentity> {
+  detecting ??= detectDnsIdentity(runner).then((d) => (detected = d));
+  return detecting;
 }

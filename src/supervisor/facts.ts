@@ -42,10 +42,13 @@ export async function probeEnvironment(settings: Settings, runner: CommandRunner
   const resolvText = await readFile(settings.resolvConf, 'utf8').catch(() => ''); // no file: no nameservers, which the plan reports
   const cluster = readClusterDnsConfig(resolvText);
   const resolv: ResolvConf = { ...parseResolvConf(resolvText), nameservers: cluster.nameservers };
-  const interfaces = await readInterfaces(runner);
-  const table = await routing.chooseTable(settings.routeTable, settings.wgInterface);
-  // The self-test loads a table and sends one packet: only when the sidecar manages DNS.
-  const dnsIdentity: DnsIdentity = settings.dnsConfig && settings.dnsMode !== 'off' ? currentDnsIdentity() : { kind: 'ports', reason: 'DNS is not managed (DNS_MODE=off)' };
+  // The identity self-test (a table loaded and removed, one loopback datagram: only when the sidecar manages DNS)
+  // runs alongside the reads; none of them changes what the others see.
+  const [interfaces, table, dnsIdentity] = await Promise.all([
+    readInterfaces(runner),
+    routing.chooseTable(settings.routeTable, settings.wgInterface),
+    settings.dnsConfig && settings.dnsMode !== 'off' ? currentDnsIdentity(runner) : Promise.resolve<DnsIdentity>({ kind: 'ports', reason: 'DNS is not managed (DNS_MODE=off)' }),
+  ]);
   return { env, interfaces, resolv, search: cluster.search, ndots: cluster.ndots, table, dnsIdentity };
 }
 

@@ -2,7 +2,7 @@
 // and deciding, from the self-test's facts, whether the firewall can name it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideIdentity, matchedLevels, nftCgroupPath, ownCgroupDir, renderIdentityProbe } from '../../src/dns/identity.js';
+import { decideIdentity, LEVEL_PORT_BASE, levelsFromSourcePort, nftCgroupPath, ownCgroupDir, renderIdentityProbe } from '../../src/dns/identity.js';
 
 const HYBRID = [
   '30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755',
@@ -36,22 +36,26 @@ test('the nft path: relative to /sys/fs/cgroup, "." for the base, undefined when
   for (const bad of ['/sys/fs/cgroup/a"b', '/sys/fs/cgroup/a b', '/sys/fs/cgroup/a\nb', '/sys/fs/cgroup/a;b', `/sys/fs/cgroup/${'a'.repeat(1100)}`]) assert.equal(nftCgroupPath(bad), undefined, bad);
 });
 
-test('the self-test table: one counter and one rule per level, on our own table', () => {
-  const text = renderIdentityProbe('.', 45_000, 3);
+test('the self-test table: one rule per level stamping the level into our own datagram\'s source port, on our own table', () => {
+  const text = renderIdentityProbe('.', { senderPort: 45_000, receiverPort: 45_001 }, 3);
   assert.match(text, /^add table inet mullvad_sidecar_identity\ndelete table inet mullvad_sidecar_identity\n/);
   // Level 0 too: newer kernels count from the cgroup namespace's root, where a container's own cgroup is 0.
-  assert.equal(text.match(/socket cgroupv2 level \d "\." counter name level_\d/g)?.length, 4);
-  assert.match(text, /ip daddr 127\.0\.0\.1 udp dport 45000 socket cgroupv2 level 3 "\." counter name level_3/);
+  assert.equal(text.match(/socket cgroupv2 level \d "\." udp sport set \d+ accept/g)?.length, 4);
+  // Only our datagram (its source and destination ports) is touched; each level gets a port of its own.
+  assert.match(text, /ip daddr 127\.0\.0\.1 udp sport 45000 udp dport 45001 socket cgroupv2 level 3 "\." udp sport set 103 accept/);
   assert.match(text, /policy accept;/);
   assert.doesNotMatch(text, /drop|reject/);
 });
 
-test('matched levels: the counters that saw a packet', () => {
-  const json = JSON.stringify({
-    nftables: [{ metainfo: {} }, { counter: { name: 'level_1', packets: 0 } }, { counter: { name: 'level_2', packets: 1 } }, { counter: { name: 'other', packets: 5 } }],
-  });
-  assert.deepEqual(matchedLevels(json), [2]);
-  assert.deepEqual(matchedLevels('{}'), []);
+test('the matched level, from the port the datagram arrived from', () => {
+  assert.deepEqual(levelsFromSourcePort(LEVEL_PORT_BASE + 2, 45_000), [2]);
+  assert.deepEqual(levelsFromSourcePort(LEVEL_PORT_BASE, 45_000), [0]);
+  // Unchanged: no rule matched.
+  assert.deepEqual(levelsFromSourcePort(45_000, 45_000), []);
+  // Anything else names no level (beyond MAX_LEVEL, below the base).
+  assert.deepEqual(levelsFromSourcePort(LEVEL_PORT_BASE + 33, 45_000), []);
+  assert.deepEqual(levelsFromSourcePort(LEVEL_PORT_BASE - 1, 45_000), []);
+  assert.deepEqual(levelsFromSourcePort(50_000, 45_000), []);
 });
 
 test('the decision: a cgroup only with exactly one matching level, never the root cgroup', () => {
