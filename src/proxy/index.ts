@@ -1,4 +1,4 @@
-// The exit pool, assembled: relay list (cache + tunnel-only fetch), tunnel
+// The exit pool, assembled: the shared relay list (read only here), tunnel
 // resolver for proxy names, exit selection with sessions and a circuit breaker,
 // and the SOCKS5/HTTP listener. The sidecar calls tunnelChanged() on every
 // tunnel up/down: down closes every proxied connection and refuses new ones.
@@ -7,7 +7,7 @@ import type { Cidr } from '../config/cidr.js';
 import type { Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { RelayListSource, type RelayFetch } from '../relays/fetcher.js';
+import type { RelayListSource } from '../relays/fetcher.js';
 import { ExitBreaker } from './breaker.js';
 import { ExitPool } from './exits.js';
 import { ProxyMetrics } from './metrics.js';
@@ -41,7 +41,8 @@ export interface ExitPoolOptions {
   registry: Registry | undefined;
   /** Config name of the relay the tunnel is connected to (se-sto-wg-001). */
   connected: () => string | undefined;
-  fetch?: RelayFetch;
+  /** The process's one relay list (supervisor/relay-servers.ts), shared with native server selection; its owner starts and stops it. */
+  relays: RelayListSource;
   limits?: Partial<ProxyLimits>;
   dialTimeoutMs?: number;
 }
@@ -65,7 +66,7 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
   const log = parent.child({ component: 'proxy' });
   let up = false;
   let resolvers: readonly string[] = [];
-  const relays = new RelayListSource({ url: settings.relayListUrl, cachePath: settings.relayListCache, refreshMs: settings.relayListRefreshMs, tunnelUp: () => up, log, ...(o.fetch ? { fetch: o.fetch } : {}) });
+  const { relays } = o;
   const metrics = o.registry ? new ProxyMetrics(o.registry, () => relays.ageSeconds()) : undefined;
   const now = (): number => Date.now();
   const breaker = new ExitBreaker({ restMs: 30_000, maxRestMs: 10 * 60_000, now });
@@ -90,14 +91,11 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
   });
   const server = new ProxyServer({ listen: settings.proxyListen, users, allowedCidrs: settings.proxyAllowedCidrs, pool, metrics, log, ...(o.limits ? { limits: o.limits } : {}) });
   await server.start();
-  const loop = relays.start();
-  loop.catch((e: unknown) => log.error('relay list loop ended', { error: (e as Error).message }));
   return {
     tunnelChanged: (isUp, r) => {
       up = isUp;
       resolvers = r;
       if (!isUp) server.closeAll();
-      relays.tunnelChanged();
     },
     status: () => {
       const c = relays.current();
@@ -122,9 +120,6 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
         connections: s.results,
       };
     },
-    stop: async () => {
-      await server.stop();
-      await relays.stop();
-    },
+    stop: () => server.stop(),
   };
 }

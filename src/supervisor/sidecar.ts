@@ -29,8 +29,7 @@ import { startDns, type DnsHandle } from './dns-wiring.js';
 import { prepareExitPool, startExitPool } from '../proxy/index.js';
 import type { Supervisor } from './supervisor.js';
 import { startHealth, startSupervisor } from './sidecar-wiring.js';
-import { startRelayServers, wantsRelayList } from './relay-servers.js';
-import type { RelayListSource } from '../relays/index.js';
+import { followRelayServers, openRelayList, runRelayList, wantsRelayList } from './relay-servers.js';
 import { parseCidr } from '../config/cidr.js';
 import { ClusterReach, discoverFromEnvironment, guardFor } from '../cluster/index.js';
 
@@ -120,13 +119,16 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     await tunnel.destroy().catch((e: unknown) => log.warn('removing the tunnel interface failed', { error: String(e) }));
     await routing.remove(plan.table);
   });
+  // The relay list, once for the process (relay-servers.ts): native selection and the exit pool share it; fetched only while the tunnel is up.
+  const tunnelUp = { now: false };
+  const relayList = openRelayList(settings, { tunnelUp: () => tunnelUp.now, log });
   // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
   const supRef: { current?: Supervisor } = {};
-  const relayRef: { current?: RelayListSource | undefined } = {};
-  const pool = proxyUsers ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, connected: () => supRef.current?.server?.name }), (p) => p.stop()) : undefined;
+  const pool = proxyUsers && relayList ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => supRef.current?.server?.name }), (p) => p.stop()) : undefined;
   const sup = await up.step('supervisor', () => Promise.resolve(startSupervisor({ settings, plan, servers, tunnel, routing, firewall, policy, metrics, dns, runner, log, onTunnelUp: (isUp, s) => {
+    tunnelUp.now = isUp;
     pool?.tunnelChanged(isUp, settings.dnsUpstreams ?? s.dns);
-    relayRef.current?.tunnelChanged();
+    relayList?.tunnelChanged();
   } })), async (s) => {
     s.stop();
     await s.done.catch(() => undefined); // its failure was logged where it happened (startSupervisor)
@@ -134,15 +136,19 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   });
 
   supRef.current = sup.supervisor;
-  // The relay list, fetched through the tunnel: new candidates for the next failover (relay-servers.ts).
-  const relayList = wantsRelayList(settings)
-    ? await up.step('relay list', () => Promise.resolve(startRelayServers({
-        settings, sources: gathered.sources, current: servers, log,
-        tunnelUp: () => sup.supervisor.state === 'connected' || sup.supervisor.state === 'degraded',
-        onServers: (next) => sup.supervisor.setServers(next, planSidecar(settings, facts, next).order), // throws on a bypass swallowing an endpoint
-      })), (r) => r.stop())
-    : undefined;
-  relayRef.current = relayList;
+  // Every new relay list: new candidates for the next failover (relay-servers.ts). Subscribed before the loop loads the cache.
+  if (relayList) {
+    await up.step('relay list', () => {
+      if (wantsRelayList(settings)) {
+        followRelayServers(relayList, {
+          settings, sources: gathered.sources, current: servers, log,
+          onServers: (next) => sup.supervisor.setServers(next, planSidecar(settings, facts, next).order), // throws on a bypass swallowing an endpoint
+        });
+      }
+      runRelayList(relayList, log);
+      return Promise.resolve(relayList);
+    }, (r) => r.stop());
+  }
   await up.step('link watcher', () => Promise.resolve(watchLinks(settings, links, firewall, log, sup.sampleMs, () => sup.sample())), (t) => Promise.resolve(clearInterval(t)));
   if (settings.healthProbe) {
     await up.step('health server', () => startHealth({ settings, sup: sup.supervisor, firewall, metrics, plan, servers, started, version, blocked: () => sup.blocked, audit: sup.audit, cluster: () => reach?.entries(), ...(pool ? { extraStatus: () => ({ proxy: pool.status() }) } : {}), updateTunnelMetrics: sup.updateTunnelMetrics, log }), (h) => h.close());
