@@ -3,20 +3,15 @@
 // for a Mullvad exit, 1 otherwise, 78 for a configuration error.
 import { ConfigError, EXIT_FATAL, EXIT_OK } from '../../errors.js';
 import { flagsToSource, loadSettings } from '../../config/settings.js';
-import { checkExit, type FetchLike } from '../../health/exit-check.js';
+import { checkExit } from '../../health/exit-check.js';
 import { formatExit } from '../../health/format.js';
+import type { CliDeps } from './deps.js';
 
-export interface CheckDeps {
-  env?: Record<string, string | undefined>;
-  fetch?: FetchLike;
-  out?: (s: string) => void;
-  err?: (s: string) => void;
-}
 
 /** HTTPS through the tunnel takes longer than one probe; never less than this. */
 const MIN_TIMEOUT_MS = 10_000;
 
-export async function run(args: string[], deps: CheckDeps = {}): Promise<number> {
+export async function run(args: string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.out ?? ((s: string) => process.stdout.write(s));
   const err = deps.err ?? ((s: string) => process.stderr.write(s));
   const json = args.includes('--json');

@@ -4,18 +4,11 @@
 // Exit 0 with a list, 1 without a cache or when the filter matches nothing.
 import { ConfigError, EXIT_FATAL, EXIT_OK } from '../../errors.js';
 import { flagsToSource, loadSettings } from '../../config/settings.js';
-import type { FetchLike } from '../../health/exit-check.js';
 import { loadRelayCache } from '../../relays/cache.js';
 import { matchRelays, parseLocation, type Location } from '../../relays/match.js';
 import { exitsReport, formatExits, type PoolState } from './exits-format.js';
+import type { CliDeps, FetchLike } from './deps.js';
 
-export interface ExitsDeps {
-  env?: Record<string, string | undefined>;
-  fetch?: FetchLike;
-  out?: (s: string) => void;
-  err?: (s: string) => void;
-  now?: () => Date;
-}
 
 const USAGE = 'usage: mullvad-sidecar exits [--country CC] [--city CODE] [--json] [--relay-list-cache PATH] [--health-port N]';
 
@@ -64,7 +57,7 @@ async function poolState(url: string, doFetch: FetchLike): Promise<PoolState | u
   }
 }
 
-export async function run(args: string[], deps: ExitsDeps = {}): Promise<number> {
+export async function run(args: string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.out ?? ((s: string) => process.stdout.write(s));
   const err = deps.err ?? ((s: string) => process.stderr.write(s));
   const json = args.includes('--json');

@@ -2,22 +2,15 @@
 // (`--json` prints it raw). Exit 0 when the sidecar answered, 1 when not.
 import { ConfigError, EXIT_FATAL, EXIT_OK } from '../../errors.js';
 import { flagsToSource, loadSettings } from '../../config/settings.js';
-import type { FetchLike } from '../../health/exit-check.js';
 import { formatStatus } from '../../health/format.js';
 import type { StatusSnapshot } from '../../health/status.js';
 import { formatRefused } from '../../audit/format.js';
+import type { CliDeps, FetchLike } from './deps.js';
 
-export interface StatusDeps {
-  env?: Record<string, string | undefined>;
-  fetch?: FetchLike;
-  out?: (s: string) => void;
-  err?: (s: string) => void;
-  now?: () => Date;
-}
 
 const TIMEOUT_MS = 3_000;
 
-export async function run(args: string[], deps: StatusDeps = {}): Promise<number> {
+export async function run(args: string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.out ?? ((s: string) => process.stdout.write(s));
   const err = deps.err ?? ((s: string) => process.stderr.write(s));
   const json = args.includes('--json');
