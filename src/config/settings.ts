@@ -73,6 +73,7 @@ export interface Settings {
   readonly proxyAllowedCidrs: readonly Cidr[];
   readonly proxyDefaultLocation: Location;
   readonly proxySessionTtlMs: number;
+  readonly proxyConnectTimeoutMs: number;
 }
 
 type Source = Record<string, string | undefined>;
@@ -255,6 +256,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'PROXY_ALLOWED_CIDRS', key: 'proxyAllowedCidrs', help: 'clients allowed to reach the proxy port', def: () => DEFAULT_PROXY_CLIENTS.map((c) => parseCidr(c)!), parse: cidrs },
   { env: 'PROXY_DEFAULT_LOCATION', key: 'proxyDefaultLocation', help: 'exits used when a username names no location (se, se-got, a relay)', def: () => ({}), parse: location },
   { env: 'PROXY_SESSION_TTL', key: 'proxySessionTtlMs', help: 'idle time after which a -session- forgets its exit', def: () => 600_000, parse: duration(1000, 86_400_000) },
+  { env: 'PROXY_CONNECT_TIMEOUT', key: 'proxyConnectTimeoutMs', help: "how long the proxy waits for an exit's SOCKS5 proxy before trying another relay", def: () => 10_000, parse: duration(100, 120_000) },
 ];
 
 /** RFC 1918, CGNAT (RFC 6598) and ULA: cluster and LAN clients, nobody from the internet. */

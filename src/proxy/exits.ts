@@ -43,7 +43,7 @@ export class ExitPool {
     const fail = (result: Extract<OpenResult, { ok: false }>['result'], detail: string, loc: Location = {}, reply?: number): OpenResult => ({
       ok: false, result, detail, ...(reply !== undefined ? { reply } : {}), ...this.labels(loc),
     });
-    if (!deps.tunnelUp()) return fail('tunnel-down', 'the tunnel is down');
+    if (!deps.tunnelUp()) return fail('tunnel-down', 'the tunnel is not connected');
     const loc = combineLocations(deps.defaultLocation, user.location);
     if (!loc) return fail('unknown-location', `${describeLocation(user.location)} is outside PROXY_DEFAULT_LOCATION (${describeLocation(deps.defaultLocation)})`);
     const key = user.session === undefined ? undefined : `${user.name}\u0000${describeLocation(loc)}\u0000${user.session}`;

@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RelayListSource } from '../relays/fetcher.js';
 import { ExitBreaker } from './breaker.js';
-import { ExitPool } from './exits.js';
+import { ExitPool, type ExitPoolDeps } from './exits.js';
 import { ProxyMetrics } from './metrics.js';
 import { ProxyServer, type ProxyLimits } from './server.js';
 import { ProxySessions } from './sessions.js';
@@ -43,8 +43,20 @@ export interface ExitPoolOptions {
   connected: () => string | undefined;
   /** The process's one relay list (supervisor/relay-servers.ts), shared with native server selection; its owner starts and stops it. */
   relays: RelayListSource;
+  /**
+   * The supervisor's state: new connections are served only while it is
+   * 'connected'. Degraded (probes failing), failing over or blocked: refused at
+   * once with tunnel-down instead of dialling into a dark tunnel until the timeout.
+   */
+  tunnelState?: () => string | undefined;
   limits?: Partial<ProxyLimits>;
-  dialTimeoutMs?: number;
+  /** Tests: the exits' side (default: dialThroughExit, PROXY_CONNECT_TIMEOUT). */
+  dial?: ExitPoolDeps['dial'];
+}
+
+/** Whether the proxy may open new connections: the tunnel is up and, when the supervisor's state is known, connected. */
+export function tunnelUsable(up: boolean, state: (() => string | undefined) | undefined): boolean {
+  return up && (state === undefined || state() === 'connected');
 }
 
 /**
@@ -76,12 +88,12 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
   const pool = new ExitPool({
     relays: () => relays.current()?.list.relays,
     connected: o.connected,
-    tunnelUp: () => up,
+    tunnelUp: () => tunnelUsable(up, o.tunnelState),
     defaultLocation: settings.proxyDefaultLocation,
     sessions,
     breaker,
     resolve: (n) => resolver.resolve(n),
-    dial: (ip, port, target) => dialThroughExit(ip, port, target, { timeoutMs: o.dialTimeoutMs ?? 10_000 }),
+    dial: o.dial ?? ((ip, port, target) => dialThroughExit(ip, port, target, { timeoutMs: settings.proxyConnectTimeoutMs })),
     onExitFailure: (relay, error) => {
       exitFailures++;
       metrics?.exitFailures.inc({ relay });

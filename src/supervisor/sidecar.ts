@@ -124,7 +124,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const relayList = openRelayList(settings, { tunnelUp: () => tunnelUp.now, log });
   // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
   const supRef: { current?: Supervisor } = {};
-  const pool = proxyUsers && relayList ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => supRef.current?.server?.name }), (p) => p.stop()) : undefined;
+  const pool = proxyUsers && relayList ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => supRef.current?.server?.name, tunnelState: () => supRef.current?.state }), (p) => p.stop()) : undefined;
   const sup = await up.step('supervisor', () => Promise.resolve(startSupervisor({ settings, plan, servers, tunnel, routing, firewall, policy, metrics, dns, runner, log, onTunnelUp: (isUp, s) => {
     tunnelUp.now = isUp;
     pool?.tunnelChanged(isUp, settings.dnsUpstreams ?? s.dns);

@@ -31,7 +31,8 @@ describe('exit pool: one tunnel, exits at every relay, through the real sidecar'
   before(async () => {
     lab = await labUp({ relays: 4 });
     // The pod and pod2 may use the proxy; the router (10.42.0.1, on the pod's own subnet) may not.
-    pool = await startPool(lab, { HEALTH_PORT: '9971', PROXY_ALLOWED_CIDRS: `${lab.pod.ip}/32,10.42.1.0/24` });
+    // FAILOVER_AFTER 30s: the tunnel-dark test has a wide degraded window before the supervisor leaves the relay.
+    pool = await startPool(lab, { HEALTH_PORT: '9971', PROXY_ALLOWED_CIDRS: `${lab.pod.ip}/32,10.42.1.0/24`, FAILOVER_AFTER: '30s' });
     await pool.sc.waitReady();
     await pool.sc.waitFor((s) => ((s['proxy'] as ProxyStatus | undefined)?.relayList.relays ?? 0) === 5, 10_000, 'the cached relay list');
   });
@@ -188,11 +189,28 @@ describe('exit pool: one tunnel, exits at every relay, through the real sidecar'
     assert.equal((await proxyStatus()).connections['refused'] ?? 0, before, 'the proxy never accepted it');
   });
 
-  test('the tunnel goes dark: the proxy refuses at once over both protocols, and not one packet leaves outside WireGuard', async () => {
+  test('the tunnel goes dark: degraded, then down, the proxy refuses at once over both protocols without dialling an exit, and not one packet leaves outside WireGuard', async () => {
     await lab.setRelayDark(1, true);
     try {
-      // Degraded still counts as up (probes may recover); down is when the supervisor leaves the relay.
-      await pool.sc.waitFor((s) => !['connected', 'degraded'].includes(s['state'] as string), 40_000, 'the tunnel to be declared down');
+      // Degraded (probes failing, the relay not yet given up): refused with the reason, not dialled into the dark tunnel.
+      await pool.sc.waitFor((s) => s['state'] === 'degraded', 20_000, 'the tunnel to be degraded');
+      const tunnel = await capture(lab, lab.ns.pod, lab.sidecarInterface, 'pool-degraded');
+      const marks0 = await socksMarks(lab);
+      let degraded;
+      let degradedHttp;
+      try {
+        degraded = await proxyGet(lab, lab.ns.pod, { mode: 'socks5', user: `${USER}-country-de`, password: PASSWORD, url: 'http://www.example.com/json', timeoutMs: 15_000 });
+        degradedHttp = await proxyGet(lab, lab.ns.pod2, { mode: 'connect', user: `${USER}-country-se`, password: PASSWORD, url: 'http://www.example.com/json', timeoutMs: 15_000 });
+      } finally {
+        await tunnel.stop();
+      }
+      assert.equal(((await pool.sc.get('/status')).json as { state?: string } | undefined)?.state, 'degraded', 'still degraded: the refusals came from the state, not from a tunnel already down');
+      assert.match(degraded.error ?? '', /NetworkUnreachable/, JSON.stringify(degraded));
+      assert.deepEqual([degradedHttp.proxyStatus, degradedHttp.proxyError], [503, 'tunnel-down'], JSON.stringify(degradedHttp));
+      assert.deepEqual(await tunnel.lines('tcp and dst port 1080'), [], 'no SYN toward any exit\'s proxy went into the tunnel');
+      assert.deepEqual(await socksSince(lab, marks0), []);
+      // Down is when the supervisor leaves the relay: the same refusals, and not one packet outside WireGuard.
+      await pool.sc.waitFor((s) => !['connected', 'degraded'].includes(s['state'] as string), 60_000, 'the tunnel to be declared down');
       await lab.resetLeaks();
       const uplink = await capture(lab, lab.ns.router, `${lab.prefix}rp`, 'pool-dark');
       const marks = await socksMarks(lab);

@@ -21,10 +21,11 @@ test('PROXY_LISTEN without PROXY_USERS_FILE is a configuration error naming PROX
     () => loadSettings({ PROXY_LISTEN: '0.0.0.0:1080' }),
     (e: unknown) => e instanceof ConfigError && e.where === 'PROXY_USERS_FILE' && /required when PROXY_LISTEN/.test(e.message),
   );
-  const s = loadSettings({ PROXY_LISTEN: '0.0.0.0:1080, [::]:1081', PROXY_USERS_FILE: '/run/secrets/users', PROXY_DEFAULT_LOCATION: 'SE-got', PROXY_SESSION_TTL: '2m' });
+  const s = loadSettings({ PROXY_LISTEN: '0.0.0.0:1080, [::]:1081', PROXY_USERS_FILE: '/run/secrets/users', PROXY_DEFAULT_LOCATION: 'SE-got', PROXY_SESSION_TTL: '2m', PROXY_CONNECT_TIMEOUT: '2500ms' });
   assert.deepEqual(s.proxyListen, ['0.0.0.0:1080', '[::]:1081']);
   assert.deepEqual(s.proxyDefaultLocation, { country: 'se', city: 'got' });
   assert.equal(s.proxySessionTtlMs, 120_000);
+  assert.equal(s.proxyConnectTimeoutMs, 2500);
 });
 
 test('bad proxy values are rejected, each naming its variable', () => {
@@ -33,6 +34,7 @@ test('bad proxy values are rejected, each naming its variable', () => {
     PROXY_ALLOWED_CIDRS: '10.0.0.0/33',
     PROXY_DEFAULT_LOCATION: 'sweden',
     PROXY_SESSION_TTL: 'forever',
+    PROXY_CONNECT_TIMEOUT: '10m',
     RELAY_LIST_URL: 'ftp://x',
   };
   for (const [env, value] of Object.entries(cases)) {
