@@ -19,6 +19,13 @@ export interface ExitCheckOptions {
   fetch?: FetchLike;
   /** Clock for checkedAt. */
   now?: () => Date;
+  /** Cancels the check (the sidecar is stopping): it rejects at once with an ExitCheckCancelledError. */
+  signal?: AbortSignal;
+}
+
+/** The check was cancelled through its signal: says nothing about the exit. */
+export class ExitCheckCancelledError extends SidecarError {
+  override readonly code = 'E_EXIT_CHECK_CANCELLED';
 }
 
 /** Bigger answers are not Mullvad's: refuse instead of buffering them. */
@@ -26,7 +33,10 @@ const MAX_BODY = 64 * 1024;
 
 export async function checkExit(url: string, opts: ExitCheckOptions): Promise<ExitInfo> {
   const doFetch = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
-  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const cancelled = (cause?: unknown): ExitCheckCancelledError => new ExitCheckCancelledError(`checking exit: GET ${url}: cancelled, the sidecar is stopping`, { cause });
+  if (opts.signal?.aborted) throw cancelled();
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   let text: string;
   let status: number;
   try {
@@ -34,7 +44,8 @@ export async function checkExit(url: string, opts: ExitCheckOptions): Promise<Ex
     status = res.status;
     text = await res.text();
   } catch (e) {
-    if (signal.aborted || (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')))
+    if (opts.signal?.aborted) throw cancelled(e);
+    if (timeout.aborted || (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')))
       throw new TimeoutError(`checking exit: GET ${url}: no answer within ${opts.timeoutMs} ms`, { cause: e });
     throw new ExitCheckError(`checking exit: GET ${url}: ${describe(e)}`, { cause: e });
   }

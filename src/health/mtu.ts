@@ -26,7 +26,8 @@ export async function diagnoseMtu(opts: Omit<DnsProbeOptions, 'padTo'> & { mtu: 
   const ipUdp = isIP(opts.resolver) === 6 ? 48 : 28;
   const padTo = opts.mtu - ipUdp;
   const small = await probeDns({ ...opts });
-  const large = await probeDns({ ...opts, padTo });
+  // Cancelled (stopping): the large probe would only be cancelled too.
+  const large = opts.signal?.aborted ? small : await probeDns({ ...opts, padTo });
   const verdict: MtuVerdict = small.ok ? (large.ok ? 'ok' : 'mtu-black-hole') : 'unreachable';
   const message =
     verdict === 'ok'

@@ -30,6 +30,25 @@ export interface DnsProbeOptions {
   sourcePorts?: { from: number; to: number };
   /** Pad the query (EDNS0 padding, RFC 7830) to this many bytes of DNS message: the MTU probe. */
   padTo?: number;
+  /** Cancels the probe (the sidecar is stopping): it ends at once, not ok, with an error saying so. */
+  signal?: AbortSignal;
+}
+
+/** The result of a probe cancelled through its signal: not a failure of the path, the caller is stopping. */
+export const CANCELLED = 'cancelled: the sidecar is stopping';
+
+/**
+ * Ends a probe through `finish` when `signal` aborts; returns the listener's
+ * removal, for the probe's own finish. An already aborted signal finishes at once.
+ */
+function onAbort(signal: AbortSignal | undefined, finish: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    finish();
+    return () => {};
+  }
+  signal.addEventListener('abort', finish, { once: true });
+  return () => signal.removeEventListener('abort', finish);
 }
 
 const DEFAULT_NAME = 'am.i.mullvad.net';
@@ -52,6 +71,7 @@ export async function probeDns(opts: DnsProbeOptions): Promise<ProbeResult> {
     return { ok: false, ms: 0, error: `encoding query: ${e instanceof Error ? e.message : String(e)}` };
   }
 
+  if (opts.signal?.aborted) return { ok: false, ms: 0, error: CANCELLED };
   let sock: UdpSocket;
   try {
     sock = await bindInRange(family === 6 ? 'udp6' : 'udp4', opts.sourcePorts ?? DNS_UPSTREAM_PORTS);
@@ -65,10 +85,12 @@ export async function probeDns(opts: DnsProbeOptions): Promise<ProbeResult> {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      unlisten();
       sock.close();
       resolve(r);
     };
     const timer = setTimeout(() => finish({ ok: false, ms: ms(), error: `no answer from ${opts.resolver}:${port} within ${opts.timeoutMs} ms` }), opts.timeoutMs);
+    const unlisten = onAbort(opts.signal, () => finish({ ok: false, ms: ms(), error: CANCELLED }));
     sock.on('error', (e) => finish({ ok: false, ms: ms(), error: `querying ${opts.resolver}:${port}: ${e.message}` }));
     sock.on('message', (msg, rinfo) => {
       // Only the resolver's answer to our question counts; anything else is noise.
@@ -136,6 +158,8 @@ export interface TcpProbeOptions {
   /** host:port or [v6]:port (PROBE_TARGET). Use an address: a name is resolved by the system resolver first. */
   target: string;
   timeoutMs: number;
+  /** Cancels the probe, as DnsProbeOptions.signal. */
+  signal?: AbortSignal;
 }
 
 /** A TCP connection to `target` that completes the handshake proves the path; it is closed at once. */
@@ -146,6 +170,7 @@ export function probeTcp(opts: TcpProbeOptions): Promise<ProbeResult> {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port < 1 || port > 65535) return Promise.resolve({ ok: false, ms: 0, error: `target '${opts.target}' is not host:port` });
   const host = (m[1] ?? m[2])!;
+  if (opts.signal?.aborted) return Promise.resolve({ ok: false, ms: 0, error: CANCELLED });
   return new Promise((resolve) => {
     let done = false;
     const sock = connect({ host, port });
@@ -153,10 +178,12 @@ export function probeTcp(opts: TcpProbeOptions): Promise<ProbeResult> {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      unlisten();
       sock.destroy();
       resolve(r);
     };
     const timer = setTimeout(() => finish({ ok: false, ms: ms(), error: `no connection to ${opts.target} within ${opts.timeoutMs} ms` }), opts.timeoutMs);
+    const unlisten = onAbort(opts.signal, () => finish({ ok: false, ms: ms(), error: CANCELLED }));
     sock.once('connect', () => finish({ ok: true, ms: ms() }));
     sock.once('error', (e) => finish({ ok: false, ms: ms(), error: `connecting to ${opts.target}: ${e.message}` }));
   });

@@ -54,9 +54,9 @@ export interface RunningSupervisor {
 
 export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
   const { settings, plan, servers, tunnel, routing, firewall, metrics, dns, log } = w;
-  const probeOf = (s: ServerConfig) => {
+  const probeOf = (s: ServerConfig, signal: AbortSignal) => {
     const t = plan.probeTarget(s);
-    return t.kind === 'tcp' ? probeTcp({ target: t.target, timeoutMs: settings.probeTimeoutMs }) : probeDns({ resolver: t.resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
+    return t.kind === 'tcp' ? probeTcp({ target: t.target, timeoutMs: settings.probeTimeoutMs, signal }) : probeDns({ resolver: t.resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal });
   };
   const sup: Supervisor = new Supervisor(
     {
@@ -70,12 +70,12 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       // The handshake kick while connecting must leave from the sidecar's own
       // ports (the only traffic the connecting firewall lets into the tunnel),
       // whatever PROBE_TARGET says.
-      kick: (s) => probeDns({ resolver: plan.tunnelResolver(s), timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS }),
-      diagnose: async (s) => {
-        const d = await diagnoseMtu({ resolver: plan.tunnelResolver(s), mtu: plan.mtu, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS });
+      kick: (s, signal) => probeDns({ resolver: plan.tunnelResolver(s), timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal }),
+      diagnose: async (s, signal) => {
+        const d = await diagnoseMtu({ resolver: plan.tunnelResolver(s), mtu: plan.mtu, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal });
         return d.verdict === 'ok' ? undefined : d.message;
       },
-      checkExit: () => checkExit(settings.checkUrl, { timeoutMs: Math.max(settings.probeTimeoutMs, 5000) }),
+      checkExit: (signal) => checkExit(settings.checkUrl, { timeoutMs: Math.max(settings.probeTimeoutMs, 5000), signal }),
       onState: (s) => metrics.setState(s),
       onFailover: (reason) => {
         metrics.failover(reason);

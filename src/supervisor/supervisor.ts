@@ -30,17 +30,22 @@ export interface SupervisorDeps {
   applyFirewall(policy: FirewallPolicy): Promise<void>;
   /** Policy routing (after the interface exists; it vanishes with a wireguard-go TUN). */
   applyRouting(): Promise<void>;
-  probe(server: ServerConfig): Promise<{ ok: boolean; ms: number; error?: string }>;
+  /**
+   * Every in-flight check gets the supervisor's stop signal: stop() cancels it at
+   * once, so a SIGTERM during a probe to a dark relay takes the orderly path
+   * (routes and rules removed) instead of the shutdown deadline's.
+   */
+  probe(server: ServerConfig, signal: AbortSignal): Promise<{ ok: boolean; ms: number; error?: string }>;
   /**
    * While connecting: send one packet into the tunnel so WireGuard handshakes at
    * once. The connecting firewall lets in only the sidecar's own source ports
    * (DNS_UPSTREAM_PORTS), so this must be a DNS probe from that range even when
    * `probe` is a TCP probe (PROBE_TARGET). Defaults to `probe`.
    */
-  kick?(server: ServerConfig): Promise<unknown>;
+  kick?(server: ServerConfig, signal: AbortSignal): Promise<unknown>;
   /** A one-line diagnosis when the exit check fails although probes pass (e.g. MTU black hole). */
-  diagnose?(server: ServerConfig): Promise<string | undefined>;
-  checkExit(): Promise<ExitInfo>;
+  diagnose?(server: ServerConfig, signal: AbortSignal): Promise<string | undefined>;
+  checkExit(signal: AbortSignal): Promise<ExitInfo>;
   /** Observers (metrics, DNS forwarder). */
   onState?(state: SidecarState, reason: string): void;
   onFailover?(reason: string, from: string, to: string): void;
@@ -118,7 +123,7 @@ export class Supervisor {
         await this.deps.applyRouting();
         const start = this.deps.clock.now();
         // The kick only makes WireGuard handshake; the handshake time is what is measured, not the kick's result.
-        void (this.deps.kick ? this.deps.kick(server) : this.deps.probe(server)).catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: name, error: String(e) }));
+        void this.kick(server).catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: name, error: String(e) }));
         while (!this.stopping && this.deps.clock.now() - start < timeout) {
           const st = await this.deps.tunnel.stats();
           if (st && st.latestHandshake > 0) {
@@ -295,8 +300,7 @@ export class Supervisor {
         // A packet to send makes WireGuard handshake at once. Its own result does
         // not matter (the handshake is what we wait for), but a rejection must not
         // become an unhandled one.
-        const kick = this.deps.kick ? this.deps.kick(server) : this.deps.probe(server);
-        void kick.catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: server.name, error: String(e) }));
+        void this.kick(server).catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: server.name, error: String(e) }));
       }
       await this.sleep(Math.min(20, this.t.checkIntervalMs));
     }
@@ -341,7 +345,9 @@ export class Supervisor {
         m.lastRx = s.rxBytes;
         m.lastTx = s.txBytes;
         if (why) {
-          const r = await this.deps.probe(server);
+          const r = await this.deps.probe(server, this.abort.signal);
+          // Cancelled by stop(): says nothing about the relay.
+          if (this.stopping) break;
           m.lastProbeAt = this.deps.clock.now();
           this.lastProbe = { ok: r.ok, at: new Date(m.lastProbeAt).toISOString(), ms: r.ms, ...(r.error ? { error: r.error } : {}) };
           this.deps.onProbe?.(this.lastProbe);
@@ -374,7 +380,7 @@ export class Supervisor {
 
   private async verifyExit(server: ServerConfig): Promise<boolean> {
     try {
-      const exit = await this.deps.checkExit();
+      const exit = await this.deps.checkExit(this.abort.signal);
       // A check that outlived its server (failover meanwhile) must not vouch for the next one.
       if (this.server !== server || this.state === 'failing-over') return false;
       this.exit = exit;
@@ -383,10 +389,12 @@ export class Supervisor {
       else this.deps.log.info('exit verified', { ip: this.exit.ip, hostname: this.exit.hostname, country: this.exit.country, city: this.exit.city });
       return true;
     } catch (err) {
+      // Cancelled by stop(): nothing to diagnose or warn about.
+      if (this.stopping) return false;
       const error = err instanceof Error ? err.message : String(err);
       // Probes pass but a full-size HTTP exchange does not: the classic MTU black hole.
       // A diagnosis that fails itself adds nothing to the warning below: said at debug level only.
-      const diagnosis = this.lastProbe?.ok && this.deps.diagnose ? await this.deps.diagnose(server).catch((e: unknown) => void this.deps.log.debug('the MTU diagnosis failed', { error: String(e) })) : undefined;
+      const diagnosis = this.lastProbe?.ok && this.deps.diagnose ? await this.deps.diagnose(server, this.abort.signal).catch((e: unknown) => void this.deps.log.debug('the MTU diagnosis failed', { error: String(e) })) : undefined;
       this.deps.log.warn('exit check failed', { error, ...(diagnosis ? { diagnosis } : {}) });
       return false;
     }
@@ -407,6 +415,11 @@ export class Supervisor {
     this.since = this.deps.clock.now();
     this.deps.log.info(`state ${from} → ${state}`, { event: SECURITY_EVENT.stateChanged, state, from, reason, ...(server ? { server: server.name } : {}) });
     this.deps.onState?.(state, reason);
+  }
+
+  /** A packet into the tunnel so WireGuard handshakes at once (the kick, or a probe). */
+  private kick(server: ServerConfig): Promise<unknown> {
+    return this.deps.kick ? this.deps.kick(server, this.abort.signal) : this.deps.probe(server, this.abort.signal);
   }
 
   private byName(name: string): ServerConfig {

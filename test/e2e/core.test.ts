@@ -8,7 +8,7 @@ import { writeFile, mkdtemp, rm, readdir, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labUp, type Lab } from '../../src/lab/lab.js';
 import { REFUSED, isRoot, podProcesses, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
-import { heldInExitCheck, silentCheckUrl } from './helpers/silent-port.js';
+import { stuckWg } from './helpers/stuck-wg.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
 
@@ -133,13 +133,20 @@ describe('core: fail-closed tunnel in the lab', { skip }, () => {
     assert.equal(await sc.stop('SIGTERM'), 0);
   });
 
-  test('SIGTERM past the shutdown deadline (held in an exit check that never answers): exit 0, blocked with the guard, no tunnel', async () => {
+  test('SIGTERM past the shutdown deadline (held in a command that hangs): exit 0, blocked with the guard, no tunnel', async () => {
     // The last-resort path: lockdown and tunnel removal, synchronously. test/kernel
     // proves it with a kernel link, which outlives the process unless it is deleted.
-    sc = await fresh({ CHECK_URL: await silentCheckUrl(lab), PROBE_TIMEOUT: '60s' });
-    await sc.waitFor(heldInExitCheck, 30_000, 'connected, probed, the exit check pending');
-    await lab.resetLeaks();
-    assert.equal(await sc.stop('SIGTERM'), 0, sc.logs());
+    const wg = await stuckWg();
+    try {
+      sc = await fresh({ PATH: wg.path, CHECK_INTERVAL: '1s' });
+      await sc.waitReady();
+      await wg.hang();
+      await wg.held(15_000);
+      await lab.resetLeaks();
+      assert.equal(await sc.stop('SIGTERM'), 0, sc.logs());
+    } finally {
+      await wg.cleanup();
+    }
     assert.match(sc.logs(), /shutdown took too long/, 'the stop outlived the deadline (the path under test)');
     await assertBlocked('after a late SIGTERM');
     const left = (await lab.podExec(['ip', '-j', 'link', 'show', 'dev', lab.sidecarInterface], { allowFailure: true })).code;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labUp, type Lab } from '../../src/lab/lab.js';
-import { isRoot, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
+import { REFUSED, isRoot, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
 import { macOf, python, sendRaw, sendRawFor, uplinkFrame } from './helpers/raw-frames.js';
 
 const skip = !isRoot() ? 'needs root (network namespaces)' : !python ? 'needs python3 to write raw frames' : false;
@@ -88,20 +88,46 @@ describe('the lockdown keeps the uplink guard on every path', { skip }, () => {
     assert.equal(await sc!.stop('SIGTERM'), 0);
   });
 
-  test('SIGTERM while a probe to a dark relay is in flight (the shutdown-deadline path) keeps the guard', async () => {
-    // Finding 2: a 2 s probe against the 1.8 s deadline, and the lockdown of the deadline path opened raw sockets.
+  /** Our policy rules (prefs 5200-5299, src/routing/plan.ts) of both families, and the routes of our table. */
+  const ourRouting = async (table: string): Promise<string[]> => {
+    const found: string[] = [];
+    for (const f of ['-4', '-6']) {
+      const rules = JSON.parse((await lab.podExec(['ip', '-j', f, 'rule', 'show'])).stdout) as { priority?: number }[];
+      found.push(...rules.filter((r) => (r.priority ?? 0) >= 5200 && (r.priority ?? 0) <= 5299).map((r) => `${f} rule ${JSON.stringify(r)}`));
+      const routes = await lab.podExec(['ip', f, 'route', 'show', 'table', table], { allowFailure: true });
+      found.push(...routes.stdout.split('\n').filter(Boolean).map((l) => `${f} route ${l}`));
+    }
+    return found;
+  };
+
+  test('SIGTERM while probes to a dark relay are in flight: the orderly path (probes cancelled), routes and rules removed, guard and lockdown kept', async () => {
+    // Finding 2: a probe against the 1.8 s deadline took the deadline's last resort, which left routes and rules behind.
     sc = startSidecarInLab(lab, { CHECK_INTERVAL: '1s', PROBE_INTERVAL: '1s', PROBE_TIMEOUT: '5s', FAILOVER_AFTER: '60s' });
     await sc.waitReady();
+    const table = /"table":(\d+)/.exec(sc.logs())?.[1];
+    assert.ok(table, `the sidecar logs its routing table\n${sc.logs()}`);
+    assert.notDeepEqual(await ourRouting(table), [], 'connected: our rules and routes exist (the check below can fail)');
     await lab.setRelayDark(1, true);
     try {
-      await sleep(2500); // probes to the dark relay are now in flight
+      // Probes to the dark relay are now in flight (each waits its 5 s, far past the deadline).
+      await waitFor(() => /probe failed/.test(sc!.logs()), 15_000, 'a probe to the dark relay failed');
+      await sleep(1500); // past the 1 s pause while degraded: the next 5 s probe is in flight
       await lab.resetLeaks();
       const sender = sendRawFor(lab, frame, 3000, 2); // frames all through the shutdown and after it
       await sleep(200);
       const code = await sc.stop('SIGTERM');
       await sender.exited;
       assert.equal(code, 0, sc.logs());
-      assert.equal((await lab.leaks()).v4, 0, 'no raw frame left the pod during or after the shutdown');
+      assert.doesNotMatch(sc.logs(), /shutdown took too long/, 'the orderly path, not the deadline\'s last resort');
+      assert.match(sc.logs(), /namespace left blocked/);
+      assert.deepEqual(await ourRouting(table), [], 'our policy rules and routes are removed');
+      assert.equal((await lab.podExec(['ip', 'link', 'show', 'dev', lab.sidecarInterface], { allowFailure: true })).code, 1, 'the tunnel link is removed');
+      const r = await lab.httpFromPod(`http://${lab.internet.ip}/`);
+      assert.equal(r.ok, false, `blocked after the exit, got ${r.body}`);
+      assert.match(r.error ?? '', REFUSED);
+      assert.deepEqual(await lab.leaks(), { v4: 0, v6: 0, dns: 0, relayDirect: 0 }, 'nothing left the pod during or after the shutdown');
+      const lockdown = await lab.podExec(['nft', 'list', 'chain', 'inet', 'mullvad_sidecar', 'output']);
+      assert.match(lockdown.stdout, /policy drop/, 'the inet lockdown is in place');
       const guard = await lab.podExec(['nft', 'list', 'table', 'netdev', 'mullvad_sidecar']);
       assert.match(guard.stdout, new RegExp(`hook egress device "${frame[0]}"`));
     } finally {
@@ -109,3 +135,11 @@ describe('the lockdown keeps the uplink guard on every path', { skip }, () => {
     }
   });
 });
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}

@@ -25,17 +25,14 @@ export async function whyNotHere(): Promise<string | false> {
 
 const WAIT_TOOL = fileURLToPath(new URL('./wait-ready.js', import.meta.url));
 
-/**
- * Waits, from inside the pod, until the sidecar is ready with at least `minReconnects`
- * reconnects, or (`probed-unverified`) connected with a probe done and its exit check unanswered.
- */
-export async function waitReadyInPod(lab: Lab, sc: RunningSidecar, timeoutMs: number, minReconnects = 0, until: 'ready' | 'probed-unverified' = 'ready'): Promise<void> {
-  const r = await lab.podExec([process.execPath, WAIT_TOOL, String(sc.healthPort), String(minReconnects), String(timeoutMs), until], {
+/** Waits, from inside the pod, until the sidecar is ready with at least `minReconnects` reconnects. */
+export async function waitReadyInPod(lab: Lab, sc: RunningSidecar, timeoutMs: number, minReconnects = 0): Promise<void> {
+  const r = await lab.podExec([process.execPath, WAIT_TOOL, String(sc.healthPort), String(minReconnects), String(timeoutMs)], {
     allowFailure: true,
     readOnly: true,
     timeoutMs: timeoutMs + 60_000,
   });
-  if (r.code !== 0) throw new Error(`sidecar not ${until} (${minReconnects}+ reconnects) within ${timeoutMs} ms: ${r.stdout.trim()}\n${sc.logs()}`);
+  if (r.code !== 0) throw new Error(`sidecar not ready (${minReconnects}+ reconnects) within ${timeoutMs} ms: ${r.stdout.trim()}\n${sc.logs()}`);
 }
 
 /** Every directory of PATH that holds a `wireguard-go`. */

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { labUp, type Lab } from '../../src/lab/lab.js';
 import { ExecRunner, type CommandRunner } from '../../src/system/runner.js';
 import { REFUSED, podProcesses, startSidecarInLab, type RunningSidecar } from '../../src/lab/run-sidecar.js';
-import { silentCheckUrl } from '../e2e/helpers/silent-port.js';
+import { stuckWg } from '../e2e/helpers/stuck-wg.js';
 import { IN_GUEST, kernelWireguardLinks, waitReadyInPod, latestHandshake, podUplinks, sidecarFootprint, tunnelKind, whyNotHere, wireguardGoOnPath } from './guest.js';
 
 const why = await whyNotHere();
@@ -153,11 +153,19 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
     await assertStoppedBlocked('after SIGTERM', sc.logs());
   });
 
-  test('SIGTERM while an exit check hangs: past the shutdown deadline, the kernel link is still removed', { timeout: TEST_MS }, async () => {
-    // The supervisor waits PROBE_TIMEOUT on an exit check that never answers: the stop cannot finish in time.
-    await waitReadyInPod(lab, start({ CHECK_URL: await silentCheckUrl(lab), PROBE_TIMEOUT: '60s' }), READY_MS, 0, 'probed-unverified');
-    assert.equal(await tunnelKind(lab), 'wireguard');
-    assert.equal(await sc!.stop('SIGTERM'), 0, sc!.logs());
+  test('SIGTERM while a command hangs: past the shutdown deadline, the kernel link is still removed', { timeout: TEST_MS }, async () => {
+    // The supervisor waits on a counter read that hangs (stop() cancels probes and
+    // exit checks, not a command in flight): the stop cannot finish in time.
+    const wg = await stuckWg();
+    try {
+      await waitReadyInPod(lab, start({ PATH: wg.path }), READY_MS);
+      assert.equal(await tunnelKind(lab), 'wireguard');
+      await wg.hang();
+      await wg.held(READY_MS);
+      assert.equal(await sc!.stop('SIGTERM'), 0, sc!.logs());
+    } finally {
+      await wg.cleanup();
+    }
     assert.match(sc!.logs(), /shutdown took too long/, 'the stop outlived the deadline (the path under test)');
     await assertStoppedBlocked('after a late SIGTERM', sc!.logs());
   });

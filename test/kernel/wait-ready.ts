@@ -1,15 +1,12 @@
-// `node wait-ready.js PORT MIN_RECONNECTS TIMEOUT_MS [UNTIL]`, run inside the lab's
-// pod: polls the sidecar's /status (and /readyz) until UNTIL holds, then prints
-// the status as one JSON line (exit 0); exit 1 with the last answer on timeout.
-// UNTIL: `ready` (default: ready with at least MIN_RECONNECTS reconnects) or
-// `probed-unverified` (connected, a probe done, the exit check not answered yet:
-// the supervisor is then waiting on that check). One process for the whole wait:
+// `node wait-ready.js PORT MIN_RECONNECTS TIMEOUT_MS`, run inside the lab's pod:
+// polls the sidecar's /status (and /readyz) until it is ready with at least
+// MIN_RECONNECTS reconnects, then prints the status as one JSON line (exit 0);
+// exit 1 with the last answer on timeout. One process for the whole wait:
 // under emulation a node start per poll (run-sidecar's waitReady) takes longer
 // than its own 2 s request timeout.
 import http from 'node:http';
-import { heldInExitCheck } from '../e2e/helpers/silent-port.js';
 
-const [port = '9999', minArg = '0', timeoutArg = '120000', until = 'ready'] = process.argv.slice(2);
+const [port = '9999', minArg = '0', timeoutArg = '120000'] = process.argv.slice(2);
 const minReconnects = Number(minArg);
 const deadline = Date.now() + Number(timeoutArg);
 
@@ -29,12 +26,9 @@ function get(path: string): Promise<{ status: number; body: string }> {
 interface Status {
   state?: string;
   reconnects?: number;
-  lastProbe?: unknown;
-  exit?: unknown;
 }
 
 async function holds(s: Status): Promise<boolean> {
-  if (until === 'probed-unverified') return heldInExitCheck(s as Record<string, unknown>);
   return Number(s.reconnects ?? 0) >= minReconnects && (await get('/readyz')).status === 200;
 }
 

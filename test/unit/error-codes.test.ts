@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { CommandError, ConfigError, ConfigErrors, EXIT_CONFIG, EXIT_FATAL, exitCodeOf, FirewallVerifyError, SidecarError, TimeoutError } from '../../src/errors.js';
 import { OversizedAnswerError } from '../../src/dns/message.js';
 import { UpstreamError } from '../../src/dns/upstream.js';
-import { ExitCheckError } from '../../src/health/exit-check.js';
+import { ExitCheckCancelledError, ExitCheckError } from '../../src/health/exit-check.js';
 import { SecretInBodyError } from '../../src/health/redact.js';
 import { HandshakeError } from '../../src/proxy/reader.js';
 import { ExitFailedError, TargetRejectedError } from '../../src/proxy/upstream.js';
@@ -39,6 +39,7 @@ const TABLE: Record<string, Row> = {
   OversizedAnswerError: { file: 'dns/message.ts', make: () => new OversizedAnswerError('x'), code: 'E_DNS_ANSWER_TOO_MANY_RECORDS', exit: EXIT_FATAL },
   UpstreamError: { file: 'dns/upstream.ts', make: () => new UpstreamError('x'), code: 'E_DNS_UPSTREAM', exit: EXIT_FATAL },
   ExitCheckError: { file: 'health/exit-check.ts', make: () => new ExitCheckError('x'), code: 'E_EXIT_CHECK', exit: EXIT_FATAL },
+  ExitCheckCancelledError: { file: 'health/exit-check.ts', make: () => new ExitCheckCancelledError('x'), code: 'E_EXIT_CHECK_CANCELLED', exit: EXIT_FATAL },
   SecretInBodyError: { file: 'health/redact.ts', make: () => new SecretInBodyError('status.x'), code: 'E_SECRET_IN_BODY', exit: EXIT_FATAL },
   HandshakeError: { file: 'proxy/reader.ts', make: () => new HandshakeError('x'), code: 'E_PROXY_HANDSHAKE', exit: EXIT_FATAL },
   ExitFailedError: { file: 'proxy/upstream.ts', make: () => new ExitFailedError('x'), code: 'E_EXIT_FAILED', exit: EXIT_FATAL },

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkExit, ExitCheckError, type FetchLike } from '../../src/health/exit-check.js';
+import { checkExit, ExitCheckCancelledError, ExitCheckError, type FetchLike } from '../../src/health/exit-check.js';
 import { TimeoutError } from '../../src/errors.js';
 import { run as check } from '../../src/cli/commands/check.js';
 
@@ -55,6 +55,25 @@ test('clear errors: non-200, bad JSON, missing fields, network failure, timeout'
     },
   ];
   for (const c of cases) await assert.rejects(checkExit(URL_, { timeoutMs: 50, fetch: c.fetch }), (e: Error) => e instanceof c.type && c.error.test(e.message));
+});
+
+test('cancelled through its signal (stop()): rejects at once with ExitCheckCancelledError, not a timeout', async () => {
+  let seen: AbortSignal | undefined;
+  const hangs: FetchLike = (_u, init) =>
+    new Promise((_r, reject) => {
+      seen = init.signal;
+      const hold = setTimeout(() => {}, 60_000);
+      init.signal.addEventListener('abort', () => (clearTimeout(hold), reject(init.signal.reason)));
+    });
+  const ac = new AbortController();
+  const check = checkExit(URL_, { timeoutMs: 60_000, fetch: hangs, signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(check, (e: Error) => e instanceof ExitCheckCancelledError && /cancelled, the sidecar is stopping/.test(e.message));
+  assert.equal(seen?.aborted, true, 'the request itself was aborted');
+  // Already cancelled: no request at all.
+  let fetched = false;
+  await assert.rejects(checkExit(URL_, { timeoutMs: 60_000, fetch: async () => ((fetched = true), { status: 200, text: async () => '' }), signal: ac.signal }), ExitCheckCancelledError);
+  assert.equal(fetched, false);
 });
 
 test('against a real local server with Node fetch (no injection)', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { probeDns, probeTcp } from '../../src/health/probe.js';
+import { CANCELLED, probeDns, probeTcp } from '../../src/health/probe.js';
 import { diagnoseMtu } from '../../src/health/mtu.js';
 
 type Mode = 'noerror' | 'nxdomain' | 'servfail' | 'silent' | 'wrong-id-first' | 'garbage' | 'drop-large';
@@ -163,5 +163,29 @@ test('probeTcp', async () => {
     }
   } finally {
     open.close();
+  }
+});
+
+test('probes end at once when cancelled (stop()): not ok, the error says so, the socket is closed', async () => {
+  dns.mode = 'silent';
+  try {
+    const ac = new AbortController();
+    const one = { from: RANGE.from, to: RANGE.from };
+    const inFlight = probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 60_000, sourcePorts: one, signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    const r = await inFlight;
+    assert.deepEqual({ ok: r.ok, error: r.error }, { ok: false, error: CANCELLED });
+    // Already cancelled: nothing is sent or connected at all.
+    const before = dns.seen.length;
+    const tcp = await probeTcp({ target: `127.0.0.1:${dns.port}`, timeoutMs: 60_000, signal: ac.signal });
+    assert.deepEqual({ ok: tcp.ok, error: tcp.error }, { ok: false, error: CANCELLED });
+    const mtu = await diagnoseMtu({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 60_000, sourcePorts: RANGE, mtu: 1420, signal: ac.signal });
+    assert.deepEqual([mtu.small.error, mtu.large.error], [CANCELLED, CANCELLED]);
+    assert.equal(dns.seen.length, before, 'a cancelled diagnosis sends nothing');
+    // The cancelled probe's socket was closed: its one source port is free again.
+    dns.mode = 'noerror';
+    assert.ok((await probeDns({ resolver: '127.0.0.1', port: dns.port, timeoutMs: 500, sourcePorts: one })).ok, 'the source port was released');
+  } finally {
+    dns.mode = 'noerror';
   }
 });

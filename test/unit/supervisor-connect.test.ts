@@ -37,8 +37,8 @@ describe('supervisor: bring-up', () => {
       const probe = w.deps.probe;
       const kicks: string[] = [];
       const probes: string[] = [];
-      w.deps.probe = (s) => (probes.push(w.sup.state), probe(s));
-      if (withKick) w.deps.kick = (s) => (kicks.push(w.sup.state), probe(s));
+      w.deps.probe = (s, signal) => (probes.push(w.sup.state), probe(s, signal));
+      if (withKick) w.deps.kick = (s, signal) => (kicks.push(w.sup.state), probe(s, signal));
       await w.drive(() => readyNow(w), 60_000);
       if (withKick) {
         assert.deepEqual(kicks, ['connecting']);
