@@ -67,6 +67,8 @@ export interface Settings {
   readonly wgAddress: readonly InterfaceAddress[] | undefined;
   /** Entry relay location(s) for multihop; undefined: single hop. */
   readonly multihopEntry: string | undefined;
+  /** Upgrade every new tunnel with Mullvad's ephemeral-peer protocol (ML-KEM-1024 PSK) before any app packet uses it. */
+  readonly quantumResistant: boolean;
   /** Empty: the proxy is off. */
   readonly proxyListen: readonly string[];
   readonly proxyUsersFile: string | undefined;
@@ -251,6 +253,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'WG_PRIVATE_KEY_FILE', key: 'wgPrivateKeyFile', help: 'file holding only the private key (with WG_ADDRESS: no mounted config needed once the relay list is cached)', def: () => undefined, parse: str },
   { env: 'WG_ADDRESS', key: 'wgAddress', help: "the device's tunnel addresses (with WG_PRIVATE_KEY_FILE), e.g. 10.68.1.2/32,fc00:bbbb:bbbb:bb01::5:102/128", def: () => undefined, parse: addresses },
   { env: 'MULTIHOP_ENTRY', key: 'multihopEntry', help: 'multihop: entry relay location(s); the SERVER relays are the exits', def: () => undefined, parse: locations },
+  { env: 'QUANTUM_RESISTANT', key: 'quantumResistant', help: 'upgrade every tunnel to a quantum-resistant one (ML-KEM-1024 PSK) before any app packet may use it; needs the sidecar\'s own cgroup v2', def: () => false, parse: bool },
   { env: 'PROXY_LISTEN', key: 'proxyListen', help: 'exit pool proxy (SOCKS5 + HTTP on one port): host:port list; unset = off', def: () => [], parse: listenAddrs },
   { env: 'PROXY_USERS_FILE', key: 'proxyUsersFile', help: 'file of name:password lines (required with PROXY_LISTEN)', def: () => undefined, parse: str },
   { env: 'PROXY_ALLOWED_CIDRS', key: 'proxyAllowedCidrs', help: 'clients allowed to reach the proxy port', def: () => DEFAULT_PROXY_CLIENTS.map((c) => parseCidr(c)!), parse: cidrs },

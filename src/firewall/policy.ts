@@ -74,9 +74,22 @@ interface Common {
   readonly learnedMark?: number;
 }
 
+/**
+ * QUANTUM_RESISTANT (src/quantum): while the tunnel is not yet quantum-resistant
+ * ("negotiating"), the only packets let into it are the sidecar's own TCP to the
+ * relay's ephemeral-peer service, from sockets of the sidecar's cgroup v2 (the
+ * DNS forwarder's identity). Not its probes, not its DNS forwarder: nothing that
+ * carries an app's data crosses a tunnel before the upgrade.
+ */
+export interface NegotiationAllow {
+  readonly ip: string;
+  readonly port: number;
+  readonly cgroup: { readonly path: string; readonly level: number };
+}
+
 export type FirewallPolicy =
   | ({ readonly state: 'blocked' } & Common)
-  | ({ readonly state: 'connecting'; readonly endpoint: EndpointAllow; readonly tunnel: TunnelAllow } & Common)
+  | ({ readonly state: 'connecting'; readonly endpoint: EndpointAllow; readonly tunnel: TunnelAllow; readonly negotiation?: NegotiationAllow } & Common)
   | ({ readonly state: 'connected'; readonly endpoint: EndpointAllow; readonly tunnel: TunnelAllow } & Common);
 
 export type FirewallState = FirewallPolicy['state'];

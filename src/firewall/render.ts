@@ -58,7 +58,15 @@ export function renderRuleset(p: FirewallPolicy): string {
   // The sidecar's sockets: the ports AND, where usable, its cgroup (an app can bind or forge a port).
   const cg = p.dns?.cgroup;
   const own = `th sport ${ports}${cg ? ` socket cgroupv2 level ${cg.level} "${cg.path}"` : ''}`;
-  if (tunnel) {
+  const negotiation = p.state === 'connecting' ? p.negotiation : undefined;
+  if (tunnel && negotiation) {
+    // QUANTUM_RESISTANT: until the upgraded handshake, the tunnel carries the
+    // negotiation only (it is also the packet that makes WireGuard handshake).
+    // No probe and no forwarder query: their packets would carry app data (DNS
+    // names) through a tunnel that is not yet quantum-resistant.
+    const ng = negotiation.cgroup;
+    rule(`1b. negotiating: only the sidecar's own TCP (its cgroup) to the relay's ephemeral-peer service may use the tunnel`, `ip daddr ${negotiation.ip} tcp dport ${negotiation.port} socket cgroupv2 level ${ng.level} "${ng.path}" oifname "${tunnel.interface}" accept`);
+  } else if (tunnel) {
     // Also in connecting: WireGuard starts a handshake only when a packet is
     // sent into the tunnel, and Mullvad's files have no PersistentKeepalive; the
     // sidecar's probe is that packet (Mullvad's app likewise lets its own
@@ -183,6 +191,7 @@ export function renderRuleset(p: FirewallPolicy): string {
 export function summarize(p: FirewallPolicy): string {
   const parts = [`state=${p.state}`, `bypass=${p.bypass.map((c) => c.text).join(',') || 'none'}`];
   if (p.state !== 'blocked') parts.push(`endpoint=${p.endpoint.ip}:${p.endpoint.port}`, `tunnel=${p.tunnel.interface}`);
+  if (p.state === 'connecting' && p.negotiation) parts.push(`negotiating=${p.negotiation.ip}:${p.negotiation.port}`);
   parts.push(`dns=${p.dns ? `redirect:${p.dns.forwarderPort}` : 'unmanaged'}`);
   if (!p.killSwitch) parts.push('KILL-SWITCH-OFF');
   return parts.join(' ');

@@ -50,6 +50,7 @@ export class SidecarMetrics implements AuditSink {
   private readonly exitInfo: Gauge<'ip' | 'country' | 'city' | 'hostname' | 'server'>;
   private readonly tunnelInfo: Gauge<'exit' | 'entry'>;
   private readonly exitMullvad: Gauge;
+  private readonly quantumResistant: Gauge;
   private readonly probe: Histogram<'result'>;
   private readonly dns: Counter<'upstream' | 'result'>;
   private readonly refused: Counter<'family' | 'protocol'>;
@@ -70,6 +71,7 @@ export class SidecarMetrics implements AuditSink {
     this.blocked = new Counter({ name: `${p}blocked_packets_total`, help: 'Packets the kill switch rejected (attempted leaks stopped), by family', labelNames: ['family'], registers });
     this.exitInfo = new Gauge({ name: `${p}exit_info`, help: 'The verified exit (always 1; labels carry the data)', labelNames: ['ip', 'country', 'city', 'hostname', 'server'], registers });
     this.tunnelInfo = new Gauge({ name: `${p}tunnel_info`, help: 'The tunnel in use (always 1): exit relay, and entry relay with multihop (empty for one hop)', labelNames: ['exit', 'entry'], registers });
+    this.quantumResistant = new Gauge({ name: `${p}tunnel_quantum_resistant`, help: '1 when the tunnel in use was upgraded to a quantum-resistant one (QUANTUM_RESISTANT), else 0', registers });
     this.exitMullvad = new Gauge({ name: `${p}exit_mullvad`, help: '1 when the latest exit check said mullvad_exit_ip: true, else 0 (also before the first check)', registers });
     this.probe = new Histogram({
       name: `${p}probe_duration_seconds`,
@@ -91,6 +93,7 @@ export class SidecarMetrics implements AuditSink {
     // prom-client writes NaN as 'Nan', which strict parsers refuse.
     this.handshakeAge.set(Infinity);
     this.exitMullvad.set(0);
+    this.quantumResistant.set(0);
     this.blocked.inc({ family: 'ipv4' }, 0);
     this.blocked.inc({ family: 'ipv6' }, 0);
     for (const family of AUDIT_FAMILIES) for (const protocol of AUDIT_PROTOCOLS) this.refused.inc({ family, protocol }, 0);
@@ -137,6 +140,10 @@ export class SidecarMetrics implements AuditSink {
   setTunnel(hops: { exit: string; entry: string | undefined } | undefined): void {
     this.tunnelInfo.reset();
     if (hops) this.tunnelInfo.set({ exit: hops.exit, entry: hops.entry ?? '' }, 1);
+  }
+
+  setQuantumResistant(on: boolean): void {
+    this.quantumResistant.set(on ? 1 : 0);
   }
 
   /** Replaces the exit series (the old labels are removed, so only one exit_info series exists). */

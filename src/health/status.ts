@@ -39,6 +39,8 @@ export interface StatusSnapshot {
   /** Public view only: never a private or preshared key. */
   server?: { name: string; hostname: string; endpoint: string; publicKey: string; entry?: string };
   handshakeAgeSeconds: number | null;
+  /** QUANTUM_RESISTANT: whether the tunnel in use was upgraded, and with which KEMs (never a key). */
+  tunnel?: { quantumResistant: boolean; kems?: string[] };
   rxBytes: number;
   txBytes: number;
   exit: ExitInfo | null;

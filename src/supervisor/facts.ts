@@ -42,12 +42,13 @@ export async function probeEnvironment(settings: Settings, runner: CommandRunner
   const resolvText = await readFile(settings.resolvConf, 'utf8').catch(() => ''); // no file: no nameservers, which the plan reports
   const cluster = readClusterDnsConfig(resolvText);
   const resolv: ResolvConf = { ...parseResolvConf(resolvText), nameservers: cluster.nameservers };
-  // The identity self-test (a table loaded and removed, one loopback datagram: only when the sidecar manages DNS)
-  // runs alongside the reads; none of them changes what the others see.
+  // The identity self-test (a table loaded and removed, one loopback datagram: only when the sidecar manages DNS
+  // or negotiates quantum-resistant tunnels, identified the same way) runs alongside the reads; none of them changes what the others see.
+  const identityNeeded = (settings.dnsConfig && settings.dnsMode !== 'off') || settings.quantumResistant;
   const [interfaces, table, dnsIdentity] = await Promise.all([
     readInterfaces(runner),
     routing.chooseTable(settings.routeTable, settings.wgInterface),
-    settings.dnsConfig && settings.dnsMode !== 'off' ? currentDnsIdentity(runner) : Promise.resolve<DnsIdentity>({ kind: 'ports', reason: 'DNS is not managed (DNS_MODE=off)' }),
+    identityNeeded ? currentDnsIdentity(runner) : Promise.resolve<DnsIdentity>({ kind: 'ports', reason: 'DNS is not managed (DNS_MODE=off)' }),
   ]);
   return { env, interfaces, resolv, search: cluster.search, ndots: cluster.ndots, table, dnsIdentity };
 }

@@ -10,6 +10,7 @@ import { planRouting, tunnelMtu, type RoutePlan } from '../routing/plan.js';
 import type { SidecarFacts } from './facts.js';
 import { orderServers } from './selection.js';
 import { LEARNED_MARK } from '../cluster/index.js';
+import { negotiationAllow } from './quantum-plan.js';
 
 /** Mullvad's resolver inside every tunnel: the probe's target when nothing else is named. */
 export const MULLVAD_TUNNEL_RESOLVER = '10.64.0.1';
@@ -74,6 +75,8 @@ export function planSidecar(settings: Settings, facts: SidecarFacts, servers: re
   // Addresses the cluster names (src/cluster) carry LEARNED_MARK: one ip rule, one firewall rule.
   const learnedMark = settings.bypassRoutes ? LEARNED_MARK : undefined;
   const routes = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6, ...(proxyInbound ? { proxyReplyMark: proxyInbound.mark } : {}), ...(learnedMark !== undefined ? { learnedMark } : {}) });
+  // QUANTUM_RESISTANT: connecting lets only the sidecar's negotiation into the tunnel (throws without a cgroup identity).
+  const negotiation = settings.quantumResistant ? negotiationAllow(facts.dnsIdentity) : undefined;
   const tunnelResolver = (s: ServerConfig): string => settings.dnsUpstreams?.[0] ?? s.dns[0] ?? MULLVAD_TUNNEL_RESOLVER;
 
   const policyFor = (state: PlannedState, server?: ServerConfig, now: readonly string[] = uplinks): FirewallPolicy => {
@@ -81,7 +84,9 @@ export function planSidecar(settings: Settings, facts: SidecarFacts, servers: re
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     if (!ep.ip) return { state: 'blocked', ...common }; // never reached: endpoints are resolved before connecting
-    return { state, ...common, endpoint: { ip: ep.ip, port: ep.port, family: ep.family ?? (ep.ip.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } };
+    const allow = { endpoint: { ip: ep.ip, port: ep.port, family: ep.family ?? (ep.ip.includes(':') ? 6 : 4) }, tunnel: { interface: settings.wgInterface, addresses: server.addresses } } as const;
+    if (state === 'connecting') return { state, ...common, ...allow, ...(negotiation ? { negotiation } : {}) };
+    return { state, ...common, ...allow };
   };
 
   return {

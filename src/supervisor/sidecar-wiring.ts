@@ -21,6 +21,8 @@ import type { SidecarPlan } from './plan.js';
 import { orderServers } from './selection.js';
 import { buildStatus } from './status.js';
 import { Supervisor } from './supervisor.js';
+import { QuantumUpgrader } from './quantum.js';
+import { NEGOTIATION_ALLOW } from '../quantum/upgrade.js';
 
 export interface SupervisorWiring {
   settings: Settings;
@@ -47,6 +49,8 @@ export interface RunningSupervisor {
   readonly blocked: { ipv4: number; ipv6: number };
   /** Refused destinations the kill switch remembers (audit). */
   readonly audit: RefusedAudit;
+  /** Keys that exist only at run time (the quantum upgrade's ephemeral key and PSK): redacted like the configured ones. */
+  secrets(): readonly string[];
   sample(): void;
   updateTunnelMetrics(): void;
   stop(): void;
@@ -58,6 +62,11 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
     const t = plan.probeTarget(s);
     return t.kind === 'tcp' ? probeTcp({ target: t.target, timeoutMs: settings.probeTimeoutMs, signal }) : probeDns({ resolver: t.resolver, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal });
   };
+  // QUANTUM_RESISTANT: while connecting, the only packet the firewall lets into the tunnel is the negotiation's TCP.
+  const knock = (signal?: AbortSignal): Promise<unknown> => probeTcp({ target: `${NEGOTIATION_ALLOW.ip}:${NEGOTIATION_ALLOW.port}`, timeoutMs: settings.probeTimeoutMs, ...(signal ? { signal } : {}) });
+  const quantum = settings.quantumResistant
+    ? new QuantumUpgrader({ tunnel: { setServer: (s) => tunnel.setServer(s), stats: () => tunnel.stats() }, kick: knock, clock: systemClock, log, handshakeTimeoutMs: settings.connectTimeoutMs })
+    : undefined;
   const sup: Supervisor = new Supervisor(
     {
       clock: systemClock,
@@ -70,7 +79,8 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       // The handshake kick while connecting must leave from the sidecar's own
       // ports (the only traffic the connecting firewall lets into the tunnel),
       // whatever PROBE_TARGET says.
-      kick: (s, signal) => probeDns({ resolver: plan.tunnelResolver(s), timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal }),
+      kick: (s, signal) => (quantum ? knock(signal) : probeDns({ resolver: plan.tunnelResolver(s), timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal })),
+      ...(quantum ? { upgrade: (s: ServerConfig, signal: AbortSignal) => quantum.upgrade(s, signal) } : {}),
       diagnose: async (s, signal) => {
         const d = await diagnoseMtu({ resolver: plan.tunnelResolver(s), mtu: plan.mtu, timeoutMs: settings.probeTimeoutMs, sourcePorts: DNS_UPSTREAM_PORTS, signal });
         return d.verdict === 'ok' ? undefined : d.message;
@@ -84,6 +94,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       onReconnect: () => metrics.reconnect(),
       onTunnelUp: (isUp, s) => {
         metrics.setTunnel(isUp ? { exit: s.name, entry: s.entry } : undefined);
+        metrics.setQuantumResistant(isUp && sup.quantum !== undefined);
         dns?.setTunnel(isUp, settings.dnsUpstreams ?? s.dns);
         w.onTunnelUp?.(isUp, s);
       },
@@ -123,6 +134,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
     sampleMs: Math.min(settings.checkIntervalMs, 2000),
     blocked: { ipv4: 0, ipv6: 0 },
     audit: new RefusedAudit({ runner: w.runner, log, sink: metrics }),
+    secrets: () => quantum?.secrets() ?? [],
     sample: () => {
       void running.audit.sample().catch((e: unknown) => log.debug('reading the refused-traffic audit failed', { error: String(e) }));
       void firewall.blockedPackets().then((b) => {
@@ -149,6 +161,8 @@ export interface HealthWiring {
   version: string;
   blocked: () => { ipv4: number; ipv6: number };
   audit: RefusedAudit;
+  /** Keys made at run time (quantum upgrade), redacted like the configured ones. */
+  runtimeSecrets?: () => readonly string[];
   /** Addresses reached directly because the cluster named them. */
   cluster?: () => readonly LearnedEntry[] | undefined;
   /** More sections of /status (the exit pool's). */
@@ -169,6 +183,6 @@ export function startHealth(h: HealthWiring): Promise<HealthServer> {
     metrics,
     log,
     trustedSources: settings.hostIps,
-    secrets: () => servers.flatMap((s) => [s.privateKey, ...(s.peer.presharedKey ? [s.peer.presharedKey] : [])]),
+    secrets: () => [...servers.flatMap((s) => [s.privateKey, ...(s.peer.presharedKey ? [s.peer.presharedKey] : [])]), ...(h.runtimeSecrets?.() ?? [])],
   });
 }

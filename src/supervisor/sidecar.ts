@@ -151,7 +151,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   }
   await up.step('link watcher', () => Promise.resolve(watchLinks(settings, links, firewall, log, sup.sampleMs, () => sup.sample())), (t) => Promise.resolve(clearInterval(t)));
   if (settings.healthProbe) {
-    await up.step('health server', () => startHealth({ settings, sup: sup.supervisor, firewall, metrics, plan, servers, started, version, blocked: () => sup.blocked, audit: sup.audit, cluster: () => reach?.entries(), ...(pool ? { extraStatus: () => ({ proxy: pool.status() }) } : {}), updateTunnelMetrics: sup.updateTunnelMetrics, log }), (h) => h.close());
+    await up.step('health server', () => startHealth({ settings, sup: sup.supervisor, firewall, metrics, plan, servers, started, version, blocked: () => sup.blocked, audit: sup.audit, runtimeSecrets: sup.secrets, cluster: () => reach?.entries(), ...(pool ? { extraStatus: () => ({ proxy: pool.status() }) } : {}), updateTunnelMetrics: sup.updateTunnelMetrics, log }), (h) => h.close());
   }
 
   let stopping: Promise<void> | undefined;

@@ -38,6 +38,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
     reason: sup.reason,
     ...(view ? { server: { name: view.name, hostname: view.hostname, endpoint: view.endpoint, publicKey: view.publicKey, ...(view.entry ? { entry: view.entry } : {}) } } : {}),
     handshakeAgeSeconds: st?.latestHandshake ? Math.max(0, Math.round(Date.now() / 1000 - st.latestHandshake)) : null,
+    tunnel: quantumStatus(sup),
     rxBytes: i.totals.rxBytes,
     txBytes: i.totals.txBytes,
     exit: sup.exit,
@@ -56,4 +57,10 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
     lastProbe: sup.lastProbe,
     ...(i.refused ? { refused: i.refused } : {}),
   };
+}
+
+/** Quantum-resistant only while a tunnel that was upgraded is the one in use. */
+function quantumStatus(sup: Supervisor): NonNullable<StatusSnapshot['tunnel']> {
+  const up = sup.state === 'connected' || sup.state === 'degraded';
+  return up && sup.quantum ? { quantumResistant: true, kems: [...sup.quantum.kems] } : { quantumResistant: false };
 }

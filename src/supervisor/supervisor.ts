@@ -46,6 +46,13 @@ export interface SupervisorDeps {
   /** A one-line diagnosis when the exit check fails although probes pass (e.g. MTU black hole). */
   diagnose?(server: ServerConfig, signal: AbortSignal): Promise<string | undefined>;
   checkExit(signal: AbortSignal): Promise<ExitInfo>;
+  /**
+   * QUANTUM_RESISTANT: upgrades each new tunnel (src/supervisor/quantum.ts)
+   * after its first handshake and before it is declared connected; the
+   * connecting firewall meanwhile lets only the negotiation in. Rejects with a
+   * diagnosis when every attempt failed: the relay then counts as dead.
+   */
+  upgrade?(server: ServerConfig, signal: AbortSignal): Promise<{ readonly kems: readonly string[] }>;
   /** Observers (metrics, DNS forwarder). */
   onState?(state: SidecarState, reason: string): void;
   onFailover?(reason: string, from: string, to: string): void;
@@ -77,6 +84,8 @@ export class Supervisor {
   stats: PeerStats | undefined;
   exit: ExitInfo | null = null;
   lastProbe: ProbeSummary | null = null;
+  /** The KEMs of the current tunnel's upgrade; undefined while it is not quantum-resistant. */
+  quantum: { readonly kems: readonly string[] } | undefined;
   failovers = 0;
   reconnects = 0;
   fatal: string | undefined;
@@ -282,6 +291,7 @@ export class Supervisor {
     this.server = server;
     this.exit = null;
     this.lastProbe = null;
+    this.quantum = undefined; // a new tunnel: a new negotiation
     await this.deps.applyRouting();
 
     // Handshake: a probe makes wireguard-go initiate one at once.
@@ -313,10 +323,34 @@ export class Supervisor {
         diagnosis: `no handshake within ${this.t.connectTimeoutMs / 1000} s: the relay never answered (wrong or revoked key, relay down, or UDP to ${publicView(server).endpoint} blocked on the way)`,
       };
     }
-    await this.enter('connected', `handshake with ${server.name}`, server);
+    if (this.deps.upgrade) {
+      const failed = await this.upgradeTunnel(server);
+      if (failed) return failed;
+    }
+    await this.enter('connected', `handshake with ${server.name}${this.quantum ? ' (quantum-resistant)' : ''}`, server);
     this.failRound = 0; // a relay answered: the next all-dead streak backs off from 1 s again
     this.deps.onTunnelUp?.(true, server);
     return this.watch(server);
+  }
+
+  /** The quantum-resistant upgrade, still connecting (the firewall lets only the negotiation in); an outcome when it did not succeed. */
+  private async upgradeTunnel(server: ServerConfig): Promise<Outcome | undefined> {
+    this.reason = `negotiating a quantum-resistant tunnel with ${server.name}`;
+    this.deps.log.info('negotiating a quantum-resistant tunnel', { server: server.name });
+    try {
+      this.quantum = await this.deps.upgrade!(server, this.abort.signal);
+    } catch (err) {
+      if (this.stopping) return { kind: 'stopped' };
+      if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
+      const msg = err instanceof Error ? err.message : String(err);
+      this.deps.log.error('the quantum-resistant upgrade failed; the namespace stays blocked', { server: server.name, error: msg });
+      return { kind: 'dead', reason: 'quantum-upgrade-failed', diagnosis: msg };
+    }
+    if (this.stopping) return { kind: 'stopped' };
+    if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
+    this.stats = await this.deps.tunnel.stats();
+    this.deps.log.info('the tunnel is quantum-resistant', { server: server.name, kems: this.quantum.kems });
+    return undefined;
   }
 
   /** Cheap counter reads every CHECK_INTERVAL; probes only when needed. */

@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { fixturePath } from '../unit/helpers/golden.js';
 import { isRoot, withNetns } from '../unit/helpers/netns.js';
 
-const ORDER = ['lockdown-uplinks', 'blocked', 'connecting', 'connected', 'blocked', 'connecting-multihop', 'connected-multihop', 'blocked-cgroup', 'connected-cgroup', 'connected-exit-pool', 'connected-no-dns', 'blocked-no-dns', 'connected-no-bypass-routes', 'connected-killswitch-off', 'lockdown-uplinks'];
+const ORDER = ['lockdown-uplinks', 'blocked', 'connecting', 'connected', 'blocked', 'connecting-multihop', 'connected-multihop', 'blocked-cgroup', 'connecting-negotiating', 'connected-cgroup', 'connecting-negotiating-no-dns', 'connected-exit-pool', 'connected-no-dns', 'blocked-no-dns', 'connected-no-bypass-routes', 'connected-killswitch-off', 'lockdown-uplinks'];
 
 test('the plan\'s rulesets load in sequence, each keeping the uplink guard', { skip: isRoot ? false : 'needs root (ip netns)' }, async () => {
   const files = (await readdir(fixturePath('plan'))).map((f) => f.replace(/\.nft$/, ''));

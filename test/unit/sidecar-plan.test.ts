@@ -6,6 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadSettings } from '../../src/config/settings.js';
+import { ConfigError } from '../../src/errors.js';
 import type { ServerConfig } from '../../src/config/types.js';
 import type { NetInterface } from '../../src/environment/interfaces.js';
 import { lockdownPolicy } from '../../src/firewall/lockdown.js';
@@ -98,6 +99,20 @@ describe('the real plan: every ruleset the sidecar installs (golden files)', () 
       await assertGolden(`plan/${state}-cgroup.nft`, text);
       for (const inv of INVARIANTS) inv.check(policy, text);
     });
+  // QUANTUM_RESISTANT: connecting is "negotiating", the tunnel takes the sidecar's negotiation only (with and without DNS).
+  for (const [name, env] of [['connecting-negotiating', {}], ['connecting-negotiating-no-dns', { DNS_MODE: 'off' }]] as const)
+    test(`${name}: only the negotiation may use a tunnel that is not yet quantum-resistant`, async () => {
+      const plan = planSidecar(settings({ QUANTUM_RESISTANT: 'true', ...env }), CGROUP_FACTS, SERVERS);
+      const policy = plan.policyFor('connecting', SERVERS[0]);
+      const text = renderTransaction(policy);
+      await assertGolden(`plan/${name}.nft`, text);
+      for (const inv of INVARIANTS) inv.check(policy, text);
+      // Once upgraded, connected is the usual ruleset.
+      assert.equal(renderTransaction(plan.policyFor('connected', SERVERS[0])), renderTransaction(planSidecar(settings(env), CGROUP_FACTS, SERVERS).policyFor('connected', SERVERS[0])));
+    });
+  test('QUANTUM_RESISTANT without the cgroup identity is refused (exit 78), never weakened to source ports', () => {
+    assert.throws(() => planSidecar(settings({ QUANTUM_RESISTANT: 'true' }), FACTS, SERVERS), (e: unknown) => e instanceof ConfigError && /QUANTUM_RESISTANT/.test(e.message) && /cgroup v2/.test(e.message));
+  });
   test('a guard follows an interface that appeared after the plan', () => {
     const plan = planSidecar(settings(), FACTS, SERVERS);
     const text = renderTransaction(plan.policyFor('blocked', undefined, [...plan.uplinks, 'veth9']));

@@ -101,7 +101,10 @@ export const INVARIANTS: Invariant[] = [
       // Connecting lets only the sidecar's own probe sockets in: their packet makes WireGuard handshake.
       const own = `meta l4proto { tcp, udp } ${ownMatch(p)} oifname "${wg}" accept`;
       if (p.state === 'connected') assert.deepEqual(tunnelAccepts, [own, `oifname "${wg}" accept`]);
-      if (p.state === 'connecting') assert.deepEqual(tunnelAccepts, [own]);
+      // Negotiating (QUANTUM_RESISTANT): the sidecar's TCP to the ephemeral-peer service alone, by its cgroup.
+      const ng = p.state === 'connecting' ? p.negotiation : undefined;
+      if (ng) assert.deepEqual(tunnelAccepts, [`ip daddr ${ng.ip} tcp dport ${ng.port} socket cgroupv2 level ${ng.cgroup.level} "${ng.cgroup.path}" oifname "${wg}" accept`]);
+      else if (p.state === 'connecting') assert.deepEqual(tunnelAccepts, [own]);
       if (p.state === 'blocked') {
         // Blocked lets nothing into the tunnel; the only rule naming it drops what comes out of a leftover one.
         assert.doesNotMatch(text, /oifname/);
