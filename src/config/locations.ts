@@ -66,7 +66,8 @@ function serverFor(device: Device, exit: Relay, entry: Relay | undefined): Serve
   const ip = (entry ?? exit).ipv4AddrIn ?? '';
   const port = entry ? (exit.multihopPort ?? 0) : WIREGUARD_PORT;
   return {
-    name: exit.hostname,
+    // Multihop pairs one exit with several entries: the name tells them apart, `exit` keeps the relay.
+    name: entry ? multihopName(exit.hostname, entry.hostname) : exit.hostname,
     file: entry ? `relay list (${entry.hostname} → ${exit.hostname})` : `relay list (${exit.hostname})`,
     privateKey: device.privateKey,
     addresses: device.addresses,
@@ -80,15 +81,27 @@ function serverFor(device: Device, exit: Relay, entry: Relay | undefined): Serve
       persistentKeepalive: undefined,
     },
     warnings: [],
-    ...(entry ? { entry: entry.hostname } : {}),
+    ...(entry ? { entry: entry.hostname, exit: exit.hostname } : {}),
   };
 }
 
+/** `se-got-wg-002 via se-sto-wg-001`: the name of a multihop candidate (the exit first: it is where traffic appears). */
+export function multihopName(exit: string, entry: string): string {
+  return `${exit} via ${entry}`;
+}
+
+/** Entries tried per exit: enough to survive a dark entry or two without thousands of candidates for `MULTIHOP_ENTRY=se`. */
+export const MAX_ENTRIES_PER_EXIT = 4;
+
 /**
  * The candidates for `locations` (in the order given, then list order), each
- * paired with an entry when `multihopEntry` is set. Entries rotate across the
- * exits, so a failover can change either hop; an entry is never its own exit,
- * and an exit without a multihop port cannot be reached through one.
+ * paired with an entry when `multihopEntry` is set. In rounds: round k pairs
+ * every exit with its k-th entry, rotated by the exit's position, so the first
+ * round spreads the exits over the entries and each later round offers every
+ * exit through another entry. A failover can so change either hop: a dark
+ * entry moves to another entry (and, with several exits, the next exit of the
+ * same SERVER locations); a dark exit to the next exit. An entry is never its
+ * own exit, and an exit without a multihop port cannot be reached through one.
  */
 export function planLocations(opts: { device: Device; relays: readonly Relay[]; locations: readonly string[]; multihopEntry?: string | undefined }): LocationPlan {
   const unmatched: string[] = [];
@@ -98,15 +111,18 @@ export function planLocations(opts: { device: Device; relays: readonly Relay[]; 
   }
   const entryItems = opts.multihopEntry.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const entries = relaysFor(opts.relays, entryItems, unmatched);
+  const reachable = exits
+    .filter((exit) => exit.multihopPort !== undefined)
+    .map((exit) => ({ exit, pool: entries.filter((e) => e.hostname !== exit.hostname) }))
+    .filter((x) => x.pool.length > 0);
+  const rounds = Math.min(MAX_ENTRIES_PER_EXIT, Math.max(0, ...reachable.map((x) => x.pool.length)));
   const candidates: LocationCandidate[] = [];
-  let turn = 0;
-  for (const exit of exits) {
-    if (exit.multihopPort === undefined) continue;
-    const pool = entries.filter((e) => e.hostname !== exit.hostname);
-    const entry = pool[turn % Math.max(pool.length, 1)];
-    if (!entry) continue;
-    turn++;
-    candidates.push({ server: serverFor(opts.device, exit, entry), exit, entry });
+  for (let k = 0; k < rounds; k++) {
+    reachable.forEach(({ exit, pool }, i) => {
+      if (k >= pool.length) return;
+      const entry = pool[(i + k) % pool.length]!;
+      candidates.push({ server: serverFor(opts.device, exit, entry), exit, entry });
+    });
   }
   return { candidates, unmatched };
 }

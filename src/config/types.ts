@@ -43,8 +43,15 @@ export interface ServerConfig {
   readonly mtu: number | undefined;
   readonly peer: Peer;
   readonly warnings: readonly ConfigWarning[];
-  /** Multihop: the entry relay's hostname (the endpoint is its address; the peer, `name`, is the exit). */
+  /** Multihop: the entry relay's hostname (the endpoint is its address; the peer is the exit). */
   readonly entry?: string;
+  /** Multihop: the exit relay's hostname (`name` also names the entry: one exit may be paired with several). */
+  readonly exit?: string;
+}
+
+/** The relay where traffic leaves: the exit with multihop, else the server itself. */
+export function exitRelayOf(s: Pick<ServerConfig, 'name' | 'exit'>): string {
+  return s.exit ?? s.name;
 }
 
 /** What may be shown in logs, /status and metrics. */
@@ -65,7 +72,7 @@ export function publicView(s: ServerConfig): ServerPublicView {
   return {
     name: s.name,
     file: s.file,
-    hostname: s.name,
+    hostname: exitRelayOf(s),
     endpoint: ip.includes(':') ? `[${ip}]:${ep.port}` : `${ip}:${ep.port}`,
     publicKey: s.peer.publicKey,
     addresses: s.addresses.map((a) => `${a.address}/${a.prefix}`),

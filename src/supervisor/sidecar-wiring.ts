@@ -4,7 +4,7 @@ import { RefusedAudit } from '../audit/audit.js';
 import type { LearnedEntry } from '../cluster/index.js';
 import type { Settings } from '../config/settings.js';
 import type { CommandRunner } from '../system/runner.js';
-import type { ServerConfig } from '../config/types.js';
+import { exitRelayOf, type ServerConfig } from '../config/types.js';
 import type { Firewall } from '../firewall/apply.js';
 import { checkExit } from '../health/exit-check.js';
 import type { SidecarMetrics } from '../health/metrics.js';
@@ -93,7 +93,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       },
       onReconnect: () => metrics.reconnect(),
       onTunnelUp: (isUp, s) => {
-        metrics.setTunnel(isUp ? { exit: s.name, entry: s.entry } : undefined);
+        metrics.setTunnel(isUp ? { exit: exitRelayOf(s), entry: s.entry } : undefined);
         metrics.setQuantumResistant(isUp && sup.quantum !== undefined);
         dns?.setTunnel(isUp, settings.dnsUpstreams ?? s.dns);
         w.onTunnelUp?.(isUp, s);

@@ -9,7 +9,7 @@
 import { describeSettings, type Settings } from '../config/settings.js';
 import { chooseServers } from '../config/candidates.js';
 import { gatherSources } from '../config/sources.js';
-import { publicView } from '../config/types.js';
+import { exitRelayOf, publicView } from '../config/types.js';
 import { ConfigErrors } from '../errors.js';
 import { describeEnvironment } from '../environment/detect.js';
 import { refuseRouterAdvertisements } from '../environment/ra.js';
@@ -124,7 +124,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const relayList = openRelayList(settings, { tunnelUp: () => tunnelUp.now, log });
   // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
   const supRef: { current?: Supervisor } = {};
-  const pool = proxyUsers && relayList ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => supRef.current?.server?.name, tunnelState: () => supRef.current?.state }), (p) => p.stop()) : undefined;
+  const pool = proxyUsers && relayList ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => (supRef.current?.server ? exitRelayOf(supRef.current.server) : undefined), tunnelState: () => supRef.current?.state }), (p) => p.stop()) : undefined;
   const sup = await up.step('supervisor', () => Promise.resolve(startSupervisor({ settings, plan, servers, tunnel, routing, firewall, policy, metrics, dns, runner, log, onTunnelUp: (isUp, s) => {
     tunnelUp.now = isUp;
     pool?.tunnelChanged(isUp, settings.dnsUpstreams ?? s.dns);

@@ -15,7 +15,7 @@ import { isRoot, startSidecarInLab, type RunningSidecar } from './helpers/sideca
 
 interface Status {
   state?: string;
-  server?: { name: string; endpoint: string; entry?: string };
+  server?: { name: string; hostname: string; endpoint: string; entry?: string };
   exit?: { ip: string } | null;
   failovers?: number;
 }
@@ -79,7 +79,7 @@ describe('mullvad-sidecar run: any location from one key, multihop', { skip: isR
     sc = start({ SERVER: 'se-got-wg-002', MULTIHOP_ENTRY: 'se-sto' });
     await sc.waitReady(60_000);
     const st = (await sc.get('/status')).json as Status;
-    assert.deepEqual([st.server?.name, st.server?.entry, st.server?.endpoint], ['se-got-wg-002', 'se-sto-wg-001', `${entry.ip}:${port}`]);
+    assert.deepEqual([st.server?.name, st.server?.hostname, st.server?.entry, st.server?.endpoint], ['se-got-wg-002 via se-sto-wg-001', 'se-got-wg-002', 'se-sto-wg-001', `${entry.ip}:${port}`]);
     assert.equal(st.exit?.ip, exit.ip, 'the exit check proves the exit');
     const metrics = (await sc.get('/metrics')).body ?? '';
     assert.match(metrics, /mullvad_sidecar_tunnel_info\{exit="se-got-wg-002",entry="se-sto-wg-001"\} 1/);

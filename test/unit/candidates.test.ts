@@ -6,7 +6,9 @@ import { chooseServers, type ServerSources } from '../../src/config/candidates.j
 import type { ServerConfig } from '../../src/config/types.js';
 import { relaysFrom } from '../../src/relays/index.js';
 import { generateKeyPair } from '../../src/quantum/keys.js';
-import type { Device } from '../../src/config/locations.js';
+import { MAX_ENTRIES_PER_EXIT, planLocations, type Device } from '../../src/config/locations.js';
+import { exitRelayOf, publicView } from '../../src/config/types.js';
+import { nextServer, orderServers } from '../../src/supervisor/selection.js';
 
 const key = () => generateKeyPair().publicKey;
 const relay = (hostname: string, ip: string, multihop: number | undefined, active = true) => {
@@ -55,9 +57,9 @@ describe('servers from the relay list, one key', () => {
 
   test('multihop: the SERVER relays are exits through the MULTIHOP_ENTRY relays; a bad entry names MULTIHOP_ENTRY', () => {
     const r = choose(['se-got'], {}, 'de');
-    assert.deepEqual(r.servers.map((s) => [s.name, s.entry, `${s.peer.endpoint.ip}:${s.peer.endpoint.port}`]), [
-      ['se-got-wg-002', 'de-fra-wg-004', '192.0.2.4:3002'],
-      ['se-got-wg-003', 'de-fra-wg-004', '192.0.2.4:3003'],
+    assert.deepEqual(r.servers.map((s) => [s.name, s.exit, s.entry, `${s.peer.endpoint.ip}:${s.peer.endpoint.port}`]), [
+      ['se-got-wg-002 via de-fra-wg-004', 'se-got-wg-002', 'de-fra-wg-004', '192.0.2.4:3002'],
+      ['se-got-wg-003 via de-fra-wg-004', 'se-got-wg-003', 'de-fra-wg-004', '192.0.2.4:3003'],
     ]);
     assert.throws(() => choose(['se-got'], {}, 'jp'), /MULTIHOP_ENTRY: 'jp' matches no active relay/);
   });
@@ -88,5 +90,57 @@ describe('first start, no relay list yet', () => {
     assert.throws(() => choose(['not a place'], { relays: undefined }), /SERVER: 'not a place' matches no server \(available: se-sto-wg-001\)/);
     assert.throws(() => choose(['se'], { relays: undefined, mounted: [], device: fileDevice }), /no relay list is cached yet and no config is mounted/);
     assert.throws(() => choose(['se'], { mounted: [] }), /WG_PRIVATE_KEY_FILE: is unset and no config is mounted/);
+  });
+});
+
+describe('multihop candidate order: a failover may change either hop', () => {
+  const hops = (servers: readonly ServerConfig[]) => servers.map((s) => `${s.entry} > ${exitRelayOf(s)} @${s.peer.endpoint.ip}:${s.peer.endpoint.port}`);
+  const keyOf = (hostname: string) => relays.find((r) => r.hostname === hostname)!.pubkey;
+
+  test('one exit, two entries: the exit through each entry, peer always the exit, endpoint each entry at the exit\'s multihop port', () => {
+    const r = choose(['se-got-wg-002'], {}, 'se-sto,de');
+    assert.deepEqual(hops(r.servers), ['se-sto-wg-001 > se-got-wg-002 @192.0.2.1:3002', 'de-fra-wg-004 > se-got-wg-002 @192.0.2.4:3002']);
+    assert.ok(r.servers.every((s) => s.peer.publicKey === keyOf('se-got-wg-002')));
+    assert.equal(new Set(r.servers.map((s) => s.name)).size, 2, 'names are unique (the supervisor tells servers apart by name)');
+    assert.deepEqual(publicView(r.servers[1]!), { ...publicView(r.servers[1]!), name: 'se-got-wg-002 via de-fra-wg-004', hostname: 'se-got-wg-002', entry: 'de-fra-wg-004' });
+    // The entry goes dark: the next candidate keeps the exit and changes the entry.
+    const order = orderServers(r.servers, { mode: 'ordered', podName: 'p' });
+    const next = r.servers.find((s) => s.name === nextServer(order, order[0], new Map([[order[0]!, 0]]), 0, 60_000))!;
+    assert.deepEqual([next.exit, next.entry], ['se-got-wg-002', 'de-fra-wg-004']);
+  });
+
+  test('two exits, two entries: round one spreads the exits over the entries, round two swaps them', () => {
+    const r = choose(['se-got'], {}, 'se-sto,de');
+    assert.deepEqual(hops(r.servers), [
+      'se-sto-wg-001 > se-got-wg-002 @192.0.2.1:3002',
+      'de-fra-wg-004 > se-got-wg-003 @192.0.2.4:3003',
+      'de-fra-wg-004 > se-got-wg-002 @192.0.2.4:3002',
+      'se-sto-wg-001 > se-got-wg-003 @192.0.2.1:3003',
+    ]);
+    // The first exit goes dark: the next candidate is the other exit (and the other entry).
+    const order = r.servers.map((s) => s.name);
+    const next = r.servers.find((s) => s.name === nextServer(order, order[0], new Map([[order[0]!, 0]]), 0, 60_000))!;
+    assert.equal(next.exit, 'se-got-wg-003');
+    // Every pair once, whatever SERVER_SELECTION does with them.
+    for (const mode of ['ordered', 'random', 'spread'] as const) assert.equal(new Set(orderServers(r.servers, { mode, podName: 'pod-1' })).size, 4, mode);
+  });
+
+  test('an entry is never its own exit; inactive relays are neither', () => {
+    const r = choose(['se'], {}, 'se,us');
+    for (const s of r.servers) assert.notEqual(s.entry, s.exit, s.name);
+    assert.ok(!r.servers.some((s) => s.entry === 'us-nyc-wg-005' || s.exit === 'us-nyc-wg-005'));
+    assert.deepEqual(r.servers.filter((s) => s.exit === 'se-sto-wg-001').map((s) => s.entry), ['se-got-wg-002', 'se-got-wg-003']);
+  });
+
+  test(`at most ${MAX_ENTRIES_PER_EXIT} entries per exit, however many the entry location has`, () => {
+    const many = relaysFrom([relay('de-fra-wg-100', '192.0.2.100', 3100), ...Array.from({ length: 12 }, (_, i) => relay(`se-sto-wg-${200 + i}`, `192.0.2.${200 + i}`, 3200 + i))]).relays;
+    const plan = planLocations({ device: fileDevice, relays: many, locations: ['de'], multihopEntry: 'se' });
+    assert.equal(plan.candidates.length, MAX_ENTRIES_PER_EXIT);
+    assert.equal(new Set(plan.candidates.map((c) => c.entry?.hostname)).size, MAX_ENTRIES_PER_EXIT);
+  });
+
+  test('single hop keeps the relay hostname as the name, with no exit field', () => {
+    const r = choose(['se-got-wg-002'], {});
+    assert.deepEqual(r.servers.map((s) => [s.name, s.exit, exitRelayOf(s)]), [['se-got-wg-002', undefined, 'se-got-wg-002']]);
   });
 });

@@ -55,14 +55,15 @@ describe('multihop', () => {
     assert.equal(c.server.peer.publicKey, byName('se-got-wg-002').pubkey);
   });
 
-  test('entries rotate across exits, so a failover can change either hop', () => {
+  test('entries rotate across exits, then every exit comes again through its other entries, so a failover can change either hop', () => {
     const plan = planLocations({ device, relays, locations: ['se-sto', 'de'], multihopEntry: 'se-got-wg-002,de-fra-wg-004' });
-    assert.deepEqual(plan.candidates.map((c) => [c.entry?.hostname, c.exit.hostname]), [['se-got-wg-002', 'se-sto-wg-001'], ['se-got-wg-002', 'de-fra-wg-004']]);
+    assert.deepEqual(plan.candidates.map((c) => [c.entry?.hostname, c.exit.hostname]), [['se-got-wg-002', 'se-sto-wg-001'], ['se-got-wg-002', 'de-fra-wg-004'], ['de-fra-wg-004', 'se-sto-wg-001']]);
     const three = planLocations({ device, relays, locations: ['se-sto', 'se-got-wg-002', 'de'], multihopEntry: 'se-sto,de' });
     assert.deepEqual(three.candidates.map((c) => [c.entry?.hostname, c.exit.hostname]), [
       ['de-fra-wg-004', 'se-sto-wg-001'],
       ['de-fra-wg-004', 'se-got-wg-002'],
       ['se-sto-wg-001', 'de-fra-wg-004'],
+      ['se-sto-wg-001', 'se-got-wg-002'],
     ]);
   });
 

@@ -46,11 +46,11 @@ async function poolState(url: string, doFetch: FetchLike): Promise<PoolState | u
   try {
     const res = await doFetch(url, { signal: AbortSignal.timeout(1500), headers: { accept: 'application/json' }, redirect: 'error' });
     if (res.status !== 200) return undefined;
-    const s = JSON.parse(await res.text()) as { server?: { name?: string }; proxy?: { restingExits?: unknown; exitsInUse?: unknown } };
+    const s = JSON.parse(await res.text()) as { server?: { name?: string; hostname?: string }; proxy?: { restingExits?: unknown; exitsInUse?: unknown } };
     if (!s.proxy) return undefined;
     const resting = Array.isArray(s.proxy.restingExits) ? s.proxy.restingExits.filter((x): x is string => typeof x === 'string') : [];
     const inUse = s.proxy.exitsInUse && typeof s.proxy.exitsInUse === 'object' ? (s.proxy.exitsInUse as Record<string, number>) : {};
-    return { restingExits: resting, exitsInUse: inUse, connected: typeof s.server?.name === 'string' ? s.server.name : undefined };
+    return { restingExits: resting, exitsInUse: inUse, connected: typeof s.server?.hostname === 'string' ? s.server.hostname : typeof s.server?.name === 'string' ? s.server.name : undefined };
   } catch {
     // No sidecar here (another namespace, not started): the list alone is still useful.
     return undefined;
