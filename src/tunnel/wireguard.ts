@@ -26,6 +26,8 @@ export class Tunnel {
   private kind: 'kernel' | 'userspace' | undefined;
   private exitListener: ((reason: string) => void) | undefined;
   private stopping = false;
+  /** The peer configured by the last setconf/syncconf (a public key; undefined when unknown). */
+  private peerKey: string | undefined;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -73,6 +75,12 @@ export class Tunnel {
 
   /** Failover: swaps the peer (and endpoint) without tearing the interface down. */
   async setServer(server: ServerConfig): Promise<void> {
+    const key = server.peer.publicKey;
+    // The same peer through another endpoint (multihop: the same exit through a
+    // new entry) would keep its session and never handshake again, and the
+    // handshake on the new path is what proves it. Removing the peer drops the
+    // session; until syncconf adds it back the interface has no peer and sends nothing.
+    if (this.peerKey === key) await this.runner.run(['wg', 'set', this.opts.interface, 'peer', key, 'remove']);
     await this.setConf(server, 'syncconf');
   }
 
@@ -146,7 +154,9 @@ export class Tunnel {
 
   private async setConf(server: ServerConfig, verb: 'setconf' | 'syncconf'): Promise<void> {
     const conf = renderWgConf(server, this.opts.fwmark);
+    this.peerKey = undefined; // unknown until the command succeeds
     await withSecretPipe(this.runner, conf, (path) => this.runner.run(['wg', verb, this.opts.interface, path]));
+    this.peerKey = server.peer.publicKey;
   }
 
 }

@@ -50,6 +50,24 @@ describe('Tunnel, kernel WireGuard', () => {
     noKeys(r);
   });
 
+  test('setServer to the same peer through another endpoint (multihop: a new entry) removes the peer first, so it handshakes again', async () => {
+    const r = new WgRunner();
+    const t = new Tunnel(r, silentLogger, opts());
+    await t.create(B, 1420);
+    const viaOtherEntry = { ...B, peer: { ...B.peer, endpoint: { host: '185.213.154.70', port: 3002, ip: '185.213.154.70', family: 4 as const } } };
+    await t.setServer(viaOtherEntry);
+    await t.setServer(A);
+    assert.deepEqual(r.argv().slice(4), [
+      `wg set ${IF} peer ${B.peer.publicKey} remove`,
+      'mkfifo -m 0600 FIFO',
+      `wg syncconf ${IF} FIFO`,
+      // Another peer: syncconf alone replaces it.
+      'mkfifo -m 0600 FIFO',
+      `wg syncconf ${IF} FIFO`,
+    ]);
+    noKeys(r);
+  });
+
   test('destroy is safe twice and when nothing exists', async () => {
     const r = new WgRunner((argv) => (argv[2] === 'del' ? { code: 1, stderr: 'Cannot find device' } : undefined));
     const t = new Tunnel(r, silentLogger, opts());
