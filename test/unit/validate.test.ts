@@ -117,3 +117,24 @@ test('WG_PRIVATE_KEY_FILE without WG_ADDRESS (and a file holding no key) are nam
   const r2 = await runValidate(['--config-dir', CONFIGS + 'good'], { WG_PRIVATE_KEY_FILE: CONFIGS + 'good/se-sto-wg-001.conf', WG_ADDRESS: '10.66.0.9/32' });
   assert.ok(r2.lines.some((l) => l.startsWith(`error: WG_PRIVATE_KEY_FILE: ${CONFIGS}good/se-sto-wg-001.conf does not hold a WireGuard private key`)), r2.out);
 });
+
+test('the no-cache rule: a location with no cached list and no mounted config is exit 78 naming SERVER; with a mounted config a warning', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const empty = await mkdtemp(`${tmpdir()}/validate-empty-`);
+  const keyFile = `${empty}/device-key`;
+  await writeFile(keyFile, `${PRIV}\n`, { mode: 0o600 });
+  try {
+    const noCache = () => Promise.resolve(undefined);
+    let out = '';
+    const code = await validate(['--config-dir', empty], { env: { SERVER: 'se-got', WG_PRIVATE_KEY_FILE: keyFile, WG_ADDRESS: '10.66.0.9/32' }, write: (t) => (out += t), fs: nodeConfigFs, readRelayCache: noCache });
+    assert.equal(code, 78, out);
+    assert.match(out, /^error: SERVER: no relay list is cached yet and no config is mounted: there is nothing to connect to \(mount one Mullvad config for the first start .*or seed RELAY_LIST_CACHE\)/m);
+    out = '';
+    const mounted = await validate(['--config-dir', CONFIGS + 'good'], { env: { SERVER: 'nl' }, write: (t) => (out += t), fs: nodeConfigFs, readRelayCache: noCache });
+    assert.equal(mounted, 0, out);
+    assert.match(out, /^warning: 'nl' matches no mounted config: starting with every mounted config until the relay list is fetched through the tunnel/m);
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
+});
