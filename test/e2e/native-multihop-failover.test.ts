@@ -7,13 +7,10 @@
 // is proven by what the lab's internet host sees, and 0 packets leak.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
+import type { Lab } from '../../src/lab/lab.js';
 import { multihopPort } from '../../src/lab/multihop.js';
-import { labRelayListPath } from '../../src/lab/relay-list.js';
-import { isRoot, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
+import { isRoot, type RunningSidecar } from './helpers/sidecar.js';
+import { nativeLabUp, type NativeLab } from './native-lab.js';
 
 interface Status {
   server?: { name: string; hostname: string; endpoint: string; entry?: string };
@@ -24,28 +21,19 @@ interface Status {
 const NO_LEAKS = { v4: 0, v6: 0, dns: 0, relayDirect: 0 };
 
 describe('mullvad-sidecar run: multihop failover changes the entry or the exit, nothing leaks', { skip: isRoot() ? false : 'needs root (network namespaces)' }, () => {
+  let nl: NativeLab;
   let lab: Lab;
-  let dir: string;
   let sc: RunningSidecar | undefined;
 
   before(async () => {
     // Relays: 1 se-sto-wg-001, 2 se-got-wg-002, 3 (listed as se-got-wg-003), 4 nl-ams-wg-004.
-    lab = await labUp({ relays: 4 });
-    dir = await mkdtemp(join(tmpdir(), 'native-multihop-failover-'));
-    await copyFile(lab.relays[0]!.confFile, join(dir, basename(lab.relays[0]!.confFile)));
-    const list = JSON.parse(await readFile(labRelayListPath(lab.dir), 'utf8')) as Record<string, unknown>[];
-    const relays = list.map((r) => (r['hostname'] === lab.relays[2]!.name ? { ...r, hostname: 'se-got-wg-003', country_code: 'se', city_code: 'got', city_name: 'Gothenburg' } : r));
-    await writeFile(join(dir, 'relays.json'), JSON.stringify({ version: 1, url: 'http://relay-list.invalid/', fetchedAt: new Date().toISOString(), etag: null, relays }));
+    nl = await nativeLabUp({ relays: 4, name: 'native-multihop-failover' });
+    lab = nl.lab;
   });
 
-  after(async () => {
-    if (sc?.child.running) await sc.stop('SIGKILL');
-    await labDown(lab.prefix);
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => nl.down(sc));
 
-  const start = (env: Record<string, string>): RunningSidecar =>
-    startSidecarInLab(lab, { WG_CONFIG_DIR: dir, RELAY_LIST_CACHE: join(dir, 'relays.json'), RELAY_LIST_URL: 'http://relay-list.invalid/', SERVER_SELECTION: 'ordered', CHECK_INTERVAL: '500ms', PROBE_INTERVAL: '500ms', FAILOVER_AFTER: '3s', CONNECT_TIMEOUT: '5s', ...env });
+  const start = (env: Record<string, string>): RunningSidecar => nl.start({ SERVER_SELECTION: 'ordered', ...env });
   const endpointRules = async (): Promise<string[]> => {
     const ruleset = (await lab.podExec(['nft', 'list', 'table', 'inet', 'mullvad_sidecar'], { readOnly: true })).stdout;
     return [...ruleset.matchAll(/ip daddr (\S+) udp dport (\d+) accept/g)].map((m) => `${m[1]}:${m[2]}`);

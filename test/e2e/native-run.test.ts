@@ -6,12 +6,11 @@
 // out only UDP to the entry. Root only.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
+import { readFile } from 'node:fs/promises';
+import type { Lab } from '../../src/lab/lab.js';
 import { labRelayListPath } from '../../src/lab/relay-list.js';
-import { isRoot, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
+import { isRoot, type RunningSidecar } from './helpers/sidecar.js';
+import { nativeLabUp, type NativeLab } from './native-lab.js';
 
 interface Status {
   state?: string;
@@ -21,29 +20,18 @@ interface Status {
 }
 
 describe('mullvad-sidecar run: any location from one key, multihop', { skip: isRoot() ? false : 'needs root (network namespaces)' }, () => {
+  let nl: NativeLab;
   let lab: Lab;
-  let dir: string;
   let sc: RunningSidecar | undefined;
 
   before(async () => {
-    lab = await labUp({ relays: 3 });
-    dir = await mkdtemp(join(tmpdir(), 'native-run-'));
-    // Only relay 1's file (se-sto-wg-001) is mounted: it gives the key and addresses.
-    await copyFile(lab.relays[0]!.confFile, join(dir, basename(lab.relays[0]!.confFile)));
-    // The cached list: relay 3 listed in Gothenburg too, so se-got has two relays and no mounted file.
-    const list = JSON.parse(await readFile(labRelayListPath(lab.dir), 'utf8')) as Record<string, unknown>[];
-    const relays = list.map((r) => (r['hostname'] === lab.relays[2]!.name ? { ...r, hostname: 'se-got-wg-003', country_code: 'se', city_code: 'got', city_name: 'Gothenburg' } : r));
-    await writeFile(join(dir, 'relays.json'), JSON.stringify({ version: 1, url: 'http://relay-list.invalid/', fetchedAt: new Date().toISOString(), etag: null, relays }));
+    nl = await nativeLabUp({ relays: 3, name: 'native-run' });
+    lab = nl.lab;
   });
 
-  after(async () => {
-    if (sc?.child.running) await sc.stop('SIGKILL');
-    await labDown(lab.prefix);
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => nl.down(sc));
 
-  const start = (env: Record<string, string>): RunningSidecar =>
-    startSidecarInLab(lab, { WG_CONFIG_DIR: join(dir, '.'), RELAY_LIST_CACHE: join(dir, 'relays.json'), RELAY_LIST_URL: 'http://relay-list.invalid/', CHECK_INTERVAL: '500ms', PROBE_INTERVAL: '500ms', FAILOVER_AFTER: '3s', CONNECT_TIMEOUT: '5s', ...env });
+  const start = (env: Record<string, string>): RunningSidecar => nl.start(env);
 
   test('SERVER=se-got: a relay from the list (no mounted file), exit proven; relay loss fails over to the other se-got relay, nothing leaks', async () => {
     const [, got2, got3] = lab.relays as [Lab['relays'][0], Lab['relays'][0], Lab['relays'][0]];
