@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { loadSettings, describeSettings, SETTING_SPECS } from '../config/settings.js';
 import { renderSidecarTemplate } from './chart.js';
 import { exitPoolArtifacts } from './exit-pool.js';
+import { renderPoolChartTemplate, renderPoolValues } from './exit-pool-chart.js';
 import { monitoringArtifacts } from './monitoring.js';
 import { packageVersion } from './options.js';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_RESOURCES, DEFAULT_SECRET, sidecarContainer, sidecarVolumes, type JsonObject } from './spec.js';
@@ -93,7 +94,7 @@ ${settings}
 # An example Deployment that uses the templates (rendered by CI with --set example.enabled=true).
 example:
   enabled: false
-${MONITORING_VALUES}`;
+${MONITORING_VALUES}${renderPoolValues()}`;
 }
 
 export function renderChartYaml(): string {
@@ -213,6 +214,7 @@ export function artifacts(): Map<string, string> {
     [`${k}/sidecar-pod.yaml`, renderKustomizePatch('Pod')],
     ...monitoringArtifacts(),
     ...exitPoolArtifacts(),
+    ['charts/mullvad-sidecar/templates/exit-pool.yaml', renderPoolChartTemplate()],
   ]);
 }
 
