@@ -10,6 +10,9 @@ const CLK_TCK = 100; // Linux USER_HZ on every architecture we run on (getconf C
 export interface ProcSample {
   t: number;
   rssKiB: number;
+  /** The anonymous part of the RSS: what this process alone costs. The rest is file pages
+   *  (the node binary) that every process of the same image on a node shares. */
+  anonKiB: number;
   /** utime + stime in seconds. */
   cpuSeconds: number;
 }
@@ -19,10 +22,11 @@ export async function sampleProc(pid: number): Promise<ProcSample | undefined> {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+    const anon = Number(/^RssAnon:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
     // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(rest[11]) + Number(rest[12]);
-    return { t: Date.now(), rssKiB: rss, cpuSeconds: ticks / CLK_TCK };
+    return { t: Date.now(), rssKiB: rss, anonKiB: anon, cpuSeconds: ticks / CLK_TCK };
   } catch {
     return undefined; // the process is gone
   }
@@ -60,6 +64,7 @@ export class ProcSampler {
 
 export interface ProcCost {
   rssMiB: Summary;
+  anonMiB: Summary;
   /** Average CPU over the window, % of one core. */
   cpuPercent: number;
   seconds: number;
@@ -71,6 +76,7 @@ export function procCost(samples: readonly ProcSample[]): ProcCost {
   const seconds = first && last ? (last.t - first.t) / 1000 : 0;
   return {
     rssMiB: summary(samples.map((s) => s.rssKiB / 1024)),
+    anonMiB: summary(samples.map((s) => s.anonKiB / 1024)),
     cpuPercent: first && last && seconds > 0 ? ((last.cpuSeconds - first.cpuSeconds) / seconds) * 100 : NaN,
     seconds,
   };

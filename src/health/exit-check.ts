@@ -2,6 +2,7 @@
 // tunnel, which policy routing guarantees for every socket without our fwmark.
 import { isIP } from 'node:net';
 import { SidecarError, TimeoutError } from '../errors.js';
+import { httpGetter } from '../system/http-get.js';
 import type { ExitInfo } from './status.js';
 
 export class ExitCheckError extends SidecarError {
@@ -15,7 +16,7 @@ export type FetchLike = (url: string, init: { signal: AbortSignal; headers: Reco
 
 export interface ExitCheckOptions {
   timeoutMs: number;
-  /** Injected in tests; Node's global fetch otherwise. */
+  /** Injected in tests; a bounded GET over node:http otherwise (src/system/http-get.ts). */
   fetch?: FetchLike;
   /** Clock for checkedAt. */
   now?: () => Date;
@@ -32,7 +33,7 @@ export class ExitCheckCancelledError extends SidecarError {
 const MAX_BODY = 64 * 1024;
 
 export async function checkExit(url: string, opts: ExitCheckOptions): Promise<ExitInfo> {
-  const doFetch = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
+  const doFetch = opts.fetch ?? httpGetter(MAX_BODY);
   const cancelled = (cause?: unknown): ExitCheckCancelledError => new ExitCheckCancelledError(`checking exit: GET ${url}: cancelled, the sidecar is stopping`, { cause });
   if (opts.signal?.aborted) throw cancelled();
   const timeout = AbortSignal.timeout(opts.timeoutMs);

@@ -6,6 +6,7 @@ import { TimeoutError } from '../errors.js';
 import { describe } from '../health/exit-check.js';
 import type { Logger } from '../log/logger.js';
 import { systemClock, type Clock } from '../supervisor/clock.js';
+import { httpGetter } from '../system/http-get.js';
 import { loadRelayCache, saveRelayCache, type CachedRelayList } from './cache.js';
 import { MAX_RELAY_LIST_BYTES, RelayListError, relaysFrom } from './relay.js';
 
@@ -24,7 +25,7 @@ export interface RelayListSourceOptions {
   /** Asked before every fetch: false means the request would not leave through the tunnel, so none is made. */
   tunnelUp: () => boolean;
   log: Logger;
-  /** Node's global fetch unless injected (tests). */
+  /** A bounded GET over node:http unless injected (tests). */
   fetch?: RelayFetch;
   clock?: Clock;
   timeoutMs?: number;
@@ -91,7 +92,7 @@ export class RelayListSource {
   async refresh(): Promise<RefreshResult> {
     if (!this.opts.tunnelUp()) return 'tunnel-down';
     const { url } = this.opts;
-    const doFetch = this.opts.fetch ?? (globalThis.fetch as unknown as RelayFetch);
+    const doFetch = this.opts.fetch ?? httpGetter(MAX_RELAY_LIST_BYTES);
     const timeoutMs = this.opts.timeoutMs ?? 15_000;
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.stopper.signal]);
     const headers: Record<string, string> = { accept: 'application/json' };

@@ -19,6 +19,7 @@ import { ExitFailedError, TargetRejectedError } from '../../src/proxy/upstream.j
 import { QuantumNegotiationError } from '../../src/quantum/psk.js';
 import { QuantumUpgradeError } from '../../src/quantum/upgrade.js';
 import { RelayListError } from '../../src/relays/relay.js';
+import { BodyTooLargeError } from '../../src/system/http-get.js';
 
 const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
 
@@ -46,6 +47,7 @@ const TABLE: Record<string, Row> = {
   TargetRejectedError: { file: 'proxy/upstream.ts', make: () => new TargetRejectedError('x', 5), code: 'E_TARGET_REJECTED', exit: EXIT_FATAL },
   QuantumNegotiationError: { file: 'quantum/psk.ts', make: () => new QuantumNegotiationError('x'), code: 'E_QUANTUM', exit: EXIT_FATAL },
   QuantumUpgradeError: { file: 'quantum/upgrade.ts', make: () => new QuantumUpgradeError('x'), code: 'E_QUANTUM_UPGRADE', exit: EXIT_FATAL },
+  BodyTooLargeError: { file: 'system/http-get.ts', make: () => new BodyTooLargeError('x'), code: 'E_HTTP_BODY_TOO_LARGE', exit: EXIT_FATAL },
   RelayListError: { file: 'relays/relay.ts', make: () => new RelayListError('x'), code: 'E_RELAY_LIST', exit: EXIT_FATAL },
 };
 
