@@ -103,3 +103,21 @@ test('exits command: reads RELAY_LIST_CACHE, filters, asks /status, prints JSON;
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('exits command with multihop: the connected relay is the exit (server.hostname), not the "<exit> via <entry>" name', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'exits-cli-'));
+  try {
+    const cache = join(dir, 'relays.json');
+    await saveRelayCache(cache, { entries: JSON.parse(text) as unknown[], fetchedAt: FETCHED, etag: '"e"', url: 'https://api.mullvad.net/www/relays/wireguard/' });
+    const out: string[] = [];
+    const status = { server: { name: 'se-got-wg-001 via se-sto-wg-001', hostname: 'se-got-wg-001', entry: 'se-sto-wg-001' }, proxy: pool };
+    const fetch = async () => ({ status: 200, headers: { get: () => null }, text: async () => JSON.stringify(status) });
+    assert.equal(await run(['--country', 'se', '--json'], { env: { RELAY_LIST_CACHE: cache, HEALTH_PORT: '9999' }, out: (s: string) => out.push(s), err: () => {}, now: () => NOW, fetch }), 0);
+    const rep = JSON.parse(out.join('')) as { countries: { cities: { relays: { hostname: string; proxy: string | null }[] }[] }[] };
+    const proxies = new Map(rep.countries.flatMap((c) => c.cities.flatMap((ci) => ci.relays.map((r) => [r.hostname, r.proxy] as const))));
+    assert.equal(proxies.get('se-got-wg-001'), '10.64.0.1');
+    assert.notEqual(proxies.get('se-sto-wg-001'), '10.64.0.1', 'the entry is not where traffic leaves');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
