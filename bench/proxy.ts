@@ -1,8 +1,11 @@
 // The exit pool's cost, in one run and one lab: connection setup (until the client
 // may send) and time to the first response byte, and a download's throughput,
 // straight through the tunnel versus through the pool's SOCKS5 proxy, at the
-// connected relay (10.64.0.1) and at another relay (10.124.0.x via the entry relay).
-//   node dist/bench/proxy.js [--connects N] [--mib M]     (root)
+// connected relay (10.64.0.1) and at another relay (10.124.0.x via the entry relay);
+// then the connections per second the pool sustains (whole requests, 20 in flight)
+// and the controller's memory (RSS from /proc, V8 heap from /metrics) idle and with
+// 200 open proxied connections.
+//   node dist/bench/proxy.js [--connects N] [--mib M] [--rate N] [--hold N]     (root)
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { labUp } from '../src/lab/lab.js';
 import { labRelayListPath } from '../src/lab/relay-list.js';
 import { isRoot, startSidecarInLab } from '../src/lab/run-sidecar.js';
+import { sampleProc, sidecarPid } from './lib/proc.js';
 import { arg, fmt, say, summary } from './lib/stats.js';
 
 const CLIENT = fileURLToPath(new URL('./lib/proxy-client.js', import.meta.url));
@@ -25,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!isRoot()) throw new Error('bench/proxy.ts needs root (network namespaces)');
   const connects = Number(arg(argv, '--connects', '30'));
   const bytes = Number(arg(argv, '--mib', '16')) * 1024 * 1024;
+  const rateConnects = Number(arg(argv, '--rate', '400'));
+  const hold = Number(arg(argv, '--hold', '200'));
   const lab = await labUp({ relays: 2 });
   const dir = await mkdtemp(join(tmpdir(), 'bench-proxy-'));
   await chmod(dir, 0o700);
@@ -39,13 +45,13 @@ export async function main(argv: string[]): Promise<number> {
   })();
   try {
     await sc.waitReady(30_000);
+    const request = (via: 'direct' | 'proxy', user?: string) => ({
+      via, connects, bytes,
+      target: { host: 'www.example.com', ip: lab.internet.ip, port: 80 },
+      ...(user ? { proxy: { host: lab.pod.ip, port: 1080, user, password: PASSWORD } } : {}),
+    });
     const measure = async (via: 'direct' | 'proxy', user?: string): Promise<Figures> => {
-      const req = {
-        via, connects, bytes,
-        target: { host: 'www.example.com', ip: lab.internet.ip, port: 80 },
-        ...(user ? { proxy: { host: lab.pod.ip, port: 1080, user, password: PASSWORD } } : {}),
-      };
-      const r = await lab.podExec([process.execPath, CLIENT, JSON.stringify(req)], { timeoutMs: 300_000 });
+      const r = await lab.podExec([process.execPath, CLIENT, JSON.stringify(request(via, user))], { timeoutMs: 300_000 });
       return JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures;
     };
     const rows: [string, Figures][] = [
@@ -59,6 +65,38 @@ export async function main(argv: string[]): Promise<number> {
     for (const [name, f] of rows) {
       const extra = f === base ? '' : ` (+${(summary(f.firstByteMs).median - summary(base.firstByteMs).median).toFixed(1)} ms first byte, ${((f.mbitPerS / base.mbitPerS) * 100).toFixed(0)} % throughput)`;
       say(`${name.padEnd(48)} ${fmt(summary(f.setupMs), '', 1).padEnd(18)} ${fmt(summary(f.firstByteMs), '', 1).padEnd(18)} ${f.mbitPerS.toFixed(0)}${extra}`);
+    }
+    const rate = async (via: 'direct' | 'proxy', user?: string): Promise<{ perSecond: number; failed: number }> => {
+      const r = await lab.podExec([process.execPath, CLIENT, JSON.stringify({ ...request(via, user), mode: 'rate', connects: rateConnects, concurrency: 20 })], { timeoutMs: 300_000 });
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { perSecond: number; failed: number };
+    };
+    say(`\nconnections per second (${rateConnects} requests: connect, GET /, close; 20 in flight)`);
+    for (const [name, via, user] of [['direct through the tunnel', 'direct', undefined], [`pool, other relay (${lab.relays[1]!.name})`, 'proxy', `bench-relay-${lab.relays[1]!.name}`]] as const) {
+      const r = await rate(via, user);
+      say(`${name.padEnd(48)} ${r.perSecond.toFixed(0)} /s${r.failed ? ` (${r.failed} failed)` : ''}`);
+    }
+    const pid = await sidecarPid(lab);
+    const memory = async (): Promise<{ rssMiB: number; heapMiB: number; active: number }> => {
+      const metrics = (await sc.get('/metrics')).body ?? '';
+      const heap = Number(/^mullvad_sidecar_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+      const active = Number(/^mullvad_sidecar_proxy_active_connections (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+      return { rssMiB: ((await sampleProc(pid))?.rssKiB ?? NaN) / 1024, heapMiB: heap / 1048576, active };
+    };
+    const idle = await memory();
+    const holder = lab.podSpawn([process.execPath, CLIENT, JSON.stringify({ ...request('proxy', `bench-relay-${lab.relays[1]!.name}`), mode: 'hold', connects: hold, holdMs: 120_000 })]);
+    try {
+      const end = Date.now() + 120_000;
+      while (!holder.output().includes('"open"')) {
+        if (!holder.running || Date.now() > end) throw new Error(`the holding client did not open ${hold} connections: ${holder.output()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await new Promise((r) => setTimeout(r, 2000)); // let the sidecar settle (buffers, GC)
+      const held = await memory();
+      say(`\ncontroller memory (the sidecar's node process)`);
+      say(`${'idle'.padEnd(48)} RSS ${idle.rssMiB.toFixed(1)} MiB, heap ${idle.heapMiB.toFixed(1)} MiB`);
+      say(`${`${held.active} open proxied connections`.padEnd(48)} RSS ${held.rssMiB.toFixed(1)} MiB, heap ${held.heapMiB.toFixed(1)} MiB (+${((held.rssMiB - idle.rssMiB) * 1024 / Math.max(held.active, 1)).toFixed(0)} KiB RSS each)`);
+    } finally {
+      await holder.stop(1000);
     }
     return 0;
   } finally {

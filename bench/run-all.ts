@@ -125,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
   let proxy = 'not run';
   if (only.has('proxy')) {
     say('\n5b. exit pool vs the plain tunnel (bench/proxy.ts)');
-    proxy = await external('proxy', quick ? ['--connects', '10', '--mib', '4'] : [], 10 * 60_000);
+    proxy = await external('proxy', quick ? ['--connects', '10', '--mib', '4', '--rate', '100', '--hold', '200'] : [], 10 * 60_000);
   }
   let image = 'not run';
   if (only.has('image')) {

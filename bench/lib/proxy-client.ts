@@ -1,6 +1,9 @@
 // `node proxy-client.js '<JSON>'`, run in the lab's pod: connection setups and one
 // download, either straight through the tunnel or through the exit pool's SOCKS5
 // proxy (socks package, target name sent to the exit). One JSON line of figures.
+// mode 'rate': `connects` whole requests (connect, GET /, close) with `concurrency`
+// in flight: connections per second. mode 'hold': opens `connects` connections,
+// prints {"open":N} and keeps them open for holdMs (the controller's memory then).
 import net, { type Socket } from 'node:net';
 import { SocksClient } from 'socks';
 
@@ -10,6 +13,9 @@ interface Req {
   proxy?: { host: string; port: number; user: string; password: string };
   connects: number;
   bytes: number;
+  mode?: 'latency' | 'rate' | 'hold';
+  concurrency?: number;
+  holdMs?: number;
 }
 const req = JSON.parse(process.argv[2] ?? '{}') as Req;
 
@@ -42,6 +48,34 @@ function get(s: Socket, path: string, t0: number): Promise<{ firstByteMs: number
     s.once('end', () => resolve({ firstByteMs: first, bytes, ms: performance.now() - t0 }));
     s.write(`GET ${path} HTTP/1.1\r\nHost: ${req.target.host}\r\nConnection: close\r\n\r\n`);
   });
+}
+
+if (req.mode === 'rate') {
+  let next = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < req.connects) {
+      next++;
+      try {
+        await get(await open(), '/', performance.now());
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: req.concurrency ?? 10 }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(JSON.stringify({ perSecond: (req.connects - failed) / seconds, failed, seconds }) + '\n');
+  process.exit(0);
+}
+if (req.mode === 'hold') {
+  const held: Socket[] = [];
+  for (let i = 0; i < req.connects; i++) held.push(await open());
+  process.stdout.write(JSON.stringify({ open: held.length }) + '\n');
+  await new Promise((r) => setTimeout(r, req.holdMs ?? 30_000));
+  for (const s of held) s.destroy();
+  process.exit(0);
 }
 
 const setupMs: number[] = [];
