@@ -41,3 +41,46 @@ export function lockdownTransactions(uplinks: readonly string[]): string[] {
   if (uplinks.length === 0) return [withGuard];
   return [withGuard, renderTransaction(lockdownPolicy([]))];
 }
+
+/**
+ * The last resort's time bounds. A dying process (uncaught error, or the 1.8 s
+ * shutdown deadline passed) applies the lockdown synchronously, then removes the
+ * tunnel link (2 s bound). The whole exit must end before the platform's SIGKILL:
+ * Docker and Compose send it 10 s after SIGTERM by default, Kubernetes 30 s. So:
+ * 1.8 s deadline + 5 s lockdown + 2 s link removal = 8.8 s, inside Docker's 10 s
+ * with room for the process to end. One nft run on an idle machine takes tens of
+ * milliseconds; on a starved one (an emulated kernel under load, a node under CPU
+ * pressure) a single 2 s bound was seen to cut off a transaction that would have
+ * committed. Two attempts of 2.5 s each fit the budget.
+ */
+export const LAST_RESORT_BOUNDS = { budgetMs: 5000, attemptMs: 2500, minAttemptMs: 250 } as const;
+
+/** What one bounded, synchronous `nft -f -` run came to (runSyncBounded). */
+export type LockdownAttempt = (transaction: string, timeoutMs: number) => 'ok' | 'failed' | 'timed-out';
+
+/**
+ * Applies the first lockdown transaction nft takes, within the budget. A run cut
+ * off by its bound is retried as is: nft commits a transaction whole or not at
+ * all, and each transaction is idempotent, so running it again is safe; a slow
+ * machine is not a refusal. A refusal moves on to the next (lighter) transaction;
+ * the last one refused is retried once (a transient netlink error). True once one
+ * applied; false when none did within the budget (the caller logs it).
+ */
+export function applyLockdownWithin(transactions: readonly string[], attempt: LockdownAttempt, now: () => number, bounds: { budgetMs: number; attemptMs: number; minAttemptMs: number } = LAST_RESORT_BOUNDS): boolean {
+  const end = now() + bounds.budgetMs;
+  let i = 0;
+  let tries = 0;
+  while (i < transactions.length) {
+    const left = end - now();
+    if (left < bounds.minAttemptMs) return false;
+    const outcome = attempt(transactions[i]!, Math.min(bounds.attemptMs, left));
+    if (outcome === 'ok') return true;
+    tries++;
+    const last = i === transactions.length - 1;
+    if (tries >= 2 || (outcome === 'failed' && !last)) {
+      i++;
+      tries = 0;
+    }
+  }
+  return false;
+}

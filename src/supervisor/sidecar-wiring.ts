@@ -122,6 +122,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
     const st = sup.stats;
     metrics.setTunnelStats({ up: sup.state === 'connected' || sup.state === 'degraded', handshakeAgeSeconds: st?.latestHandshake ? Date.now() / 1000 - st.latestHandshake : null, rxBytes: st?.rxBytes ?? 0, txBytes: st?.txBytes ?? 0, generation: sup.reconnects + sup.failovers });
   };
+  let sampling: Promise<unknown> | undefined;
   const running: RunningSupervisor = {
     supervisor: sup,
     done: sup.run().catch(async (err: unknown) => {
@@ -136,13 +137,21 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
     audit: new RefusedAudit({ runner: w.runner, log, sink: metrics }),
     secrets: () => quantum?.secrets() ?? [],
     sample: () => {
-      void running.audit.sample().catch((e: unknown) => log.debug('reading the refused-traffic audit failed', { error: String(e) }));
-      void firewall.blockedPackets().then((b) => {
-        running.blocked.ipv4 = b.ipv4;
-        running.blocked.ipv6 = b.ipv6;
-        metrics.setBlocked(b);
-      });
       updateTunnelMetrics();
+      // One sample at a time: on a starved machine (an emulated kernel under load) an
+      // nft read outlasts the tick, and readers piling up slow down the supervisor's own
+      // nft transactions past their 10 s timeout.
+      if (sampling) return;
+      sampling = Promise.all([
+        running.audit.sample().catch((e: unknown) => log.debug('reading the refused-traffic audit failed', { error: String(e) })),
+        firewall.blockedPackets().then((b) => {
+          running.blocked.ipv4 = b.ipv4;
+          running.blocked.ipv6 = b.ipv6;
+          metrics.setBlocked(b);
+        }),
+      ]).finally(() => {
+        sampling = undefined;
+      });
     },
     updateTunnelMetrics,
     stop: () => sup.stop(),

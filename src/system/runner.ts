@@ -96,17 +96,28 @@ export class FakeRunner implements CommandRunner {
   }
 }
 
+/** What a synchronous run came to: done (exit 0), failed (any other exit, or no such command), or cut off by its bound. */
+export type SyncOutcome = 'ok' | 'failed' | 'timed-out';
+
 /**
- * Synchronous run for the last moments of a dying process (uncaught exception):
- * no event loop is needed. Returns false when the command failed.
+ * Synchronous run for the last moments of a dying process (uncaught exception,
+ * shutdown deadline): no event loop is needed. A run past `timeoutMs` is killed
+ * and reported as 'timed-out', so the caller can tell a slow machine from a refusal.
  */
-export function runSyncLastResort(argv: readonly string[], stdin: string): boolean {
+export function runSyncBounded(argv: readonly string[], stdin: string, timeoutMs: number): SyncOutcome {
   const [file, ...args] = argv;
-  if (!file) return false;
+  if (!file) return 'failed';
   try {
-    execFileSync(file, args, { input: stdin, stdio: ['pipe', 'ignore', 'ignore'], timeout: 2000 });
-    return true;
-  } catch {
-    return false; // the dying caller tries its next transaction, then logs that the lockdown failed
+    execFileSync(file, args, { input: stdin, stdio: ['pipe', 'ignore', 'ignore'], timeout: timeoutMs });
+    return 'ok';
+  } catch (err) {
+    // The dying caller decides: retry, try its next transaction, or log that it failed.
+    const e = err as { code?: string; signal?: string | null };
+    return e.code === 'ETIMEDOUT' || e.signal === 'SIGTERM' ? 'timed-out' : 'failed';
   }
+}
+
+/** runSyncBounded with a 2 s bound, as a yes/no. */
+export function runSyncLastResort(argv: readonly string[], stdin: string): boolean {
+  return runSyncBounded(argv, stdin, 2000) === 'ok';
 }

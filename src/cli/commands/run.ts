@@ -8,9 +8,9 @@ import { EXIT_CONFIG, EXIT_FATAL, EXIT_OK, isConfigError } from '../../errors.js
 import { flagsToSource, loadSettings, type Settings } from '../../config/settings.js';
 import { Firewall } from '../../firewall/apply.js';
 import { createLogger, LEVELS, type Level, type Logger } from '../../log/logger.js';
-import { ExecRunner, runSyncLastResort } from '../../system/runner.js';
+import { ExecRunner, runSyncBounded, runSyncLastResort } from '../../system/runner.js';
 import type { SidecarHandle } from '../../supervisor/sidecar.js';
-import { lockdownPolicy, lockdownTransactions, scanLinksSync } from '../../firewall/lockdown.js';
+import { applyLockdownWithin, lockdownPolicy, lockdownTransactions, scanLinksSync } from '../../firewall/lockdown.js';
 import { version } from '../main.js';
 import { SECURITY_EVENT } from '../../audit/events.js';
 
@@ -117,9 +117,10 @@ function removeTunnelSync(ifname: string, log: Logger): void {
 /**
  * Synchronous lockdown for a dying process: no event loop, no spawn to find the
  * devices (sysfs). The guard is kept on every device there is; if the kernel
- * refuses it, the inet lockdown alone (any guard in place stays).
+ * refuses it, the inet lockdown alone (any guard in place stays). Bounded and
+ * retried within LAST_RESORT_BOUNDS (firewall/lockdown.ts says why those figures).
  */
 function lockdownSync(log: Logger): void {
-  for (const t of lockdownTransactions(scanLinksSync() ?? [])) if (runSyncLastResort(['nft', '-f', '-'], t)) return;
+  if (applyLockdownWithin(lockdownTransactions(scanLinksSync() ?? []), (t, ms) => runSyncBounded(['nft', '-f', '-'], t, ms), Date.now)) return;
   log.fatal('the last-resort lockdown failed; the namespace keeps whatever ruleset was last applied');
 }
