@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { ExecRunner } from '../../src/system/runner.js';
-import { isRoot, withNetns } from './helpers/netns.js';
+import { isRoot, withNetns } from '../unit/helpers/netns.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/mullvad-sidecar', import.meta.url));
 const RUNS = Number(process.env['FC_CLI_RUNS'] ?? 12);

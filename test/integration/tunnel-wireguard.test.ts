@@ -1,4 +1,5 @@
-// Tunnel: exact argv of create/setServer/destroy, keys only through the FIFO,
+// Tunnel: exact argv of create/setServer/destroy, keys only through a real FIFO
+// (mkfifo is spawned: an integration test),
 // the kernel path, the "kernel" mode error, and (as root) the wireguard-go
 // fallback with a fake wireguard-go that only creates the UAPI socket path.
 import { after, describe, test } from 'node:test';
@@ -11,8 +12,8 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/log/logger.js';
 import { renderWgConf } from '../../src/tunnel/render.js';
 import { Tunnel, UAPI_DIR, type TunnelOptions } from '../../src/tunnel/wireguard.js';
-import { PRESHARED_KEY, PRIVATE_KEY, V4_ADDR, fakeServer } from './helpers/servers.js';
-import { WgRunner } from './helpers/wg-runner.js';
+import { PRESHARED_KEY, PRIVATE_KEY, V4_ADDR, fakeServer } from '../unit/helpers/servers.js';
+import { WgRunner } from '../unit/helpers/wg-runner.js';
 
 const IF = `msut${randomBytes(3).toString('hex')}`;
 const A = fakeServer('se-sto-wg-001', { presharedKey: PRESHARED_KEY });

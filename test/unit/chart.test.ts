@@ -3,12 +3,12 @@
 // equal what the code renders now, and the hand-written examples must be fixed points
 // of `inject`. Helm itself runs in the GitHub workflow (scripts/chart-check); here the
 // chart's template is rendered for default values by substituting its expressions.
+// yamllint over the same files: test/integration/yamllint.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { SETTING_SPECS } from '../../src/config/settings.js';
-import { ExecRunner } from '../../src/system/runner.js';
 import { artifacts } from '../../src/inject/artifacts.js';
 import { HELM_EXPRESSIONS } from '../../src/inject/chart.js';
 import { injectYaml } from '../../src/inject/inject.js';
@@ -98,12 +98,3 @@ test('the chart knows every setting and rejects unknown ones', () => {
   for (const s of SETTING_SPECS) assert.ok(tpl.includes(`"${s.env}"`), `${s.env} missing from the chart's list`);
   assert.match(tpl, /fail \(printf "mullvad-sidecar: unknown setting/);
 });
-
-test('yamllint: workflows, Compose file, manifests and chart values', { skip: hasYamllint() ? undefined : 'yamllint is not installed' }, async () => {
-  const r = await new ExecRunner().run(['yamllint', '--strict', '-f', 'parsable', '-c', repo('.yamllint'), ...['.github', 'deploy', 'charts', '.yamllint'].map(repo)], { allowFailure: true, timeoutMs: 60_000 });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-});
-
-function hasYamllint(): boolean {
-  return (process.env['PATH'] ?? '').split(':').some((d) => existsSync(`${d}/yamllint`));
-}

@@ -1,6 +1,6 @@
 // Firewall.apply: one `nft -f -` transaction, read back, counters carried across
-// table rewrites. A fake nft keeps the table's state; as root the same checks
-// run against the real nft in a throwaway namespace.
+// table rewrites. A fake nft keeps the table's state; the same checks against the
+// real nft in a throwaway namespace: test/integration/firewall-apply-nft.test.ts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FirewallVerifyError } from '../../src/errors.js';
@@ -9,7 +9,6 @@ import { TABLE } from '../../src/firewall/policy.js';
 import { renderRemoval, renderTransaction } from '../../src/firewall/render.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { FakeRunner } from '../../src/system/runner.js';
-import { isRoot, withNetns } from './helpers/netns.js';
 import { PRIVATE_KEY, fakeServer, policyFor } from './helpers/servers.js';
 
 const COUNTERS = ['nft', '-j', 'list', 'counters', 'table', 'inet', TABLE];
@@ -212,33 +211,5 @@ describe('Firewall.apply with a fake nft', () => {
     await assert.rejects(fw.apply(policyFor('blocked', undefined, { uplinks: ['eth0'] })), (err: unknown) => err instanceof FirewallVerifyError && /device eth0 has no egress chain/.test(err.message));
     assert.equal(fw.guardAvailable, true);
     assert.equal(fw.state, 'unknown');
-  });
-});
-
-describe('Firewall.apply against the real nft (root, throwaway namespace)', { skip: isRoot ? false : 'needs root (ip netns)' }, () => {
-  test('every state applies and verifies; a refused packet is counted and survives the rewrite', async () => {
-    await withNetns(async (ns) => {
-      const fw = new Firewall(ns, silentLogger);
-      await fw.apply(policyFor('blocked', undefined));
-      // A local veth pair gives 192.0.2.0/24 a route, so the packet reaches the output hook.
-      await ns.run(['ip', 'link', 'add', 'msut-a', 'type', 'veth', 'peer', 'name', 'msut-b']);
-      await ns.run(['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'msut-a']);
-      await ns.run(['ip', 'link', 'set', 'msut-a', 'up']);
-      const send = ['node', '-e', "const s=require('dgram').createSocket('udp4');s.send('leak',9,'192.0.2.9',(e)=>{process.stdout.write(e?e.code:'sent');s.close()})"];
-      send[0] = process.execPath;
-      const r = await ns.run(send);
-      assert.equal(r.stdout, 'EPERM', 'the kill switch refuses the packet at once');
-      assert.equal((await fw.blockedPackets()).ipv4, 1);
-      for (const p of [policyFor('connecting', server), policyFor('connected', server), policyFor('blocked', undefined)]) {
-        await fw.apply(p);
-        assert.equal(fw.state, p.state);
-      }
-      assert.equal((await fw.blockedPackets()).ipv4, 1, 'carried across three table rewrites');
-      await fw.apply(policyFor('blocked', undefined, { killSwitch: false }));
-      assert.equal((await ns.run(send)).stdout, 'sent', 'kill switch off: the packet leaves');
-      await fw.remove();
-      const after = await ns.run(['nft', '-j', 'list', 'table', 'inet', TABLE], { allowFailure: true });
-      assert.notEqual(after.code, 0, 'our table is gone');
-    });
   });
 });

@@ -227,20 +227,3 @@ test('inject: a one-line flow pod spec becomes block style instead of one giant 
   assert.ok(out.split('\n').every((l) => l.length < 400), 'no line holds the whole sidecar');
   assert.equal(injectYaml(out, OPTS).output, out);
 });
-
-test('the inject command as a Helm post-renderer: YAML on stdin, YAML on stdout, exit 78 on bad input', async () => {
-  const { ExecRunner } = await import('../../src/system/runner.js');
-  const bin = new URL('../../../bin/mullvad-sidecar', import.meta.url).pathname;
-  const runner = new ExecRunner();
-  const src = manifest(WORKLOADS[1]!);
-  const ok = await runner.run([process.execPath, bin, 'inject', '--set', 'LOG_LEVEL=debug'], { stdin: src, timeoutMs: 20_000 });
-  assert.equal(ok.code, 0);
-  assert.equal(ok.stdout, injectYaml(src, opts('--set', 'LOG_LEVEL=debug')).output);
-  assert.equal(ok.stderr, '');
-  const none = await runner.run([process.execPath, bin, 'inject'], { stdin: 'kind: Service\nmetadata: {name: s}\n', timeoutMs: 20_000 });
-  assert.equal(none.stdout, 'kind: Service\nmetadata: {name: s}\n');
-  assert.match(none.stderr, /no pod templates found/);
-  const bad = await runner.run([process.execPath, bin, 'inject', '--set', 'NOPE=1'], { stdin: src, allowFailure: true, timeoutMs: 20_000 });
-  assert.equal(bad.code, 78);
-  assert.equal(bad.stdout, '');
-});
