@@ -19,6 +19,11 @@ const IF = `msut${randomBytes(3).toString('hex')}`;
 const A = fakeServer('se-sto-wg-001', { presharedKey: PRESHARED_KEY });
 const B = fakeServer('se-got-wg-002', { endpointIp: '185.213.154.69', addresses: [V4_ADDR] });
 const opts = (o: Partial<TunnelOptions> = {}): TunnelOptions => ({ interface: IF, implementation: 'auto', fwmark: 51820, ...o });
+/** The kernel link tried first, the config through the FIFO, then addresses of both families, MTU and up in one spawn. */
+const assertConfigured = (r: WgRunner, mtu: number) => {
+  assert.deepEqual(r.argv(), [`ip link add dev ${IF} type wireguard`, 'mkfifo -m 0600 FIFO', `wg setconf ${IF} FIFO`, 'ip -batch -']);
+  assert.deepEqual(r.batches, [`address replace 10.68.1.2/32 dev ${IF}\naddress replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}\nlink set dev ${IF} mtu ${mtu} up\n`]);
+};
 const noKeys = (r: WgRunner) => {
   const all = JSON.stringify(r.calls);
   assert.ok(!all.includes(PRIVATE_KEY) && !all.includes(PRESHARED_KEY), 'no key in any argv');
@@ -30,14 +35,7 @@ describe('Tunnel, kernel WireGuard', () => {
     const t = new Tunnel(r, silentLogger, opts());
     await t.create(A, 1420);
     assert.equal(t.implementation, 'kernel');
-    assert.deepEqual(r.argv(), [
-      `ip link add dev ${IF} type wireguard`,
-      'mkfifo -m 0600 FIFO',
-      `wg setconf ${IF} FIFO`,
-      'ip -batch -',
-    ]);
-    // Addresses of both families, MTU and up: one spawn.
-    assert.deepEqual(r.batches, [`address replace 10.68.1.2/32 dev ${IF}\naddress replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}\nlink set dev ${IF} mtu 1420 up\n`]);
+    assertConfigured(r, 1420);
     assert.deepEqual(r.confs, [renderWgConf(A, 51820)]);
     noKeys(r);
   });
@@ -140,14 +138,7 @@ describe('Tunnel, wireguard-go fallback (fake wireguard-go)', { skip: canUseUapi
     const t = new Tunnel(r, silentLogger, opts({ wireguardGo: await fakeWireguardGo() }));
     await t.create(A, 1380);
     assert.equal(t.implementation, 'userspace');
-    assert.deepEqual(r.argv(), [
-      `ip link add dev ${IF} type wireguard`,
-      'mkfifo -m 0600 FIFO',
-      `wg setconf ${IF} FIFO`,
-      'ip -batch -',
-    ]);
-    // Addresses of both families, MTU and up: one spawn.
-    assert.deepEqual(r.batches, [`address replace 10.68.1.2/32 dev ${IF}\naddress replace fc00:bbbb:bbbb:bb01::5:102/128 dev ${IF}\nlink set dev ${IF} mtu 1380 up\n`]);
+    assertConfigured(r, 1380);
     noKeys(r);
     let lost = '';
     t.onUnexpectedExit((reason) => (lost = reason));
