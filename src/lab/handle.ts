@@ -106,7 +106,7 @@ export function makeLab(state: LabState, runner: CommandRunner, log: Logger, chi
         const r = await podExec([process.execPath, HTTP_TOOL, url, String(timeoutMs), String(opts.family ?? 0)], {
           allowFailure: true,
           readOnly: true,
-          timeoutMs: timeoutMs + 5000,
+          timeoutMs: timeoutMs + (opts.startMs ?? 5000),
         });
         return parseToolOutput<HttpResult>(r.stdout, r.stderr, Date.now() - t0, {});
       } catch (err) {

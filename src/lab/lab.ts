@@ -124,7 +124,11 @@ export interface Lab {
   podSpawn(argv: string[], env?: NodeJS.ProcessEnv, opts?: { cgroup?: string | undefined }): ChildHandle;
   /** A long-running process in any lab namespace (e.g. `iperf3 -s` on the internet host); teardown kills it. */
   nsSpawn(ns: string, argv: string[], env?: NodeJS.ProcessEnv): ChildHandle;
-  httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6 }): Promise<HttpResult>;
+  /**
+   * A GET from the pod by a small node tool: `timeoutMs` bounds the request, `startMs`
+   * (default 5 s) the tool's own start on top of it (an emulated kernel needs far more).
+   */
+  httpFromPod(url: string, opts?: { timeoutMs?: number; family?: 4 | 6; startMs?: number }): Promise<HttpResult>;
   dnsFromPod(name: string, opts?: { type?: 'A' | 'AAAA' | 'TXT' | 'PTR' | 'NS'; server?: string; tcp?: boolean; timeoutMs?: number }): Promise<DnsResult>;
   leaks(): Promise<Leaks>;
   /**

@@ -26,6 +26,12 @@ const TEST_MS = 600_000;
  * is asserted by its error (ECONNREFUSED, EPERM…), never by how fast it came.
  */
 const HTTP_MS = 30_000;
+/**
+ * The pod tool's own start on top of HTTP_MS: `ip netns exec` and a node start,
+ * which under emulation on a loaded host took more than the lab's default 5 s (the
+ * tool was killed before its request could answer: the connect scenario's flake).
+ */
+const START_MS = 120_000;
 /** The lab's commands with a longer default timeout than the sidecar's 10 s. */
 const exec = new ExecRunner();
 
@@ -63,7 +69,7 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
 
   /** A request right now: refused, or (only while a kernel link lives on) through the relay. */
   async function assertNotDirect(what: string): Promise<void> {
-    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS });
+    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS, startMs: START_MS });
     if (r.ok) assert.ok(relayIps().includes((r.json as { ip: string }).ip), `${what}: what passed went through a relay, got ${r.body}`);
     else assert.match(r.error ?? '', REFUSED, `${what}: refused, got ${r.error}`);
     await assertNoLeak(what);
@@ -75,7 +81,7 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
    */
   async function assertStoppedBlocked(what: string, logs: string): Promise<void> {
     assert.equal(await tunnelKind(lab), undefined, `${what}: the tunnel link is gone\n${logs}`);
-    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS });
+    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS, startMs: START_MS });
     assert.equal(r.ok, false, `${what}: blocked, got ${r.body}`);
     assert.match(r.error ?? '', REFUSED, `${what}: refused, got ${r.error}`);
     const guard = (await lab.podExec(['nft', 'list', 'table', 'netdev', 'mullvad_sidecar'])).stdout;
@@ -84,7 +90,7 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
   }
 
   async function assertExitThroughRelay(what: string): Promise<void> {
-    const exit = await lab.httpFromPod(`${internet()}json`, { timeoutMs: HTTP_MS });
+    const exit = await lab.httpFromPod(`${internet()}json`, { timeoutMs: HTTP_MS, startMs: START_MS });
     assert.equal(exit.ok, true, `${what}: ${exit.error}`);
     const json = exit.json as { ip: string; mullvad_exit_ip: boolean };
     assert.ok(relayIps().includes(json.ip), `${what}: exit ${exit.body} is a relay`);
@@ -99,7 +105,7 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
     const kind = await lab.nsExec(relay.ns, ['ip', '-d', '-j', 'link', 'show', 'dev', relay.wgInterface]);
     assert.equal((JSON.parse(kind.stdout) as { linkinfo?: { info_kind?: string } }[])[0]?.linkinfo?.info_kind, 'wireguard', 'the relay is a kernel link');
     // The counters can fail: without a sidecar the pod reaches the internet directly.
-    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS });
+    const r = await lab.httpFromPod(internet(), { timeoutMs: HTTP_MS, startMs: START_MS });
     assert.equal(r.ok, true, r.error);
     assert.ok((await lab.leaks()).v4 > 0);
   });
@@ -110,7 +116,7 @@ describe('kernel WireGuard: fail-closed tunnel in the lab', { skip: why || false
     assert.ok((await latestHandshake(lab)) > 0, 'the kernel peer has a handshake');
     assert.deepEqual(await podProcesses(lab, 'wireguard-go'), [], 'no wireguard-go in the pod');
     await assertExitThroughRelay('connected');
-    const internal = await lab.httpFromPod(`http://${lab.internalService}/`, { timeoutMs: HTTP_MS });
+    const internal = await lab.httpFromPod(`http://${lab.internalService}/`, { timeoutMs: HTTP_MS, startMs: START_MS });
     assert.equal(internal.ok, true, `the internal service: ${internal.error}\n${sc!.logs()}`);
     assert.equal((internal.json as { ip: string }).ip, lab.pod.ip, 'the internal service is reached directly');
     await assertNoLeak('connected');
