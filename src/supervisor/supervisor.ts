@@ -344,6 +344,10 @@ export class Supervisor {
       if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };
       const msg = err instanceof Error ? err.message : String(err);
       this.deps.log.error('the quantum-resistant upgrade failed; the namespace stays blocked', { server: server.name, error: msg });
+      // The parent session would otherwise live on, and a retry on the same relay
+      // would see no new handshake: the next try starts from a new interface.
+      await this.removeTunnel();
+      this.tunnelExists = false;
       return { kind: 'dead', reason: 'quantum-upgrade-failed', diagnosis: msg };
     }
     if (this.stopping) return { kind: 'stopped' };

@@ -58,6 +58,8 @@ describe('supervisor: quantum-resistant upgrade', () => {
     assert.ok(!w.firewallSequence().some((f) => f.startsWith('connected')), w.firewallSequence().join(', '));
     assert.ok(w.sleeps.some((s) => s.state === 'blocked' && s.ms >= 1000), 'backs off blocked between rounds');
     assert.equal(w.sup.quantum, undefined);
+    // Each retry starts from a new interface (a fresh handshake, a fresh negotiation).
+    assert.ok(w.events.filter((e) => e === `tunnel create ${A}`).length >= 3, w.events.join(', '));
   });
 
   test('a new tunnel negotiates again after wireguard-go died', async () => {
