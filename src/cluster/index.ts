@@ -8,6 +8,9 @@ import type { NetInterface } from '../environment/interfaces.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
 import type { Registry } from 'prom-client';
+import { apiServerUrl } from './api.js';
+import { ApiDiscovery } from './discovery.js';
+import { readApiList } from './kube-client.js';
 import { LearnedAddresses, type LearnedEntry } from './learned.js';
 import { serviceHostsFromEnv, type LearnGuard, type LearnSource } from './rules.js';
 
@@ -52,6 +55,7 @@ export function guardFor(servers: readonly ServerConfig[], tunnelResolvers: read
 export class ClusterReach {
   private learnedSet: LearnedAddresses | undefined;
   private known: Cidr[] = [];
+  private discovery: ApiDiscovery | undefined;
 
   constructor(private readonly o: ClusterReachOptions) {}
 
@@ -83,6 +87,36 @@ export class ClusterReach {
   onClusterAnswer = async (name: string, records: { ip: string; ttl: number }[]): Promise<void> => {
     await this.learnedSet?.learnFromAnswer(name, records);
   };
+
+  /**
+   * KUBERNETES_DISCOVERY=api: the ServiceCIDRs' and nodes' networks through the
+   * ServiceAccount, now (in the background) and every `intervalMs`. False when
+   * the environment names no API server (KUBERNETES_SERVICE_HOST), said once.
+   */
+  discoverFromApi(o: { env: Readonly<Record<string, string | undefined>>; serviceAccountDir: string; intervalMs: number }): boolean {
+    const set = this.learnedSet;
+    if (!set) throw new Error('cluster reach used before install');
+    const server = apiServerUrl(o.env);
+    if (!server) {
+      this.o.log.warn('cluster: KUBERNETES_DISCOVERY=api, but KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT name no API server; nothing is read');
+      return false;
+    }
+    this.discovery = new ApiDiscovery({
+      read: (list) => readApiList({ server, serviceAccountDir: o.serviceAccountDir }, list),
+      apply: async (ranges) => {
+        for (const r of await set.replaceApi(ranges)) this.o.log.info('cluster: network from the Kubernetes API kept inside the tunnel', { network: r.text, why: r.why });
+      },
+      log: this.o.log,
+      intervalMs: o.intervalMs,
+    });
+    this.discovery.start();
+    return true;
+  }
+
+  /** Stops reading the API (the networks already bypassed stay until remove()). */
+  stop(): void {
+    this.discovery?.stop();
+  }
 
   entries(): LearnedEntry[] {
     return this.learnedSet?.entries() ?? [];

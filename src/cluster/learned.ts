@@ -7,7 +7,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
 import { wrap } from '../errors.js';
-import { renderLearnedRemoval, renderLearnedTable, renderLearnedUpdate, renderStaticUpdate, type LearnedElement } from './nft.js';
+import { parseCidr, cidrContains, type Cidr } from '../config/cidr.js';
+import { renderApiReplace, renderLearnedRemoval, renderLearnedTable, renderLearnedUpdate, renderStaticUpdate, type LearnedElement } from './nft.js';
 import { checkLearnable, learnedTimeoutSeconds, type LearnGuard, type LearnSource } from './rules.js';
 
 export interface LearnedEntry {
@@ -53,6 +54,8 @@ export class LearnedAddresses {
   private readonly refused?: Counter<'why'>;
   private readonly size?: Gauge;
   private fullWarned = false;
+  /** The API's networks now (KUBERNETES_DISCOVERY=api), replaced whole on every refresh. */
+  private api: { cidr: Cidr; reason: string }[] = [];
 
   constructor(private readonly o: LearnedOptions) {
     this.max = o.max ?? DEFAULT_LEARNED_MAX;
@@ -128,10 +131,53 @@ export class LearnedAddresses {
     return refused;
   }
 
-  /** Is `ip` a known cluster address (for reverse names)? */
+  /**
+   * The networks the Kubernetes API names, replacing the previous ones in one
+   * transaction. Refused ones (public, Mullvad's, holding an endpoint or a
+   * resolver) are counted and logged; the rest must not overlap (mergeApiRanges).
+   * Rejects when nft does: the kernel then still has the previous networks.
+   */
+  async replaceApi(items: readonly { text: string; reason: string }[]): Promise<{ text: string; why: string }[]> {
+    const refused: { text: string; why: string }[] = [];
+    const next: { cidr: Cidr; reason: string }[] = [];
+    for (const it of items) {
+      const v = checkLearnable(it.text, this.o.guard);
+      if (!v.ok) {
+        refused.push({ text: it.text, why: v.why });
+        this.refuse(it.text, it.reason, v.why);
+      } else if (next.length >= this.max) {
+        refused.push({ text: it.text, why: 'full' });
+        this.refuse(it.text, it.reason, 'full');
+      } else next.push({ cidr: v.cidr, reason: it.reason });
+    }
+    await this.nft(renderApiReplace(next.map((n) => n.cidr)), 'replacing the networks read from the Kubernetes API');
+    const before = new Set(this.api.map((a) => a.cidr.text));
+    for (const n of next) {
+      if (before.has(n.cidr.text)) continue;
+      this.learned?.inc({ source: 'api' });
+      this.o.log.debug('cluster: reached directly', { network: n.cidr.text, source: 'api', reason: n.reason });
+    }
+    const now = new Set(next.map((n) => n.cidr.text));
+    for (const a of this.api) if (!now.has(a.cidr.text)) this.o.log.debug('cluster: no longer named by the API, back inside the tunnel', { network: a.cidr.text, reason: a.reason });
+    this.api = next;
+    return refused;
+  }
+
+  /** Is `ip` a known cluster address (for reverse names)? Learned, or inside a network from the environment or the API. */
   knows(ip: string): boolean {
     const h = this.held.get(ip);
-    return h !== undefined && (h.expiresAt === undefined || h.expiresAt > this.now());
+    if (h !== undefined && (h.expiresAt === undefined || h.expiresAt > this.now())) return true;
+    return this.api.some((a) => cidrContains(a.cidr, ip)) || this.staticNets().some((c) => cidrContains(c, ip));
+  }
+
+  /** Addresses and networks held for the life of the process (environment), keyed `a.b.c.d/len`. */
+  private staticNets(): Cidr[] {
+    const out: Cidr[] = [];
+    for (const [k, h] of this.held) {
+      const c = h.expiresAt === undefined ? parseCidr(k) : undefined;
+      if (c) out.push(c);
+    }
+    return out;
   }
 
   entries(): LearnedEntry[] {
@@ -141,6 +187,7 @@ export class LearnedAddresses {
       if (h.expiresAt !== undefined && h.expiresAt <= now) continue;
       out.push({ address, source: h.source, reason: h.reason, ...(h.expiresAt !== undefined ? { expires: new Date(h.expiresAt).toISOString() } : {}) });
     }
+    for (const a of this.api) out.push({ address: a.cidr.text, source: 'api', reason: a.reason });
     return out;
   }
 

@@ -21,6 +21,8 @@ export const LEARNED_MARK = 0x00400000;
 export const LEARNED_SETS = { 4: 'learned4', 6: 'learned6' } as const;
 /** Addresses and networks for the life of the process (environment, API): intervals, no timeout. */
 export const STATIC_SETS = { 4: 'static4', 6: 'static6' } as const;
+/** Networks read from the Kubernetes API (ServiceCIDRs, nodes' podCIDRs): replaced whole on every refresh. */
+export const API_SETS = { 4: 'api4', 6: 'api6' } as const;
 
 export interface LearnedTableOptions {
   /** Elements per family at most. */
@@ -44,6 +46,8 @@ export function renderLearnedTable(o: LearnedTableOptions): string {
     `\tset ${LEARNED_SETS[6]} {\n\t\ttype ipv6_addr\n\t\tsize ${o.size}\n\t\tflags dynamic,timeout\n\t}`,
     `\tset ${STATIC_SETS[4]} {\n\t\ttype ipv4_addr\n\t\tsize ${o.size}\n\t\tflags interval\n\t}`,
     `\tset ${STATIC_SETS[6]} {\n\t\ttype ipv6_addr\n\t\tsize ${o.size}\n\t\tflags interval\n\t}`,
+    `\tset ${API_SETS[4]} {\n\t\ttype ipv4_addr\n\t\tsize ${o.size}\n\t\tflags interval\n\t}`,
+    `\tset ${API_SETS[6]} {\n\t\ttype ipv6_addr\n\t\tsize ${o.size}\n\t\tflags interval\n\t}`,
     '',
     '\tchain output {',
     '\t\ttype route hook output priority mangle; policy accept;',
@@ -52,6 +56,8 @@ export function renderLearnedTable(o: LearnedTableOptions): string {
     '\t\t# addresses from the environment and the API',
     `\t\tip daddr @${STATIC_SETS[4]} meta mark set meta mark | ${m} ct mark set ct mark | ${m} accept`,
     `\t\tip6 daddr @${STATIC_SETS[6]} meta mark set meta mark | ${m} ct mark set ct mark | ${m} accept`,
+    `\t\tip daddr @${API_SETS[4]} meta mark set meta mark | ${m} ct mark set ct mark | ${m} accept`,
+    `\t\tip6 daddr @${API_SETS[6]} meta mark set meta mark | ${m} ct mark set ct mark | ${m} accept`,
     '\t\t# a new flow to a learned address: direct, and the address lives on',
     `\t\tip daddr @${LEARNED_SETS[4]} update @${LEARNED_SETS[4]} { ip daddr timeout ${t} } meta mark set meta mark | ${m} ct mark set ct mark | ${m} accept`,
     `\t\tip6 daddr @${LEARNED_SETS[6]} update @${LEARNED_SETS[6]} { ip6 daddr timeout ${t} } meta mark set meta mark | ${m} ct mark set ct mark | ${m} accept`,
@@ -94,6 +100,20 @@ export function renderLearnedUpdate(elements: readonly LearnedElement[]): string
 /** Addresses or networks (`10.43.0.0/16`) for the life of the process. */
 export function renderStaticUpdate(cidrs: readonly { text: string; family: 4 | 6 }[]): string {
   return cidrs.map((c) => `add element inet ${LEARNED_TABLE} ${STATIC_SETS[c.family]} { ${c.text} }\n`).join('');
+}
+
+/**
+ * The API's networks, replacing the previous ones in one transaction: a
+ * network in both keeps matching throughout. The caller gives networks that do
+ * not overlap (an interval set refuses overlapping elements).
+ */
+export function renderApiReplace(cidrs: readonly { text: string; family: 4 | 6 }[]): string {
+  const lines = ([4, 6] as const).map((f) => `flush set inet ${LEARNED_TABLE} ${API_SETS[f]}`);
+  for (const f of [4, 6] as const) {
+    const texts = cidrs.filter((c) => c.family === f).map((c) => c.text);
+    if (texts.length) lines.push(`add element inet ${LEARNED_TABLE} ${API_SETS[f]} { ${texts.join(', ')} }`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 export function renderLearnedRemoval(): string {

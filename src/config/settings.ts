@@ -37,6 +37,9 @@ export interface Settings {
   readonly clusterDomains: readonly string[] | undefined;
   /** Least time an address learned from a cluster DNS answer stays reachable directly without use. */
   readonly clusterLearnTtlMs: number;
+  readonly kubernetesDiscovery: 'off' | 'api';
+  readonly kubernetesServiceAccountDir: string;
+  readonly kubernetesDiscoveryIntervalMs: number;
   readonly dnsUpstreams: readonly string[] | undefined;
   /** Unprivileged port the forwarder listens on; nftables redirects port 53 to it. */
   readonly dnsForwarderPort: number;
@@ -230,6 +233,9 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'DNS_MODE', key: 'dnsMode', help: 'split | tunnel | off', def: (s) => (dnsConfigOff(s['ENABLE_DNS_CONFIG']) ? 'off' : 'split'), parse: oneOf('split', 'tunnel', 'off') },
   { env: 'CLUSTER_DOMAINS', key: 'clusterDomains', help: "more domains resolved by cluster DNS, besides the cluster's own", def: () => undefined, parse: domains },
   { env: 'CLUSTER_LEARN_TTL', key: 'clusterLearnTtlMs', help: 'least time an address from a cluster DNS answer stays direct without use', def: () => 600_000, parse: duration(1000, 86_400_000) },
+  { env: 'KUBERNETES_DISCOVERY', key: 'kubernetesDiscovery', help: "off | api: read ServiceCIDRs and nodes' podCIDRs through the ServiceAccount and bypass those networks (needs RBAC: get/list servicecidrs, nodes)", def: () => 'off', parse: oneOf('off', 'api') },
+  { env: 'KUBERNETES_SERVICEACCOUNT_DIR', key: 'kubernetesServiceAccountDir', help: 'where the ServiceAccount token and ca.crt are (KUBERNETES_DISCOVERY=api)', def: () => '/var/run/secrets/kubernetes.io/serviceaccount', parse: str },
+  { env: 'KUBERNETES_DISCOVERY_INTERVAL', key: 'kubernetesDiscoveryIntervalMs', help: 'how often the networks are read again from the API', def: () => 300_000, parse: duration(1000, 86_400_000) },
   { env: 'DNS_UPSTREAMS', key: 'dnsUpstreams', help: 'tunnel resolvers (default: the config DNS line)', def: () => undefined, parse: ips },
   { env: 'DNS_FORWARDER_PORT', key: 'dnsForwarderPort', help: 'local port of the DNS forwarder (port 53 is redirected to it)', def: () => 1053, parse: int(1, 65535) },
   { env: 'RESOLV_CONF', key: 'resolvConf', help: 'resolver file to read (and rewrite when shared and writable)', def: () => '/etc/resolv.conf', parse: str },

@@ -101,8 +101,10 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
         const r = new ClusterReach({ runner, log, tunnelInterface: settings.wgInterface, floorSeconds: Math.round(settings.clusterLearnTtlMs / 1000), registry: metrics.registry });
         await r.install(guardFor(servers, settings.dnsUpstreams ?? []));
         await r.reach(discoverFromEnvironment(process.env, facts.interfaces, settings.hostIps ?? [], settings.wgInterface));
+        if (settings.kubernetesDiscovery === 'api') r.discoverFromApi({ env: process.env, serviceAccountDir: settings.kubernetesServiceAccountDir, intervalMs: settings.kubernetesDiscoveryIntervalMs });
         return r;
       }, async (r) => {
+        r.stop();
         // Kept otherwise: a table that only marks packets opens nothing (rule 3a accepts them only while the sidecar's ruleset says so).
         if (settings.killSwitchOnExit === 'remove') await r.remove();
       });
