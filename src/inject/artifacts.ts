@@ -9,6 +9,7 @@ import { renderSidecarTemplate } from './chart.js';
 import { exitPoolArtifacts } from './exit-pool.js';
 import { renderPoolChartTemplate, renderPoolValues } from './exit-pool-chart.js';
 import { monitoringArtifacts } from './monitoring.js';
+import { CHART_DISCOVERY_TEMPLATE, CHART_DISCOVERY_VALUES, renderChartDiscoveryTemplate, renderKustomizeDiscovery } from './rbac.js';
 import { packageVersion } from './options.js';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_RESOURCES, DEFAULT_SECRET, sidecarContainer, sidecarVolumes, type JsonObject } from './spec.js';
 
@@ -94,7 +95,7 @@ ${settings}
 # An example Deployment that uses the templates (rendered by CI with --set example.enabled=true).
 example:
   enabled: false
-${MONITORING_VALUES}${renderPoolValues()}`;
+${MONITORING_VALUES}${renderPoolValues()}${CHART_DISCOVERY_VALUES}`;
 }
 
 export function renderChartYaml(): string {
@@ -215,6 +216,8 @@ export function artifacts(): Map<string, string> {
     ...monitoringArtifacts(),
     ...exitPoolArtifacts(),
     ['charts/mullvad-sidecar/templates/exit-pool.yaml', renderPoolChartTemplate()],
+    [CHART_DISCOVERY_TEMPLATE, renderChartDiscoveryTemplate()],
+    ...renderKustomizeDiscovery(),
   ]);
 }
 

@@ -22,11 +22,13 @@ export interface InjectResult {
   injected: string[];
   /** Workloads that already had exactly this sidecar. */
   unchanged: string[];
+  /** The ServiceAccount of every pod template seen (namespace "default" when the manifest names none). */
+  subjects: { namespace: string; serviceAccount: string }[];
 }
 
 export function injectYaml(src: string, o: SidecarOptions, where = 'stdin'): InjectResult {
   const docs = parseAllDocuments(src, { prettyErrors: false });
-  const result: InjectResult = { output: '', injected: [], unchanged: [] };
+  const result: InjectResult = { output: '', injected: [], unchanged: [], subjects: [] };
   if (!Array.isArray(docs)) return { ...result, output: src }; // an empty stream
   let out = '';
   let pos = 0;
@@ -78,6 +80,9 @@ function injectObject(doc: Document, obj: YAMLMap, o: SidecarOptions, result: In
   // A one-line `spec: {...}` would print the whole sidecar on that line: block style instead.
   if (changed && wasFlow) podSpec.flow = false;
   (changed ? result.injected : result.unchanged).push(name);
+  const ns = obj.getIn(['metadata', 'namespace']);
+  const sa = podSpec.get('serviceAccountName');
+  result.subjects.push({ namespace: typeof ns === 'string' && ns ? ns : 'default', serviceAccount: typeof sa === 'string' && sa ? sa : 'default' });
   return changed;
 }
 

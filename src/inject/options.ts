@@ -8,6 +8,8 @@ export interface InjectArgs {
   sidecar: SidecarOptions;
   /** undefined or '-': stdin (the Helm post-renderer case). */
   input: string | undefined;
+  /** --kubernetes-discovery: KUBERNETES_DISCOVERY=api, and its ClusterRole and bindings appended. */
+  kubernetesDiscovery: boolean;
 }
 
 export const INJECT_USAGE = `usage: mullvad-sidecar inject [FILE|-] [options]
@@ -25,6 +27,10 @@ options:
   --set KEY=VALUE       a sidecar setting (environment variable), repeatable; see README
   --legacy-sidecar      a regular container instead of a native sidecar (Kubernetes < 1.29;
                         see docs/deploy.md for the leak windows this leaves)
+  --kubernetes-discovery
+                        KUBERNETES_DISCOVERY=api, and append a ClusterRole (get/list
+                        servicecidrs, nodes) bound to each injected pod's ServiceAccount
+                        (metadata.namespace, else "default")
 `;
 
 /** The package version: the default image tag. */
@@ -57,6 +63,7 @@ export function parseInjectArgs(argv: readonly string[]): InjectArgs {
   let mode: SidecarMode = 'native';
   const settings = new Map<string, string>();
   let input: string | undefined;
+  let kubernetesDiscovery = false;
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
@@ -88,6 +95,10 @@ export function parseInjectArgs(argv: readonly string[]): InjectArgs {
       case '--legacy-sidecar':
         mode = 'legacy';
         break;
+      case '--kubernetes-discovery':
+        kubernetesDiscovery = true;
+        settings.set('KUBERNETES_DISCOVERY', 'api');
+        break;
       default:
         if (raw.startsWith('-') && raw !== '-') throw new ConfigError(raw, 'unknown option', `see 'mullvad-sidecar inject --help'`);
         if (input !== undefined) throw new ConfigError(raw, 'only one input file');
@@ -96,7 +107,7 @@ export function parseInjectArgs(argv: readonly string[]): InjectArgs {
   }
   // Env order follows the settings table, so the output does not depend on flag order.
   const ordered = Object.fromEntries(SETTING_SPECS.filter((s) => settings.has(s.env)).map((s) => [s.env, settings.get(s.env)!]));
-  return { sidecar: { image, imagePullPolicy, secretName, mode, settings: ordered }, input };
+  return { sidecar: { image, imagePullPolicy, secretName, mode, settings: ordered }, input, kubernetesDiscovery };
 }
 
 /** A Secret name: an RFC 1123 subdomain. */
