@@ -5,14 +5,13 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../src/lab/lab.js';
+import { proxyGetIn, seedRelayCache } from '../../src/lab/exit-pool.js';
 import { labRelayListPath } from '../../src/lab/relay-list.js';
 import { DEAD_SOCKS_IP, socksName } from '../../src/lab/servers/socks-addresses.js';
 import type { ProxyGetRequest, ProxyGetResult } from '../../src/lab/tools/proxy-get.js';
 import { startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
 
-const PROXY_GET = fileURLToPath(new URL('../../src/lab/tools/proxy-get.js', import.meta.url));
 export const PROXY_PORT = 1080;
 export const USER = 'scraper';
 /** Distinctive, so a search of logs, /status and metrics cannot miss it. */
@@ -51,8 +50,7 @@ export async function startPool(lab: Lab, env: Record<string, string>, opts: { s
   await writeFile(users, `# proxy users\n${USER}:${PASSWORD}\nother:another-secret\n`, { mode: 0o600 });
   const cachePath = join(dir, 'relays.json');
   if (opts.seedCache !== false) {
-    const cache = { version: 1, url: 'http://relay-list.invalid/', fetchedAt: new Date().toISOString(), etag: null, relays: await poolRelayList(lab) };
-    await writeFile(cachePath, JSON.stringify(cache));
+    await seedRelayCache(cachePath, await poolRelayList(lab));
   }
   const sc = startSidecarInLab(lab, {
     SERVER: 'se-sto-wg-001',
@@ -75,15 +73,9 @@ export async function startPool(lab: Lab, env: Record<string, string>, opts: { s
   };
 }
 
-/** One GET through the proxy, made by a real client process in namespace `ns`. */
-export async function proxyGet(lab: Lab, ns: string, req: Omit<ProxyGetRequest, 'proxy'> & { proxy?: ProxyGetRequest['proxy'] }): Promise<ProxyGetResult> {
-  const full: ProxyGetRequest = { proxy: { host: lab.pod.ip, port: PROXY_PORT }, ...req };
-  const r = await lab.nsExec(ns, [process.execPath, PROXY_GET, JSON.stringify(full)], { allowFailure: true, readOnly: true, timeoutMs: (req.timeoutMs ?? 10_000) + 5000 });
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ProxyGetResult;
-  } catch {
-    return { ok: false, error: `no result from proxy-get: ${(r.stderr || r.stdout).slice(0, 300)}`, ms: 0 };
-  }
+/** One GET through the pool's proxy, made by a real client process in namespace `ns`. */
+export function proxyGet(lab: Lab, ns: string, req: Omit<ProxyGetRequest, 'proxy'> & { proxy?: ProxyGetRequest['proxy'] }): Promise<ProxyGetResult> {
+  return proxyGetIn(lab, ns, { proxy: { host: lab.pod.ip, port: PROXY_PORT }, ...req });
 }
 
 export interface SocksLogEntry {

@@ -1,12 +1,18 @@
 // `mullvad-sidecar demo`: builds the lab, runs the real sidecar in the lab's
 // pod namespace and narrates what happens, with real results only: every line
 // printed is a measurement, and a step whose result is wrong fails the demo.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { proxyGetIn, seedRelayCache } from '../../lab/exit-pool.js';
 import { labUp, type Lab } from '../../lab/lab.js';
+import { labRelayListPath } from '../../lab/relay-list.js';
 import { startSidecarInLab, type RunningSidecar } from '../../lab/run-sidecar.js';
 
 const isTty = process.stdout.isTTY;
 const c = (code: string, s: string): string => (isTty ? `\x1b[${code}m${s}\x1b[0m` : s);
 const say = (s = ''): void => void process.stdout.write(s + '\n');
+const DEMO_PROXY_PORT = 1080;
+const DEMO_PASSWORD = 'demo-pool-password';
 
 export async function run(args: string[]): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -41,7 +47,14 @@ export async function run(args: string[]): Promise<number> {
 
     step(3, 'Starting `mullvad-sidecar run` in the pod');
     const t1 = Date.now();
-    sc = startSidecarInLab(lab, { LOG_LEVEL: 'warn', CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s' });
+    // The exit pool on too (step 5): a users file, and the lab's relay list as if fetched already.
+    await writeFile(join(lab.dir, 'proxy-users'), `demo:${DEMO_PASSWORD}\n`, { mode: 0o600 });
+    await seedRelayCache(join(lab.dir, 'relays.json'), JSON.parse(await readFile(labRelayListPath(lab.dir), 'utf8')) as unknown[]);
+    sc = startSidecarInLab(lab, {
+      LOG_LEVEL: 'warn', CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s',
+      PROXY_LISTEN: `0.0.0.0:${DEMO_PROXY_PORT}`, PROXY_USERS_FILE: join(lab.dir, 'proxy-users'), PROXY_ALLOWED_CIDRS: `${lab.pod.ip}/32`,
+      RELAY_LIST_CACHE: join(lab.dir, 'relays.json'), RELAY_LIST_URL: 'http://relay-list.invalid/',
+    });
     await sc.waitReady(30_000);
     const status = (await sc.get('/status')).json as Status;
     check(true, '/readyz answered 200 after', `${Date.now() - t1} ms (state ${status.state}, server ${status.server?.name})`);
@@ -62,9 +75,19 @@ export async function run(args: string[]): Promise<number> {
     check(pub.length > 0 && pub.every((q) => relayIps.has(q.source)), 'the public DNS server saw the query from', pub.map((q) => q.source).join(', ') || 'nobody');
     check(sameLeaks(await lab.leaks()), 'leaked packets', fmtLeaks(await lab.leaks()));
 
+    step(5, 'The same pod exits in two cities at once, through the exit pool (one tunnel, one key)');
+    const cities = lab.relays.map((r) => ({ relay: r, user: `demo-country-${r.name.slice(0, 2)}-city-${r.name.slice(3, 6)}` }));
+    const got = await Promise.all(cities.map(({ user }) => proxyGetIn(lab!, lab!.ns.pod, { mode: 'socks5', proxy: { host: lab!.pod.ip, port: DEMO_PROXY_PORT }, user, password: DEMO_PASSWORD, url: `${inet}json`, timeoutMs: 15_000 })));
+    for (const [i, { relay, user }] of cities.entries()) {
+      const j = got[i]!.json as { ip?: string; city?: string; mullvad_exit_ip_hostname?: string } | undefined;
+      check(got[i]!.ok && j?.ip === relay.ip, `socks5h://${user}:…@${lab.pod.ip}:${DEMO_PROXY_PORT} exits at`, got[i]!.ok ? `${j?.ip} (${j?.mullvad_exit_ip_hostname}, ${j?.city}) in ${got[i]!.ms} ms` : `${got[i]!.error ?? got[i]!.proxyError}`);
+    }
+    check(new Set(got.map((g) => ipOf(g.json))).size === cities.length, 'different exits for the same pod at the same time', `${cities.length} cities`);
+    check(sameLeaks(await lab.leaks()), 'leaked packets', fmtLeaks(await lab.leaks()));
+
     const current = ((await sc.get('/status')).json as Status).server?.name;
     const dark = lab.relays.find((r) => r.name === current) ?? lab.relays[0]!;
-    step(5, `The relay in use, ${dark.name}, goes dark: failover`);
+    step(6, `The relay in use, ${dark.name}, goes dark: failover`);
     await lab.setRelayDark(dark.index, true);
     const t2 = Date.now();
     // Keep the application talking: that is how the sidecar notices (tx without rx).
@@ -75,7 +98,7 @@ export async function run(args: string[]): Promise<number> {
     check(relayIps.has(ipOf(again.json) ?? ''), 'exit address', `${ipOf(again.json)}`);
     check(sameLeaks(await lab.leaks()), 'leaked packets during the failover', fmtLeaks(await lab.leaks()));
 
-    step(6, 'Every relay dark: the application is refused, nothing leaks');
+    step(7, 'Every relay dark: the application is refused, nothing leaks');
     for (const r of lab.relays) await lab.setRelayDark(r.index, true);
     const traffic2 = setInterval(() => void lab?.httpFromPod(inet, { timeoutMs: 500 }), 300);
     await sc.waitFor((s) => ['blocked', 'connecting', 'failing-over'].includes((s as unknown as Status).state), 60_000, 'the sidecar to give up on the relays').finally(() => clearInterval(traffic2));
@@ -89,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
     check(sameLeaks(await lab.leaks()), 'leaked packets', `${fmtLeaks(await lab.leaks())} (kill switch refused ${st.killSwitch.blockedPackets.ipv4 + st.killSwitch.blockedPackets.ipv6} packets)`);
     for (const r of lab.relays) await lab.setRelayDark(r.index, false);
 
-    step(7, 'SIGTERM: the sidecar stops, the pod stays blocked');
+    step(8, 'SIGTERM: the sidecar stops, the pod stays blocked');
     const code = await sc.stop('SIGTERM');
     check(code === 0, 'exit code', String(code));
     const afterStop = await lab.httpFromPod(inet, { timeoutMs: 3000 });
@@ -101,7 +124,7 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     if (sc?.child.running) await sc.stop('SIGKILL');
     if (lab && !keep) {
-      step(8, 'Tearing the lab down');
+      step(9, 'Tearing the lab down');
       await lab.down();
       say('   every namespace, process and file of the lab removed');
     } else if (lab) say(`\nlab kept: ${lab.prefix} (remove with: mullvad-sidecar lab down ${lab.prefix})`);
