@@ -145,3 +145,13 @@ test('the password never reaches the log', () => {
   assert.ok(lines.length > 0);
   assert.ok(!lines.join('\n').includes('hunter2'));
 });
+
+test('SOCKS5 UDP ASSOCIATE (not implemented yet): "command not supported" (0x07), no exit dialled', async () => {
+  dialed.length = 0;
+  const user = Buffer.from('scraper');
+  const pass = Buffer.from('hunter2');
+  const hello = Buffer.concat([Buffer.from([5, 1, 2, 1, user.length]), user, Buffer.from([pass.length]), pass, Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0])]);
+  const answer = Buffer.from(await raw(hello), 'latin1');
+  assert.deepEqual([...answer.subarray(0, 6)], [5, 2, 1, 0, 5, 7], 'method userpass, auth ok, then reply 7');
+  assert.deepEqual(dialed, []);
+});
