@@ -21,7 +21,9 @@ export function settingDefaults(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of SETTING_SPECS) {
     const v = d[s.env];
-    out[s.env] = v === undefined || v === '' || v === '(auto)' ? '' : isDuration(s.env) ? formatMs(Number(v)) : String(v);
+    // A structured default (PROXY_DEFAULT_LOCATION's empty location) has no text form: unset means it.
+    const unset = v === undefined || v === '' || v === '(auto)' || (typeof v === 'object' && v !== null);
+    out[s.env] = unset ? '' : isDuration(s.env) ? formatMs(Number(v)) : String(v);
   }
   out['LOG_FORMAT'] = 'json';
   out['POD_NAME'] = '';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { SETTING_SPECS } from '../../src/config/settings.js';
-import { artifacts } from '../../src/inject/artifacts.js';
+import { artifacts, settingDefaults } from '../../src/inject/artifacts.js';
 import { HELM_EXPRESSIONS } from '../../src/inject/chart.js';
 import { injectYaml } from '../../src/inject/inject.js';
 import { parseInjectArgs } from '../../src/inject/options.js';
@@ -97,4 +97,9 @@ test('the chart knows every setting and rejects unknown ones', () => {
   const tpl = read('charts/mullvad-sidecar/templates/_sidecar.tpl');
   for (const s of SETTING_SPECS) assert.ok(tpl.includes(`"${s.env}"`), `${s.env} missing from the chart's list`);
   assert.match(tpl, /fail \(printf "mullvad-sidecar: unknown setting/);
+});
+
+test('every setting default has a text form a user can uncomment (no "[object Object]")', () => {
+  for (const [env, v] of Object.entries(settingDefaults())) assert.doesNotMatch(v, /\[object /, `${env} default renders as ${v}`);
+  for (const f of ['charts/mullvad-sidecar/values.yaml', 'deploy/compose/.env.example']) assert.doesNotMatch(read(f), /\[object /, f);
 });
