@@ -4,8 +4,8 @@
 // page by page, every body bounded. The token goes in a header only; it is
 // never in an error message or a log line.
 import { readFile } from 'node:fs/promises';
-import https from 'node:https';
 import { posix } from 'node:path';
+import { httpGetter } from '../system/http-get.js';
 import type { Discovered } from './index.js';
 import { apiPagePath, MAX_API_BODY_BYTES, MAX_API_PAGES, parseApiPage, type ApiList } from './api.js';
 
@@ -46,33 +46,25 @@ export async function readApiList(o: KubeApiOptions, list: ApiList): Promise<Lis
   throw new Error(`reading ${list}: more than ${MAX_API_PAGES} pages`);
 }
 
-function get(o: KubeApiOptions, path: string, token: string, ca: string): Promise<string> {
+async function get(o: KubeApiOptions, path: string, token: string, ca: string): Promise<string> {
   const url = new URL(path, o.server);
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'GET', ca, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, timeout: o.timeoutMs ?? 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (b: Buffer) => {
-        size += b.length;
-        if (size > MAX_API_BODY_BYTES) {
-          req.destroy(new Error(`GET ${url.pathname}: the answer is larger than ${MAX_API_BODY_BYTES} bytes`));
-          return;
-        }
-        chunks.push(b);
-      });
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode === 200) return resolve(text);
-        // The status is what the log says: 401 = the token, 403 = RBAC, 404 = no such API (ServiceCIDR before 1.33).
-        const detail = statusMessage(text);
-        reject(new Error(`GET ${url.pathname}: HTTP ${res.statusCode ?? 0}${detail ? ` (${detail})` : ''}`));
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${o.timeoutMs ?? 10_000} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let status: number;
+  let text: string;
+  try {
+    const res = await httpGetter(MAX_API_BODY_BYTES, { ca })(url.href, { signal, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    status = res.status;
+    text = await res.text();
+  } catch (e) {
+    // The message names the path only: the token is in a header, never in a URL or an error.
+    const why = signal.aborted ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e);
+    throw new Error(`GET ${url.pathname}: ${why}`, { cause: e });
+  }
+  if (status === 200) return text;
+  // The status is what the log says: 401 = the token, 403 = RBAC, 404 = no such API (ServiceCIDR before 1.33).
+  const detail = statusMessage(text);
+  throw new Error(`GET ${url.pathname}: HTTP ${status}${detail ? ` (${detail})` : ''}`);
 }
 
 /** The `message` of a Kubernetes Status object, shortened and printable, or ''. */

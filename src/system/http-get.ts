@@ -1,5 +1,5 @@
 // A small GET over node:http/https for the sidecar's own two requests (the exit
-// check and the relay list). Not the global fetch: undici is a large bundle of
+// check, the relay list, the Kubernetes API). Not the global fetch: undici is a large bundle of
 // JavaScript plus a WebAssembly HTTP parser, and loading it costs ~6 MiB of
 // resident memory in every replica (docs/performance.md). It also reads the body
 // only up to a limit, whatever the server says in Content-Length.
@@ -26,8 +26,13 @@ export class BodyTooLargeError extends SidecarError {
   override readonly code = 'E_HTTP_BODY_TOO_LARGE';
 }
 
+export interface HttpGetterOptions {
+  /** Trusted CA certificates (PEM) for https instead of Node's bundled roots (the Kubernetes API's ca.crt). */
+  ca?: string;
+}
+
 /** A GET that refuses bodies over `maxBytes` while reading them. */
-export function httpGetter(maxBytes: number): HttpGet {
+export function httpGetter(maxBytes: number, o: HttpGetterOptions = {}): HttpGet {
   return (url, init) =>
     new Promise((resolve, reject) => {
       let u: URL;
@@ -41,7 +46,8 @@ export function httpGetter(maxBytes: number): HttpGet {
         reject(new Error(`unsupported protocol ${u.protocol}`));
         return;
       }
-      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'GET', headers: init.headers, signal: init.signal }, (res) =>
+      const tls = u.protocol === 'https:' && o.ca !== undefined ? { ca: o.ca } : {};
+      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'GET', headers: init.headers, signal: init.signal, ...tls }, (res) =>
         resolve(responseOf(res, maxBytes, init.signal)),
       );
       req.on('error', reject);
