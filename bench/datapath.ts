@@ -7,8 +7,9 @@
 import { parseCidr, type Cidr } from '../src/config/cidr.js';
 import type { InterfaceAddress } from '../src/config/types.js';
 import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from '../src/firewall/policy.js';
-import { renderRuleset, renderTransaction } from '../src/firewall/render.js';
-import type { Lab } from '../src/lab/lab.js';
+import { renderRuleset } from '../src/firewall/render.js';
+import { renderUplinkGuard } from '../src/firewall/uplink.js';
+import type { Lab, LabRelay } from '../src/lab/lab.js';
 import { podProcesses } from '../src/lab/run-sidecar.js';
 import { killSwitchRuleset, makeBaseline } from './lib/baseline.js';
 import { IPERF_PORT, iperfRun, waitTunnel } from './lib/iperf.js';
@@ -23,31 +24,46 @@ export interface Variant {
   ruleset: string;
 }
 
+/** What the variants need to know of the lab (a plain object: nft checks them without a lab, test/integration). */
+export interface DatapathNet {
+  podIp: string;
+  clusterDns: string;
+  relay: Pick<LabRelay, 'ip' | 'port'>;
+}
+
+export function datapathNet(lab: Lab): DatapathNet {
+  return { podIp: lab.pod.ip, clusterDns: lab.clusterDns, relay: lab.relays[0]! };
+}
+
 /** The sidecar's connected-state policy for the wg-quick tunnel `iface`. */
-export function connectedPolicy(lab: Lab, iface: string, addresses: InterfaceAddress[], uplinks: string[]): FirewallPolicy {
-  const relay = lab.relays[0]!;
-  const bypass = [`${lab.pod.ip.replace(/\.\d+$/, '.0')}/24`, '10.96.0.0/12'].map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
+export function connectedPolicy(net: DatapathNet, iface: string, addresses: InterfaceAddress[], uplinks: string[]): FirewallPolicy {
+  const bypass = [`${net.podIp.replace(/\.\d+$/, '.0')}/24`, '10.96.0.0/12'].map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
   return {
     state: 'connected',
     killSwitch: true,
     bypass,
     fwmark: 51820,
-    dns: { forwarderPort: 10053, upstreamSourcePorts: DNS_UPSTREAM_PORTS, clusterResolvers: [lab.clusterDns] },
+    dns: { forwarderPort: 10053, upstreamSourcePorts: DNS_UPSTREAM_PORTS, clusterResolvers: [net.clusterDns] },
     uplinks,
     tunnelName: iface,
-    endpoint: { ip: relay.ip, port: relay.port, family: 4 },
+    endpoint: { ip: net.relay.ip, port: net.relay.port, family: 4 },
     tunnel: { interface: iface, addresses },
   };
 }
 
-export function variants(lab: Lab, iface: string, addresses: InterfaceAddress[], uplinks: string[]): Variant[] {
-  const full = connectedPolicy(lab, iface, addresses, uplinks);
-  const noGuard = connectedPolicy(lab, iface, addresses, []);
+/**
+ * Each variant is one whole ruleset after FLUSH, built from the renderer's parts
+ * (never by cutting lines out of a rendered transaction: that broke silently when
+ * the transaction's header changed).
+ */
+export function variants(net: DatapathNet, iface: string, addresses: InterfaceAddress[], uplinks: string[]): Variant[] {
+  const full = connectedPolicy(net, iface, addresses, uplinks);
+  const noGuard = connectedPolicy(net, iface, addresses, []);
   const emptyEgress = uplinks.map((d, i) => `\tchain e${i} {\n\t\ttype filter hook egress device "${d}" priority filter; policy accept;\n\t}`).join('\n');
   return [
     { name: 'no ruleset', ruleset: FLUSH },
-    { name: 'wg-quick kill switch', ruleset: FLUSH + killSwitchRuleset(lab, lab.relays[0]!, iface).split('\n').slice(2).join('\n') },
-    { name: 'sidecar, complete', ruleset: FLUSH + renderTransaction(full).split('\n').slice(4).join('\n') },
+    { name: 'wg-quick kill switch', ruleset: FLUSH + killSwitchRuleset(net.relay, iface) },
+    { name: 'sidecar, complete', ruleset: `${FLUSH}${renderRuleset(full)}\n${renderUplinkGuard(full, [])}` },
     { name: 'sidecar, no uplink guard', ruleset: FLUSH + renderRuleset(noGuard) },
     { name: 'sidecar, mark chain, no egress hook', ruleset: FLUSH + renderRuleset(full) },
     { name: 'sidecar, no guard + empty egress hook', ruleset: `${FLUSH}${renderRuleset(noGuard)}\ntable netdev ${TABLE} {\n${emptyEgress}\n}\n` },
@@ -87,7 +103,7 @@ export async function benchDatapath(lab: Lab, rounds: number, seconds: number, r
   try {
     await b.up();
     await waitTunnel(lab);
-    const vs = variants(lab, b.iface, await podAddresses(lab, b.iface), await podUplinks(lab, b.iface));
+    const vs = variants(datapathNet(lab), b.iface, await podAddresses(lab, b.iface), await podUplinks(lab, b.iface));
     const [wgPid] = await podProcesses(lab, 'wireguard-go');
     if (!wgPid) throw new Error('no wireguard-go in the pod');
     const figures: Record<string, { mbit: number; cpuMsPerMB: number }[]> = Object.fromEntries(vs.map((v) => [v.name, []]));

@@ -19,7 +19,7 @@ export interface Baseline {
 // the mark only after \`ip link set up\`, and wireguard-go's first handshake, sent
 // at link-up, would be dropped by a mark rule installed beforehand (seen here: the
 // next attempt comes 5 s later). The sidecar's rule is stricter (mark + address).
-export function killSwitchRuleset(lab: Lab, relay: LabRelay, iface: string): string {
+export function killSwitchRuleset(relay: Pick<LabRelay, 'ip' | 'port'>, iface: string): string {
   return `table inet bench_killswitch
 delete table inet bench_killswitch
 table inet bench_killswitch {
@@ -62,7 +62,7 @@ export async function makeBaseline(lab: Lab, relay: LabRelay, mtu?: number): Pro
     iface,
     confPath,
     async up() {
-      await lab.podExec(['nft', '-f', '-'], { stdin: killSwitchRuleset(lab, relay, iface) });
+      await lab.podExec(['nft', '-f', '-'], { stdin: killSwitchRuleset(relay, iface) });
       await lab.podExec(wgQuick('up'), { timeoutMs: 20_000 });
     },
     down,
