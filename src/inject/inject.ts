@@ -15,6 +15,7 @@ import {
   type SidecarOptions,
 } from './spec.js';
 import { podSpecPath, workloadName } from './workloads.js';
+import type { PodIdentity } from './rbac.js';
 
 export interface InjectResult {
   output: string;
@@ -22,13 +23,13 @@ export interface InjectResult {
   injected: string[];
   /** Workloads that already had exactly this sidecar. */
   unchanged: string[];
-  /** The ServiceAccount of every pod template seen (namespace "default" when the manifest names none). */
-  subjects: { namespace: string; serviceAccount: string }[];
+  /** Who every pod template seen runs as: what `inject --kubernetes-discovery` binds (rbac.ts). */
+  pods: PodIdentity[];
 }
 
 export function injectYaml(src: string, o: SidecarOptions, where = 'stdin'): InjectResult {
   const docs = parseAllDocuments(src, { prettyErrors: false });
-  const result: InjectResult = { output: '', injected: [], unchanged: [], subjects: [] };
+  const result: InjectResult = { output: '', injected: [], unchanged: [], pods: [] };
   if (!Array.isArray(docs)) return { ...result, output: src }; // an empty stream
   let out = '';
   let pos = 0;
@@ -80,10 +81,20 @@ function injectObject(doc: Document, obj: YAMLMap, o: SidecarOptions, result: In
   // A one-line `spec: {...}` would print the whole sidecar on that line: block style instead.
   if (changed && wasFlow) podSpec.flow = false;
   (changed ? result.injected : result.unchanged).push(name);
-  const ns = obj.getIn(['metadata', 'namespace']);
-  const sa = podSpec.get('serviceAccountName');
-  result.subjects.push({ namespace: typeof ns === 'string' && ns ? ns : 'default', serviceAccount: typeof sa === 'string' && sa ? sa : 'default' });
+  result.pods.push(podIdentity(name, obj, podSpec));
   return changed;
+}
+
+/** The namespace the manifest names (if any) and the ServiceAccount the pods run as, as Kubernetes resolves it. */
+function podIdentity(workload: string, obj: YAMLMap, podSpec: YAMLMap): PodIdentity {
+  const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  return {
+    workload,
+    namespace: text(obj.getIn(['metadata', 'namespace'])),
+    // serviceAccount is the deprecated alias the API server still honours when serviceAccountName is empty.
+    serviceAccount: text(podSpec.get('serviceAccountName')) ?? text(podSpec.get('serviceAccount')) ?? 'default',
+    tokenMounted: podSpec.get('automountServiceAccountToken') !== false,
+  };
 }
 
 /** The sidecar goes first: containers listed before it would run before the kill switch exists. */

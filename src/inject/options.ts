@@ -10,6 +10,8 @@ export interface InjectArgs {
   input: string | undefined;
   /** --kubernetes-discovery: KUBERNETES_DISCOVERY=api, and its ClusterRole and bindings appended. */
   kubernetesDiscovery: boolean;
+  /** --namespace: where manifests that name no namespace are applied (binds their ServiceAccounts there). */
+  namespace: string | undefined;
 }
 
 export const INJECT_USAGE = `usage: mullvad-sidecar inject [FILE|-] [options]
@@ -29,8 +31,10 @@ options:
                         see docs/deploy.md for the leak windows this leaves)
   --kubernetes-discovery
                         KUBERNETES_DISCOVERY=api, and append a ClusterRole (get/list
-                        servicecidrs, nodes) bound to each injected pod's ServiceAccount
-                        (metadata.namespace, else "default")
+                        servicecidrs, nodes) bound to the ServiceAccount of each injected
+                        pod template (serviceAccountName, else "default"), in its namespace
+  --namespace NS        with --kubernetes-discovery: the namespace of objects that name none
+                        (default "default", with a warning); one that names another is refused
 `;
 
 /** The package version: the default image tag. */
@@ -64,6 +68,7 @@ export function parseInjectArgs(argv: readonly string[]): InjectArgs {
   const settings = new Map<string, string>();
   let input: string | undefined;
   let kubernetesDiscovery = false;
+  let namespace: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
@@ -99,20 +104,32 @@ export function parseInjectArgs(argv: readonly string[]): InjectArgs {
         kubernetesDiscovery = true;
         settings.set('KUBERNETES_DISCOVERY', 'api');
         break;
+      case '--namespace':
+      case '-n':
+        namespace = namespaceName(flag, value());
+        break;
       default:
         if (raw.startsWith('-') && raw !== '-') throw new ConfigError(raw, 'unknown option', `see 'mullvad-sidecar inject --help'`);
         if (input !== undefined) throw new ConfigError(raw, 'only one input file');
         input = raw;
     }
   }
+  if (namespace !== undefined && !kubernetesDiscovery)
+    throw new ConfigError('--namespace', 'only names where the ServiceAccounts of --kubernetes-discovery live', 'add --kubernetes-discovery, or drop --namespace');
   // Env order follows the settings table, so the output does not depend on flag order.
   const ordered = Object.fromEntries(SETTING_SPECS.filter((s) => settings.has(s.env)).map((s) => [s.env, settings.get(s.env)!]));
-  return { sidecar: { image, imagePullPolicy, secretName, mode, settings: ordered }, input, kubernetesDiscovery };
+  return { sidecar: { image, imagePullPolicy, secretName, mode, settings: ordered }, input, kubernetesDiscovery, namespace };
 }
 
 /** A Secret name: an RFC 1123 subdomain. */
 function dnsLabel(flag: string, v: string): string {
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(v)) throw new ConfigError(flag, `'${v}' is not a valid Secret name`, 'lowercase letters, digits, - and .');
+  return v;
+}
+
+/** A namespace name: an RFC 1123 label. */
+function namespaceName(flag: string, v: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new ConfigError(flag, `'${v}' is not a valid namespace name`, 'at most 63 lowercase letters, digits and -, starting and ending with a letter or digit');
   return v;
 }
 

@@ -3,6 +3,7 @@
 // ClusterRole that may only get and list ServiceCIDRs and nodes, bound to the
 // pod's ServiceAccount. test/unit/chart.test.ts keeps the generated files in step.
 import { stringify } from 'yaml';
+import { ConfigError } from '../errors.js';
 import type { JsonObject } from './spec.js';
 
 export const DISCOVERY_ROLE = 'mullvad-sidecar-kubernetes-discovery';
@@ -62,9 +63,11 @@ export function renderKustomizeDiscovery(): Map<string, string> {
   return new Map([
     [`${KUSTOMIZE_DISCOVERY}/kustomization.yaml`, `${HEADER}
 # A kustomize Component with the RBAC of KUBERNETES_DISCOVERY=api: a ClusterRole that may get/list
-# ServiceCIDRs and nodes, bound to the ServiceAccount "default" of namespace "default". Patch the
-# binding's subject to your pods' ServiceAccount and namespace, and set KUBERNETES_DISCOVERY=api
-# on the sidecar (README "The cluster, reached with nothing configured").
+# ServiceCIDRs and nodes, bound to the ServiceAccount "default". The overlay's \`namespace:\` moves
+# the binding's subject into that namespace (kustomize rewrites a subject named "default").
+# Another ServiceAccount, or a second namespace (the binding is cluster-wide, so give each its
+# own name): the patches in README "RBAC for the API".
+# Set KUBERNETES_DISCOVERY=api on the sidecar too.
 apiVersion: kustomize.config.k8s.io/v1alpha1
 kind: Component
 resources:
@@ -74,20 +77,47 @@ resources:
   ]);
 }
 
-/** `inject --kubernetes-discovery`: the YAML stream with the role and one binding per ServiceAccount appended. */
-export function appendDiscoveryRbac(output: string, subjects: readonly { namespace: string; serviceAccount: string }[]): string {
-  if (subjects.length === 0) return output;
-  return `${output}${output === '' || output.endsWith('\n') ? '' : '\n'}---\n${renderInjectedRbac(subjects)}`;
+/** Who one injected pod template runs as (src/inject/inject.ts fills it in). */
+export interface PodIdentity {
+  /** Kind/[namespace/]name, for messages. */
+  workload: string;
+  /** metadata.namespace, undefined when the manifest names none. */
+  namespace: string | undefined;
+  /** serviceAccountName (or the deprecated serviceAccount), else "default". */
+  serviceAccount: string;
+  /** false with automountServiceAccountToken: false: the sidecar finds no token to read the API with. */
+  tokenMounted: boolean;
 }
 
-function renderInjectedRbac(subjects: readonly { namespace: string; serviceAccount: string }[]): string {
-  const seen = new Set<string>();
-  const docs = [discoveryClusterRole()];
-  for (const s of subjects) {
-    const key = `${s.namespace}/${s.serviceAccount}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    docs.push(discoveryBinding(s.namespace, s.serviceAccount));
+export interface DiscoverySubject {
+  namespace: string;
+  serviceAccount: string;
+}
+
+/**
+ * The ServiceAccounts to bind, one per (namespace, serviceAccount) actually used. A manifest's own
+ * namespace must agree with `--namespace` (kubectl apply -n refuses the same conflict); without either,
+ * "default" is assumed and said on stderr, since kubectl would apply it to the current context's namespace.
+ */
+export function discoverySubjects(pods: readonly PodIdentity[], namespaceFlag: string | undefined): { subjects: DiscoverySubject[]; warnings: string[] } {
+  const subjects = new Map<string, DiscoverySubject>();
+  const warnings: string[] = [];
+  for (const p of pods) {
+    if (p.namespace !== undefined && namespaceFlag !== undefined && p.namespace !== namespaceFlag)
+      throw new ConfigError(p.workload, `is in namespace '${p.namespace}', but --namespace is '${namespaceFlag}'`, 'make them agree, or drop --namespace (kubectl apply -n refuses the same conflict)');
+    const namespace = p.namespace ?? namespaceFlag ?? 'default';
+    if (p.namespace === undefined && namespaceFlag === undefined)
+      warnings.push(`${p.workload} names no namespace: its ServiceAccount '${p.serviceAccount}' is bound in 'default'; pass --namespace NS if it is applied elsewhere`);
+    if (!p.tokenMounted)
+      warnings.push(`${p.workload} sets automountServiceAccountToken: false: KUBERNETES_DISCOVERY=api finds no token and bypasses nothing from the API`);
+    subjects.set(`${namespace}/${p.serviceAccount}`, { namespace, serviceAccount: p.serviceAccount });
   }
-  return yaml(docs);
+  return { subjects: [...subjects.values()], warnings };
+}
+
+/** `inject --kubernetes-discovery`: the YAML stream with the role and one binding per ServiceAccount appended. */
+export function appendDiscoveryRbac(output: string, subjects: readonly DiscoverySubject[]): string {
+  if (subjects.length === 0) return output;
+  const docs = [discoveryClusterRole(), ...subjects.map((s) => discoveryBinding(s.namespace, s.serviceAccount))];
+  return `${output}${output === '' || output.endsWith('\n') ? '' : '\n'}---\n${yaml(docs)}`;
 }

@@ -11,6 +11,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { injectYaml } from '../../src/inject/inject.js';
 import { parseInjectArgs } from '../../src/inject/options.js';
 import { SIDECAR_NAME } from '../../src/inject/spec.js';
+import { discoveryBinding, discoveryClusterRole, discoverySubjects } from '../../src/inject/rbac.js';
 import { podSpecPath } from '../../src/inject/workloads.js';
 import { hasCommand, ROOT, run } from './helpers/podman.js';
 
@@ -54,4 +55,54 @@ test('kubectl kustomize: the monitoring and network-policy components render the
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** Renders an overlay in a temporary directory; `../component` and `../kubernetes-discovery` point at ours. */
+async function renderOverlay(kustomization: string, files: Record<string, string>): Promise<Obj[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'kube-kz-'));
+  try {
+    const k = relative(dir, `${ROOT}/deploy/kubernetes/kustomize`);
+    await writeFile(join(dir, 'kustomization.yaml'), kustomization.replaceAll('../component', `${k}/component`).replaceAll('../kubernetes-discovery', `${k}/kubernetes-discovery`));
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+    return parseAllDocuments((await run(['kubectl', 'kustomize', dir])).stdout).map((d) => d.toJSON() as Obj);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const APP = (sa: string): string =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: scraper}\nspec: {template: {spec: {${sa}containers: [{name: app, image: busybox}]}}}\n`;
+
+test('kubectl kustomize: the kubernetes-discovery component binds the ServiceAccount "default" of the namespace kustomize sets', { skip }, async () => {
+  const ns = `kz-${process.pid}`;
+  const objs = await renderOverlay(`namespace: ${ns}\nresources: [app.yaml]\ncomponents: [../component, ../kubernetes-discovery]\n`, { 'app.yaml': APP('') });
+  assert.deepEqual(objs.find((o) => o['kind'] === 'ClusterRole'), discoveryClusterRole(), 'the role untouched (cluster-scoped: no namespace)');
+  const binding = objs.find((o) => o['kind'] === 'ClusterRoleBinding')!;
+  assert.deepEqual(binding['subjects'], [{ kind: 'ServiceAccount', name: 'default', namespace: ns }]);
+  assert.equal(binding['metadata'].namespace, undefined);
+  assert.equal(objs.find((o) => o['kind'] === 'Deployment')!['metadata'].namespace, ns);
+  // Another ServiceAccount's subject moves only when the build defines that ServiceAccount: why the README's
+  // patch sets the namespace as well.
+  const renamed = 'patches:\n  - target: {kind: ClusterRoleBinding}\n    patch: |-\n      - {op: replace, path: /subjects/0/name, value: scraper}\n';
+  const base = `namespace: ${ns}\ncomponents: [../component, ../kubernetes-discovery]\n${renamed}`;
+  const sa = 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: scraper}\n';
+  const subject = (o: Obj[]): Obj => o.find((x) => x['kind'] === 'ClusterRoleBinding')!['subjects'][0];
+  assert.deepEqual(subject(await renderOverlay(`resources: [app.yaml, sa.yaml]\n${base}`, { 'app.yaml': APP('serviceAccountName: scraper, '), 'sa.yaml': sa })), { kind: 'ServiceAccount', name: 'scraper', namespace: ns });
+  assert.deepEqual(subject(await renderOverlay(`resources: [app.yaml]\n${base}`, { 'app.yaml': APP('serviceAccountName: scraper, ') })), { kind: 'ServiceAccount', name: 'scraper', namespace: 'default' });
+});
+
+test('kubectl kustomize: the README\'s overlay for another ServiceAccount binds exactly what inject --kubernetes-discovery --namespace binds', { skip }, async () => {
+  const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
+  const overlay = /```yaml\n(# kustomization\.yaml \(the overlay\)\n[\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(overlay, 'README has the overlay under "RBAC for the API"');
+  const objs = await renderOverlay(`resources: [app.yaml]\n${overlay}`, { 'app.yaml': APP('serviceAccountName: scraper, ') });
+  const binding = objs.find((o) => o['kind'] === 'ClusterRoleBinding');
+  assert.deepEqual(binding, discoveryBinding('apps', 'scraper'), 'name and subject as inject renders them');
+  const app = objs.find((o) => o['kind'] === 'Deployment')!;
+  const sidecar = app['spec'].template.spec.initContainers[0];
+  assert.equal(sidecar.name, SIDECAR_NAME);
+  assert.deepEqual(sidecar.env.filter((e: Obj) => e['name'] === 'KUBERNETES_DISCOVERY'), [{ name: 'KUBERNETES_DISCOVERY', value: 'api' }]);
+  // inject of the same app for the same namespace binds the same subject.
+  const injected = injectYaml(APP('serviceAccountName: scraper, '), parseInjectArgs(['--kubernetes-discovery', '--namespace', 'apps']).sidecar);
+  assert.deepEqual(discoverySubjects(injected.pods, 'apps').subjects, [{ namespace: 'apps', serviceAccount: 'scraper' }]);
 });

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { injectYaml } from '../../src/inject/inject.js';
 import { parseInjectArgs } from '../../src/inject/options.js';
-import { appendDiscoveryRbac, discoveryBinding, discoveryClusterRole, renderChartDiscoveryTemplate, KUSTOMIZE_DISCOVERY } from '../../src/inject/rbac.js';
+import { appendDiscoveryRbac, discoveryBinding, discoveryClusterRole, discoverySubjects, renderChartDiscoveryTemplate, KUSTOMIZE_DISCOVERY } from '../../src/inject/rbac.js';
+import { ConfigError } from '../../src/errors.js';
 
 const root = (rel: string): string => new URL(`../../../${rel}`, import.meta.url).pathname;
 
@@ -46,10 +47,58 @@ test('inject --kubernetes-discovery: KUBERNETES_DISCOVERY=api on the sidecar, th
     'apiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec: {containers: [{name: app, image: x}]}',
   ].join('\n---\n');
   const r = injectYaml(src, args.sidecar);
-  const docs = parseAllDocuments(appendDiscoveryRbac(r.output, r.subjects)).map((d) => d.toJSON() as { kind: string });
+  const docs = parseAllDocuments(appendDiscoveryRbac(r.output, discoverySubjects(r.pods, undefined).subjects)).map((d) => d.toJSON() as { kind: string });
   assert.deepEqual(docs.map((d) => d.kind), ['Deployment', 'Deployment', 'Pod', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding']);
   assert.deepEqual(docs.slice(3), [discoveryClusterRole(), discoveryBinding('apps', 'scraper'), discoveryBinding('default', 'default')]);
   // Without it, or without pods, nothing is appended.
   assert.equal(parseInjectArgs([]).kubernetesDiscovery, false);
   assert.equal(appendDiscoveryRbac('kind: ConfigMap\n', []), 'kind: ConfigMap\n');
+});
+
+const deployment = (meta: string, podSpec: string): string =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w, ${meta}}\nspec: {template: {spec: {${podSpec}containers: [{name: app, image: x}]}}}`;
+const pods = (...docs: string[]) => injectYaml(docs.join('\n---\n'), parseInjectArgs(['--kubernetes-discovery']).sidecar).pods;
+
+test('inject: the ServiceAccount each pod template runs as, as the API server resolves it', () => {
+  const got = pods(
+    deployment('namespace: apps', 'serviceAccountName: scraper, '),
+    deployment('namespace: apps', 'serviceAccount: legacy, '), // the deprecated alias
+    deployment('namespace: apps', 'serviceAccountName: "", serviceAccount: both, '),
+    deployment('namespace: apps', 'serviceAccountName: first, serviceAccount: second, '),
+    deployment('labels: {}', 'automountServiceAccountToken: false, '),
+  );
+  assert.deepEqual(got.map((p) => [p.namespace, p.serviceAccount, p.tokenMounted]), [
+    ['apps', 'scraper', true], ['apps', 'legacy', true], ['apps', 'both', true], ['apps', 'first', true], [undefined, 'default', false],
+  ]);
+});
+
+test('--namespace binds the ServiceAccounts of objects that name no namespace; a manifest\'s own namespace that agrees is fine', () => {
+  const p = pods(deployment('labels: {}', 'serviceAccountName: scraper, '), deployment('namespace: apps', ''), deployment('labels: {}', 'serviceAccountName: scraper, '));
+  const { subjects, warnings } = discoverySubjects(p, 'apps');
+  assert.deepEqual(subjects, [{ namespace: 'apps', serviceAccount: 'scraper' }, { namespace: 'apps', serviceAccount: 'default' }], 'one binding per (namespace, ServiceAccount)');
+  assert.deepEqual(warnings, []);
+  assert.equal(parseInjectArgs(['--kubernetes-discovery', '--namespace', 'apps']).namespace, 'apps');
+  assert.equal(parseInjectArgs(['--kubernetes-discovery', '-n', 'apps']).namespace, 'apps');
+  assert.equal(parseInjectArgs(['--namespace=apps', '--kubernetes-discovery']).namespace, 'apps');
+});
+
+test('a manifest in another namespace than --namespace is refused, naming the workload', () => {
+  const p = pods(deployment('namespace: apps', ''));
+  assert.throws(() => discoverySubjects(p, 'web'), (e: unknown) => e instanceof ConfigError && /Deployment\/apps\/w.*'apps'.*--namespace is 'web'/.test(e.message));
+});
+
+test('without --namespace, "default" is assumed and said; a pod without a token is said too', () => {
+  const { subjects, warnings } = discoverySubjects(pods(deployment('labels: {}', 'serviceAccountName: scraper, automountServiceAccountToken: false, ')), undefined);
+  assert.deepEqual(subjects, [{ namespace: 'default', serviceAccount: 'scraper' }]);
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /Deployment\/w names no namespace.*'scraper' is bound in 'default'.*--namespace/);
+  assert.match(warnings[1]!, /automountServiceAccountToken: false/);
+});
+
+test('--namespace: a valid name, and only with --kubernetes-discovery', () => {
+  for (const bad of ['Apps', 'a_b', '-a', 'a-', 'a'.repeat(64), 'a.b'])
+    assert.throws(() => parseInjectArgs(['--kubernetes-discovery', '--namespace', bad]), (e: unknown) => e instanceof ConfigError && e.message.includes('not a valid namespace name'), bad);
+  assert.throws(() => parseInjectArgs(['--kubernetes-discovery', '--namespace']), ConfigError);
+  assert.throws(() => parseInjectArgs(['--namespace', 'apps']), (e: unknown) => e instanceof ConfigError && /--kubernetes-discovery/.test(e.message));
+  assert.equal(parseInjectArgs(['--kubernetes-discovery', '--namespace', 'a'.repeat(63)]).namespace, 'a'.repeat(63));
 });

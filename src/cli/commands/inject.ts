@@ -4,14 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { wrap } from '../../errors.js';
 import { injectYaml } from '../../inject/inject.js';
 import { INJECT_USAGE, parseInjectArgs } from '../../inject/options.js';
-import { appendDiscoveryRbac } from '../../inject/rbac.js';
+import { appendDiscoveryRbac, discoverySubjects } from '../../inject/rbac.js';
 
 export async function run(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(INJECT_USAGE);
     return 0;
   }
-  const { sidecar, input, kubernetesDiscovery } = parseInjectArgs(args);
+  const { sidecar, input, kubernetesDiscovery, namespace } = parseInjectArgs(args);
   const fromStdin = input === undefined || input === '-';
   let src: string;
   try {
@@ -20,9 +20,12 @@ export async function run(args: string[]): Promise<number> {
     throw wrap(`reading ${fromStdin ? 'stdin' : input}`, err);
   }
   const result = injectYaml(src, sidecar, fromStdin ? 'stdin' : input);
-  // With --kubernetes-discovery, the RBAC it needs for the ServiceAccounts of the pods just injected.
-  process.stdout.write(kubernetesDiscovery ? appendDiscoveryRbac(result.output, result.subjects) : result.output);
+  // With --kubernetes-discovery, the RBAC it needs for the ServiceAccounts of the pods just injected;
+  // a namespace conflict throws before anything is written.
+  const rbac = kubernetesDiscovery ? discoverySubjects(result.pods, namespace) : undefined;
+  process.stdout.write(rbac ? appendDiscoveryRbac(result.output, rbac.subjects) : result.output);
   // stderr only: stdout is the YAML (Helm reads it back).
+  for (const w of rbac?.warnings ?? []) process.stderr.write(`inject: ${w}\n`);
   if (result.injected.length === 0 && result.unchanged.length === 0) process.stderr.write('inject: no pod templates found; input copied unchanged\n');
   return 0;
 }
