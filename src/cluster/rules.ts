@@ -8,6 +8,7 @@
 // (an ExternalName Service with a public address, a hostile answer) goes
 // through the tunnel like any other destination.
 import { cidrContains, parseCidr, type Cidr } from '../config/cidr.js';
+import { byCodeUnit } from '../order.js';
 
 const nets = (...texts: string[]): Cidr[] => texts.map((t) => parseCidr(t)!);
 
@@ -55,7 +56,7 @@ export function serviceHostsFromEnv(env: Readonly<Record<string, string | undefi
     const ip = v.trim();
     if (parseCidr(ip) && !ip.includes('/')) out.push({ variable: k, ip });
   }
-  return out.sort((a, b) => a.variable.localeCompare(b.variable));
+  return out.sort((a, b) => byCodeUnit(a.variable, b.variable));
 }
 
 /** How long a learned address stays without use: the answer's TTL, never below the floor, never above a day. */

@@ -48,8 +48,7 @@ message PostQuantumResponseV1 { repeated bytes ciphertexts = 1; }
 
 export const SERVICE_PATH = '/ephemeralpeer.EphemeralPeer/RegisterPeerV1';
 
-/** Mullvad's relays serve the protocol here, inside the tunnel (plaintext HTTP/2). */
-export const CONFIG_SERVICE = { address: '10.64.0.1', port: 1337 } as const;
+export { CONFIG_SERVICE } from './service.js';
 
 /** The request and response as @grpc/proto-loader decodes them (keepCase, bytes as Buffer). */
 export interface EphemeralPeerRequest {

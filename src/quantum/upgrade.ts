@@ -7,7 +7,7 @@
 import { SidecarError } from '../errors.js';
 import type { ServerConfig } from '../config/types.js';
 import type { EphemeralPeer } from './client.js';
-import { CONFIG_SERVICE } from './proto.js';
+import { CONFIG_SERVICE } from './service.js';
 
 export class QuantumUpgradeError extends SidecarError {
   override readonly code = 'E_QUANTUM_UPGRADE';

@@ -2,6 +2,7 @@
 // relay (`se-got-wg-002`). The proxy's usernames, PROXY_DEFAULT_LOCATION and the
 // `exits` CLI all go through here, so "where" means the same everywhere.
 import type { Relay } from './relay.js';
+import { byCodeUnit } from '../order.js';
 
 export interface Location {
   readonly country?: string;
@@ -80,7 +81,7 @@ export function summarizeCities(relays: readonly Relay[]): CitySummary[] {
     byCity.set(key, list);
   }
   return [...byCity.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => byCodeUnit(a, b))
     .map(([, rs]) => {
       const first = rs[0]!;
       return {

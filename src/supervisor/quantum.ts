@@ -7,7 +7,7 @@
 // A fresh ephemeral key and KEM key pair on every call: nothing is reused.
 import type { ServerConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import { negotiateEphemeralPeer, type EphemeralPeer } from '../quantum/client.js';
+import type { EphemeralPeer } from '../quantum/client.js';
 import { publicKeyOf } from '../quantum/keys.js';
 import { upgradeTunnel } from '../quantum/upgrade.js';
 import type { PeerStats } from '../tunnel/render.js';
@@ -39,7 +39,11 @@ export class QuantumUpgrader {
 
   async upgrade(server: ServerConfig, signal: AbortSignal): Promise<{ readonly kems: readonly string[] }> {
     const { tunnel, clock } = this.d;
-    const negotiate = this.d.negotiate ?? ((parentPublicKey: string) => negotiateEphemeralPeer({ parentPublicKey, timeoutMs: this.d.negotiationTimeoutMs ?? 10_000 }));
+    // The gRPC client is loaded on the first upgrade only: @grpc/grpc-js costs
+    // every sidecar without QUANTUM_RESISTANT several MiB (docs/performance.md).
+    const negotiate =
+      this.d.negotiate ??
+      (async (parentPublicKey: string) => (await import('../quantum/client.js')).negotiateEphemeralPeer({ parentPublicKey, timeoutMs: this.d.negotiationTimeoutMs ?? 10_000 }));
     let before = 0;
     const r = await upgradeTunnel(
       server,

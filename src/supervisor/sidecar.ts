@@ -26,7 +26,6 @@ import { BringUp } from './bringup.js';
 import { probeEnvironment, resolveEndpointHosts, withEndpointMtu } from './facts.js';
 import { planSidecar, uplinksOf, type SidecarPlan } from './plan.js';
 import { startDns, type DnsHandle } from './dns-wiring.js';
-import { prepareExitPool, startExitPool } from '../proxy/index.js';
 import type { Supervisor } from './supervisor.js';
 import { startHealth, startSupervisor } from './sidecar-wiring.js';
 import { followRelayServers, openRelayList, runRelayList, wantsRelayList } from './relay-servers.js';
@@ -65,7 +64,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   for (const b of plan.bypass) log.info('bypass network', { cidr: b.cidr.text, reason: b.reason });
   for (const n of plan.notes) log.warn(n);
   if (plan.dnsMode === 'off') warnDnsOff(log, plan.clusterResolvers);
-  const proxyUsers = await up.step('exit pool users', () => prepareExitPool(settings, plan.bypass.map((b) => b.cidr)));
+  const proxyUsers = await up.step('exit pool users', async () => (settings.proxyListen.length === 0 ? undefined : (await loadProxy()).prepareExitPool(settings, plan.bypass.map((b) => b.cidr))));
 
   // --- blocked, with bypass and the guard; the link watcher keeps the guard current
   const links = { uplinks: plan.uplinks };
@@ -126,7 +125,7 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   const relayList = openRelayList(settings, { tunnelUp: () => tunnelUp.now, log });
   // The exit pool (PROXY_LISTEN): refuses everything until onTunnelUp says the tunnel is up.
   const supRef: { current?: Supervisor } = {};
-  const pool = proxyUsers && relayList ? await up.step('exit pool', () => startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => (supRef.current?.server ? exitRelayOf(supRef.current.server) : undefined), tunnelState: () => supRef.current?.state }), (p) => p.stop()) : undefined;
+  const pool = proxyUsers && relayList ? await up.step('exit pool', async () => (await loadProxy()).startExitPool({ settings, users: proxyUsers, log, registry: metrics.registry, relays: relayList, connected: () => (supRef.current?.server ? exitRelayOf(supRef.current.server) : undefined), tunnelState: () => supRef.current?.state }), (p) => p.stop()) : undefined;
   const sup = await up.step('supervisor', () => Promise.resolve(startSupervisor({ settings, plan, servers, tunnel, routing, firewall, policy, metrics, dns, runner, log, onTunnelUp: (isUp, s) => {
     tunnelUp.now = isUp;
     pool?.tunnelChanged(isUp, settings.dnsUpstreams ?? s.dns);
@@ -197,3 +196,8 @@ function watchLinks(settings: Settings, links: { uplinks: readonly string[] }, f
   return t;
 }
 
+
+/** The exit pool's modules (SOCKS5 server, `socks` client, exits), loaded only with PROXY_LISTEN: a few MiB a sidecar without it does not pay. */
+function loadProxy(): Promise<typeof import('../proxy/index.js')> {
+  return import('../proxy/index.js');
+}
