@@ -44,6 +44,22 @@ export function isDead(m: MonitorMemory, now: number, t: Timings): boolean {
   return m.consecutiveFailures >= 2 && now - m.aliveAt >= t.failoverAfterMs;
 }
 
+/** After a failed probe, the confirming probe goes out this soon: the failed one already waited PROBE_TIMEOUT. */
+export const CONFIRM_DELAY_MS = 100;
+
+/**
+ * How long a degraded tunnel waits before its next check. One failed probe: a
+ * confirming probe almost at once. Two or more: until the silence reaches
+ * FAILOVER_AFTER (the moment isDead can first hold), never longer than a
+ * second, so rx coming back is seen quickly. Without this, a dead relay was
+ * declared one check interval and one probe timeout after FAILOVER_AFTER.
+ */
+export function degradedWaitMs(m: MonitorMemory, now: number, t: Timings & { checkIntervalMs: number }): number {
+  const cap = Math.min(t.checkIntervalMs, 1000);
+  if (m.consecutiveFailures < 2) return Math.min(cap, CONFIRM_DELAY_MS);
+  return Math.max(0, Math.min(cap, m.aliveAt + t.failoverAfterMs - now));
+}
+
 /** Exponential backoff after every server failed in a row: 1 s, 2 s, 4 s … capped. */
 export function backoffMs(round: number, maxMs: number): number {
   return Math.min(maxMs, 1000 * 2 ** Math.max(0, round - 1));

@@ -10,7 +10,7 @@ import type { ExitInfo, ProbeSummary, SidecarState } from '../health/status.js';
 import type { Logger } from '../log/logger.js';
 import type { PeerStats } from '../tunnel/render.js';
 import type { Clock } from './clock.js';
-import { HANDSHAKE_STALE_MS, backoffMs, isDead, needsProbe, type MonitorMemory } from './decide.js';
+import { HANDSHAKE_STALE_MS, backoffMs, degradedWaitMs, isDead, needsProbe, type MonitorMemory } from './decide.js';
 import { allFailedRecently, nextServer } from './selection.js';
 import { SECURITY_EVENT } from '../audit/events.js';
 
@@ -364,6 +364,7 @@ export class Supervisor {
     let lastSampleAt = now;
     let nextVerify = now;
     let verifyFailures = 0;
+    let lastError = 'timeout';
     // The first exit check runs while the first probe is in flight: both gate readiness.
     let verifying: Promise<boolean> | undefined = this.verifyExit(server);
     try {
@@ -377,8 +378,12 @@ export class Supervisor {
         // The bytes arrived at some point after the previous sample: count from
         // there (two failed probes are still needed before a failover), so a dead
         // relay is declared FAILOVER_AFTER after its last sign of life, not later.
-        if (s.rxBytes > m.lastRx) m.aliveAt = Math.max(m.aliveAt, lastSampleAt);
+        const rxGrew = s.rxBytes > m.lastRx;
+        if (rxGrew) m.aliveAt = Math.max(m.aliveAt, lastSampleAt);
         lastSampleAt = t;
+        // Two probes already failed and nothing came back since: the silence alone
+        // completes the verdict, without waiting for a third probe's timeout.
+        if (!rxGrew && isDead(m, t, this.t)) return this.deadRelay(m, t, lastError);
         const why = needsProbe(m, { now: t, rxBytes: s.rxBytes, txBytes: s.txBytes, latestHandshakeMs: s.latestHandshake * 1000 }, this.t);
         m.lastRx = s.rxBytes;
         m.lastTx = s.txBytes;
@@ -396,9 +401,8 @@ export class Supervisor {
           } else {
             m.consecutiveFailures++;
             if (this.state === 'connected') await this.enter('degraded', `probe failed (${why}): ${r.error ?? 'no answer'}`, server);
-            if (isDead(m, this.deps.clock.now(), this.t)) {
-              return { kind: 'dead', reason: 'probe-failed', diagnosis: `no answer through the tunnel for ${Math.round((this.deps.clock.now() - m.aliveAt) / 1000)} s (last error: ${r.error ?? 'timeout'})` };
-            }
+            lastError = r.error ?? 'timeout';
+            if (isDead(m, this.deps.clock.now(), this.t)) return this.deadRelay(m, this.deps.clock.now(), lastError);
           }
         }
         if (verifying || (this.state === 'connected' && this.deps.clock.now() >= nextVerify)) {
@@ -408,12 +412,16 @@ export class Supervisor {
           nextVerify = this.deps.clock.now() + (ok ? this.t.verifyIntervalMs : Math.min(this.t.verifyIntervalMs, 1000 * 2 ** Math.min(verifyFailures, 5)));
         }
         // While degraded, confirm quickly; otherwise the cheap cadence.
-        await this.sleep(this.state === 'degraded' ? Math.min(this.t.checkIntervalMs, 1000) : this.t.checkIntervalMs);
+        await this.sleep(this.state === 'degraded' ? degradedWaitMs(m, this.deps.clock.now(), this.t) : this.t.checkIntervalMs);
       }
       return { kind: 'stopped' };
     } finally {
       this.deps.onTunnelUp?.(false, server);
     }
+  }
+
+  private deadRelay(m: MonitorMemory, now: number, lastError: string): Outcome {
+    return { kind: 'dead', reason: 'probe-failed', diagnosis: `no answer through the tunnel for ${Math.round((now - m.aliveAt) / 1000)} s (last error: ${lastError})` };
   }
 
   private async verifyExit(server: ServerConfig): Promise<boolean> {

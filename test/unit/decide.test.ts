@@ -2,7 +2,7 @@
 // dead, how long to back off.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HANDSHAKE_STALE_MS, backoffMs, isDead, needsProbe, type LinkSample, type MonitorMemory } from '../../src/supervisor/decide.js';
+import { CONFIRM_DELAY_MS, HANDSHAKE_STALE_MS, backoffMs, degradedWaitMs, isDead, needsProbe, type LinkSample, type MonitorMemory } from '../../src/supervisor/decide.js';
 
 const NOW = 1_700_000_000_000;
 const T = { probeIntervalMs: 30_000, failoverAfterMs: 15_000 };
@@ -37,6 +37,22 @@ describe('isDead: two failed probes in a row AND FAILOVER_AFTER without rx', () 
     { name: 'many failures but rx just now', failures: 9, silentMs: 0, want: false },
   ];
   for (const c of cases) test(c.name, () => assert.equal(isDead(mem({ consecutiveFailures: c.failures, aliveAt: NOW - c.silentMs }), NOW, T), c.want));
+});
+
+describe('degradedWaitMs: confirm at once, then wake exactly when the silence reaches FAILOVER_AFTER', () => {
+  const t = { probeIntervalMs: 10_000, failoverAfterMs: 2000, checkIntervalMs: 1000 };
+  const mem = (consecutiveFailures: number, aliveAt: number): MonitorMemory => ({ lastRx: 0, lastTx: 0, aliveAt, lastProbeAt: 0, consecutiveFailures });
+  const cases: [string, MonitorMemory, number, number][] = [
+    ['one failure: a confirming probe almost at once', mem(1, 0), 500, CONFIRM_DELAY_MS],
+    ['two failures, 1.6 s of silence: wake at 2 s', mem(2, 0), 1600, 400],
+    ['two failures, silence far from FAILOVER_AFTER: never longer than a second', mem(2, 0), 100, 1000],
+    ['two failures, FAILOVER_AFTER already reached: no wait', mem(2, 0), 2500, 0],
+  ];
+  for (const [name, m, now, want] of cases) test(name, () => assert.equal(degradedWaitMs(m, now, t), want));
+  test('a check interval below the cap bounds every wait', () => {
+    assert.equal(degradedWaitMs(mem(2, 0), 100, { ...t, checkIntervalMs: 50 }), 50);
+    assert.equal(degradedWaitMs(mem(1, 0), 100, { ...t, checkIntervalMs: 50 }), 50);
+  });
 });
 
 describe('backoffMs', () => {

@@ -39,6 +39,28 @@ describe('supervisor: failover', () => {
     assert.deepEqual(w.events.filter((e) => e.startsWith('tunnel')), [`tunnel create ${A}`, `tunnel setServer ${B}`]);
   });
 
+  test('tuned settings: dead once two probes failed and FAILOVER_AFTER of silence is complete — not a check interval and a probe timeout later', async () => {
+    const PROBE_TIMEOUT = 500;
+    const w = new FakeWorld([A, B], { checkIntervalMs: 1000, failoverAfterMs: 2000, probeIntervalMs: 10_000 });
+    // A failed probe costs its timeout (the fake's probes otherwise take no time).
+    const probe = w.deps.probe;
+    w.deps.probe = async (s, signal) => {
+      const r = await probe(s, signal);
+      if (!r.ok) w.clock.t += PROBE_TIMEOUT;
+      return r;
+    };
+    const DARK = T0 + 65_300; // between periodic probes (every 10 s from T0 + 20 ms)
+    w.relay(A).up = dark(DARK);
+    await w.drive(() => w.sup.server?.name === B && readyNow(w), 600_000);
+    const failing = w.states.find((s) => s.state === 'failing-over')!;
+    const probesWhileDegraded = w.sleeps.filter((s) => s.state === 'degraded').map((s) => s.ms);
+    // The first check after DARK (≤ 1 s), its probe's timeout, a confirming probe
+    // 100 ms later and its timeout: by then the silence exceeds FAILOVER_AFTER.
+    assert.ok(failing.t - DARK <= 1000 + 2 * PROBE_TIMEOUT + 100, `failover ${failing.t - DARK} ms after going dark`);
+    assert.deepEqual(probesWhileDegraded, [100], 'one confirming probe, 100 ms after the first failure');
+    assert.match(failing.reason, /no answer through the tunnel for \d+ s \(last error: timeout\)$/);
+  });
+
   test('a brief loss (one failed probe, rx back) degrades and recovers without failover', async () => {
     const w = new FakeWorld([A, B]);
     w.relay(A).up = dark(T0 + 120_000, T0 + 123_000);
