@@ -1,18 +1,20 @@
 // Kill-switch latency: from spawning `mullvad-sidecar run` to our nftables table
-// existing in its namespace, seen from outside by `nft monitor` (the kernel's own
-// event, no polling interval in the figure). The lockdown is installed before any
-// configuration is read, so a bare namespace with one veth and no configuration is
-// enough: the process then exits with a configuration error (78), namespace blocked.
+// existing in its namespace, and to the uplink guard's chain on its device existing,
+// both seen from outside by `nft monitor` (the kernel's own events, no polling
+// interval in the figures). The lockdown is installed before any configuration is
+// read, so a bare namespace with one veth and no configuration is enough: the process
+// then exits with a configuration error (78), namespace blocked.
 //
 // Side by side in one invocation, alternating:
-//   - sidecar: bin/mullvad-sidecar (the shipped bundle, its shebang's node flags)
-//   - unbundled: the same flags running tsc's output (dist/src/cli/main.js)
-//   - floor: `node -e` spawning `nft -f` with the same lockdown (Node.js start + nft)
-//   - nft alone: the lockdown by `nft -f` without Node.js
+//   - sidecar: bin/mullvad-sidecar, the POSIX-sh launcher applying the build-time
+//     lockdown before it execs node (bin/lockdown-first.sh)
+//   - Node.js lockdown-first: node running bin/mullvad-sidecar.mjs directly (the
+//     entry before the launcher: its small chunk applies the lockdown first)
+//   - floor for anything in Node.js: `node -e` spawning `nft -f` with the same lockdown
+//   - nft alone: the lockdown by `nft -f` without Node.js or a shell
 //   node dist/bench/killswitch.js [--runs N]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lockdownTransactions } from '../src/firewall/lockdown.js';
 import { ExecRunner } from '../src/system/runner.js';
@@ -22,6 +24,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = `${ROOT}bin/mullvad-sidecar`;
 const NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 const TABLE_ADDED = /^add table inet mullvad_sidecar\b/m;
+const GUARD_ADDED = /^add chain netdev mullvad_sidecar egress_/m;
+/** The two moments measured for each variant (a key of the result is `variant` or `variant: guard chain`). */
+const GUARD = ': guard chain';
 
 export interface Variant {
   name: string;
@@ -35,13 +40,10 @@ export function variants(): Variant[] {
   const nftFromNode = `require('child_process').execFileSync('nft',['-f','-'],{input:${JSON.stringify(lockdown)}})`;
   const v: Variant[] = [
     { name: 'sidecar (bin/mullvad-sidecar)', argv: [BIN, 'run'] },
-    // Before lockdown-first: the CLI chunk loads, then `run` applies the lockdown through the Firewall.
-    { name: 'CLI first (no lockdown-first chunk)', argv: [process.execPath, ...NODE_FLAGS, '--input-type=module', '-e', `import('${ROOT}dist/bundle/sidecar.mjs').then((m) => m.main(['run']))`] },
+    { name: 'Node.js lockdown-first (bin/mullvad-sidecar.mjs)', argv: [process.execPath, ...NODE_FLAGS, `${BIN}.mjs`, 'run'] },
+    { name: 'floor: node -e + nft -f', argv: [process.execPath, ...NODE_FLAGS, '-e', nftFromNode] },
+    { name: 'nft -f alone', argv: ['nft', '-f', '-'], stdin: lockdown },
   ];
-  if (existsSync(`${ROOT}dist/src/cli/main.js`))
-    v.push({ name: 'unbundled (dist/src/cli/main.js)', argv: [process.execPath, ...NODE_FLAGS, '--input-type=module', '-e', `import('${ROOT}dist/src/cli/main.js').then((m) => m.main(['run']))`] });
-  v.push({ name: 'floor: node -e + nft -f', argv: [process.execPath, ...NODE_FLAGS, '-e', nftFromNode] });
-  v.push({ name: 'nft -f alone', argv: ['nft', '-f', '-'], stdin: lockdown });
   return v;
 }
 
@@ -66,15 +68,18 @@ async function makeNamespace(name: string): Promise<() => Promise<void>> {
   return cleanup;
 }
 
-/** ms from spawn to the table's creation event; the namespace is emptied first. */
-async function measure(ns: string, v: Variant): Promise<number> {
+/** ms from spawn to the table's and to the guard chain's creation events; the namespace is emptied first. */
+async function measure(ns: string, v: Variant): Promise<{ table: number; guard: number }> {
   await new ExecRunner().run(['ip', 'netns', 'exec', ns, 'nft', 'flush', 'ruleset']);
-  const monitor = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor', 'tables'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let seen: number | undefined;
+  const monitor = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let table: number | undefined;
+  let guard: number | undefined;
   let out = '';
   monitor.stdout.on('data', (b: Buffer) => {
     out += b.toString();
-    if (seen === undefined && TABLE_ADDED.test(out)) seen = performance.now();
+    const now = performance.now();
+    if (table === undefined && TABLE_ADDED.test(out)) table = now;
+    if (guard === undefined && GUARD_ADDED.test(out)) guard = now;
   });
   await sleep(150); // the monitor subscribes to netlink events
   try {
@@ -84,9 +89,9 @@ async function measure(ns: string, v: Variant): Promise<number> {
     child.stdin.end(v.stdin ?? '');
     const [code] = (await once(child, 'exit')) as [number | null];
     const end = performance.now() + 2000;
-    while (seen === undefined && performance.now() < end) await sleep(5);
-    if (seen === undefined) throw new Error(`${v.name}: no table appeared (exit ${code})`);
-    return seen - t0;
+    while ((table === undefined || guard === undefined) && performance.now() < end) await sleep(5);
+    if (table === undefined || guard === undefined) throw new Error(`${v.name}: no ${table === undefined ? 'table' : 'guard chain'} appeared (exit ${code})`);
+    return { table: table - t0, guard: guard - t0 };
   } finally {
     monitor.kill();
   }
@@ -97,19 +102,20 @@ export async function benchKillSwitch(runs: number): Promise<Record<string, Summ
   const cleanup = await makeNamespace(ns);
   try {
     const vs = variants();
-    const times: Record<string, number[]> = Object.fromEntries(vs.map((v) => [v.name, []]));
+    const times: Record<string, number[]> = Object.fromEntries(vs.flatMap((v) => [[v.name, []], [v.name + GUARD, []]]));
     for (const v of vs) await measure(ns, v); // unmeasured round: page cache
     for (let i = 1; i <= runs; i++) {
       const line: string[] = [];
       for (const v of vs) {
-        const ms = await measure(ns, v);
-        times[v.name]!.push(ms);
-        line.push(`${v.name} ${ms.toFixed(0)} ms`);
+        const m = await measure(ns, v);
+        times[v.name]!.push(m.table);
+        times[v.name + GUARD]!.push(m.guard);
+        line.push(`${v.name} ${m.table.toFixed(0)}/${m.guard.toFixed(0)} ms`);
       }
       say(`  run ${i}: ${line.join(', ')}`);
     }
     const result = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, summary(xs)]));
-    for (const [k, s] of Object.entries(result)) say(`  ${k.padEnd(34)} ${fmt(s, ' ms')}`);
+    for (const [k, s] of Object.entries(result)) say(`  ${k.padEnd(62)} ${fmt(s, ' ms')}`);
     return result;
   } finally {
     await cleanup();

@@ -7,7 +7,7 @@
 // they stay in dist/src (loaded from the bundle only when asked for) and are not
 // part of the image.
 import { build } from 'esbuild';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -51,6 +51,12 @@ const result = await build({
   logLevel: 'warning',
   plugins: [relocate],
 });
+// The lockdown that bin/lockdown-first.sh applies before Node.js starts, rendered now by
+// the same renderer (cut into pieces and proven to rebuild its output: lockdown-template.ts).
+const { lockdownTemplate } = await import(`${root}dist/src/firewall/lockdown-template.js`);
+const pieces = lockdownTemplate();
+writeFileSync(`${OUTDIR}/lockdown.nft`, pieces.unguarded);
+for (const piece of ['head', 'device', 'tail']) writeFileSync(`${OUTDIR}/lockdown-${piece}.nft`, pieces[piece]);
 const files = Object.keys(result.metafile.outputs);
 const kib = files.reduce((n, f) => n + statSync(`${root}${f}`).size, 0) / 1024;
-process.stdout.write(`bundle: dist/bundle/sidecar.mjs and ${files.length - 1} chunks, ${kib.toFixed(0)} KiB\n`);
+process.stdout.write(`bundle: dist/bundle/sidecar.mjs and ${files.length - 1} chunks, ${kib.toFixed(0)} KiB, and the launcher's lockdown (lockdown*.nft)\n`);

@@ -29,7 +29,7 @@ export function isRoot(): boolean {
 /** `argv`: another way to start `run` (a benchmark comparing entries); default the bin script. */
 export function startSidecarInLab(lab: Lab, env: Record<string, string> = {}, argv: string[] = [BIN, 'run']): RunningSidecar {
   const healthPort = Number(env['HEALTH_PORT'] ?? 9999);
-  // The bin script itself (its shebang carries the node flags the image uses), in a
+  // The bin script itself (it starts node with the flags the image uses), in a
   // cgroup of its own as in a container: the firewall knows the forwarder by it.
   const cgroup = ensureLabCgroup(lab.prefix, 'sidecar');
   const child = lab.podSpawn(argv, {

@@ -94,7 +94,7 @@ test('validate: random broken configs and settings → exit 78 naming the proble
     fc.asyncProperty(key, key, key, breakage, noise, async (priv, pub, psk, b, extra) => {
       const c = await makeCase(priv, pub, psk, b, extra);
       try {
-        const r = await runner.run(withEnv(c.env, [process.execPath, BIN, 'validate']), { allowFailure: true, timeoutMs: 20_000 });
+        const r = await runner.run(withEnv(c.env, [BIN, 'validate']), { allowFailure: true, timeoutMs: 20_000 });
         const out = r.stdout + r.stderr;
         assert.equal(r.code, 78, `exit code for ${JSON.stringify(b)}:\n${out}`);
         assert.match(out, c.names, `names the problem (${JSON.stringify(b)}):\n${out}`);
@@ -114,7 +114,7 @@ test('run (root, throwaway namespace): broken input → exit 78, nothing execute
       const c = await makeCase(priv, pub, psk, b, extra);
       try {
         await withNetns(async (ns) => {
-          const r = await ns.run(withEnv(c.env, [process.execPath, BIN, 'run']), { allowFailure: true, timeoutMs: 30_000 });
+          const r = await ns.run(withEnv(c.env, [BIN, 'run']), { allowFailure: true, timeoutMs: 30_000 });
           const out = r.stdout + r.stderr;
           assert.equal(r.code, 78, `exit code for ${JSON.stringify(b)}:\n${out}`);
           assert.match(out, c.names, `names the problem (${JSON.stringify(b)}):\n${out}`);
