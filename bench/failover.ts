@@ -18,12 +18,14 @@ export const PROFILES: Record<string, Record<string, string>> = {
   /** What a user gets without setting anything. */
   defaults: {},
   /**
-   * Our recommendation when failover speed matters: counters read every second
-   * (one `wg show` a second), a relay still needs two failed probes and 2 s of
-   * silence before it is given up. PROBE_TIMEOUT 500ms suits a relay near the
+   * Our recommendation when failover speed matters (README "Failover speed"):
+   * counters read twice a second (two `wg show` a second, ~1 ms of CPU each), a
+   * relay still needs two failed probes and 2 s of silence before it is given up.
+   * The silence is seen one sample after the relay went dark at the earliest
+   * (bytes it sent just before still arrive), so the interval bounds the gap. PROBE_TIMEOUT 500ms suits a relay near the
    * pod (RTT well under 200 ms); raise it for distant ones.
    */
-  tuned: { CHECK_INTERVAL: '1s', PROBE_INTERVAL: '10s', PROBE_TIMEOUT: '500ms', FAILOVER_AFTER: '2s', CONNECT_TIMEOUT: '3s' },
+  tuned: { CHECK_INTERVAL: '500ms', PROBE_INTERVAL: '10s', PROBE_TIMEOUT: '500ms', FAILOVER_AFTER: '2s', CONNECT_TIMEOUT: '3s' },
 };
 
 interface Segment {
@@ -40,7 +42,25 @@ interface RunResult {
   darkToRelay2Ms: number | undefined;
   leaks: { v4: number; v6: number; dns: number; relayDirect: number };
   failedRequests: number;
+  /** The sidecar's state changes after the relay went dark, ms after it (from its JSON log). */
+  timeline: string;
   note?: string;
+}
+
+/** "degraded +620 ms, failing-over +1710 ms, …": where the gap goes. */
+export function stateTimeline(logs: string, darkMs: number): string {
+  const out: string[] = [];
+  for (const line of logs.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as { time?: string; state?: string; from?: string };
+      const t = e.time ? Date.parse(e.time) : NaN;
+      if (e.state && e.from && t >= darkMs) out.push(`${e.state} +${t - darkMs}`);
+    } catch {
+      // not a log record
+    }
+  }
+  return out.join(', ');
 }
 
 // --- the request loop, run inside the pod: prints one JSON line per segment -----
@@ -131,6 +151,7 @@ async function oneRun(lab: Lab, profile: string, run: number): Promise<RunResult
       darkToRelay2Ms: firstR2 ? firstR2.first - dark : undefined,
       leaks,
       failedRequests: failed,
+      timeline: stateTimeline(sc.logs(), dark),
       ...(odd.length ? { note: `unexpected exits: ${odd.map((s) => s.kind).join(',')}` } : {}),
     };
   } finally {
@@ -172,6 +193,7 @@ export async function main(argv: string[]): Promise<number> {
         results.push(r);
         const lk = r.leaks.v4 + r.leaks.v6 + r.leaks.dns + r.leaks.relayDirect;
         process.stdout.write(`${profile.padEnd(9)} run ${i}: gap ${sec(r.gapMs)}  dark→relay 2 ${sec(r.darkToRelay2Ms)}  failed requests ${String(r.failedRequests).padStart(4)}  leaked packets ${lk}${lk ? ` (v4 ${r.leaks.v4}, v6 ${r.leaks.v6}, dns ${r.leaks.dns}, to relay not WireGuard ${r.leaks.relayDirect})` : ''}${r.note ? `  (${r.note})` : ''}\n`);
+        if (r.timeline) process.stdout.write(`${' '.repeat(9)}   states after dark (ms): ${r.timeline}\n`);
       }
     }
   } finally {
