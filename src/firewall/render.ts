@@ -93,6 +93,10 @@ export function renderRuleset(p: FirewallPolicy): string {
     // input), wherever the client sits: its own network, another node's subnet.
     // The route chain below sends them to the main table, out of the interface they came in on.
     rule('3a. replies to exit pool clients, on their own connections only', `ct direction reply ct mark & ${hex(px.mark)} == ${hex(px.mark)} accept`);
+    // A UDP association outlives conntrack's UDP timeout: once the entry is gone an
+    // exit's late datagram to the client would be a new flow routed into the
+    // tunnel. The proxy's UDP port only ever answers; before rule 3 and 5.
+    rule('3b. the exit pool\'s UDP port sends replies only (3a), nothing else', `udp sport { ${px.ports.join(', ')} } ct direction original drop`);
   }
   rule('3. bypass networks (cluster, Compose, BYPASS_CIDRS) stay outside the tunnel', 'ip daddr @bypass4 accept');
   rule(undefined, 'ip6 daddr @bypass6 accept');
@@ -141,9 +145,10 @@ export function renderRuleset(p: FirewallPolicy): string {
   if (px) {
     const ports = `{ ${px.ports.join(', ')} }`;
     // Before the bypass accept: the proxy port is for PROXY_ALLOWED_CIDRS only, even from a bypass network.
-    rule('the exit pool port: PROXY_ALLOWED_CIDRS only; the connection is marked for reply routing', `tcp dport ${ports} ip saddr @proxy_clients4 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
-    rule(undefined, `tcp dport ${ports} ip6 saddr @proxy_clients6 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
-    rule('   nobody else reaches it', `tcp dport ${ports} drop`);
+    // TCP (SOCKS5, HTTP) and UDP (SOCKS5 UDP ASSOCIATE datagrams) on the same port number.
+    rule('the exit pool port: PROXY_ALLOWED_CIDRS only; the connection is marked for reply routing', `meta l4proto { tcp, udp } th dport ${ports} ip saddr @proxy_clients4 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
+    rule(undefined, `meta l4proto { tcp, udp } th dport ${ports} ip6 saddr @proxy_clients6 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
+    rule('   nobody else reaches it', `meta l4proto { tcp, udp } th dport ${ports} drop`);
   }
   // Only peers we may answer (output rule 3): a connection from anywhere else
   // could not get a reply outside the tunnel anyway.
