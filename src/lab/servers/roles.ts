@@ -14,6 +14,7 @@ import { clusterDnsHandler } from './cluster.js';
 import { CLUSTER } from '../plan.js';
 import { DEAD_SOCKS_IP, labSocksIp, serveLabSocks, socksName } from './socks5.js';
 import { serveRelayApi } from './relay-api.js';
+import { serveUdpEcho, UDP_ECHO_PORT } from './udp-echo.js';
 
 export { CLUSTER_ZONE } from './cluster.js';
 
@@ -93,6 +94,7 @@ export async function startRole(cfg: RoleConfig): Promise<void> {
       const dns = logged(authoritative(publicZone(cfg.relays)), log('public-dns'));
       await Promise.all([
         serveHttp('::', 80, internetBody(cfg.relays), log('internet-http')),
+        serveUdpEcho(UDP_ECHO_PORT, log('internet-udp')),
         // The relay-list API (exit pool): the lab directory is the log directory's parent.
         serveRelayApi('::', dirname(cfg.logDir), cfg.relays, log('relay-api')),
         serveDns('172.30.0.2', 53, dns),

@@ -1,14 +1,15 @@
 // Mullvad's in-tunnel SOCKS5 proxies, faked per relay: no authentication (the
-// tunnel is the authentication), CONNECT only, target names resolved here at the
-// exit through the public DNS, each request logged (which name, which port).
-// A "dead" proxy accepts connections and never answers, like a relay whose proxy hangs.
+// tunnel is the authentication), CONNECT and UDP ASSOCIATE (socks5-udp.ts),
+// target names resolved here at the exit through the public DNS, each request
+// logged (which name, which port). A "dead" proxy accepts connections and never
+// answers, like a relay whose proxy hangs; its UDP port swallows datagrams too.
+import dgram from 'node:dgram';
 import net, { type Socket } from 'node:net';
-import { stubQuery } from '../../dns/client.js';
-import { parseGreeting, parseRequest, socksReply, Reply, type Parsed } from '../../proxy/socks5-wire.js';
+import { CMD_UDP_ASSOCIATE, parseGreeting, parseRequest, socksReply, Reply, type Parsed } from '../../proxy/socks5-wire.js';
+import { relayUdp, resolveAtExit } from './socks5-udp.js';
 
 export { DEAD_SOCKS_IP, labSocksIp, socksName } from './socks-addresses.js';
 
-const PUBLIC_DNS = '172.30.0.2';
 type Log = (e: Record<string, unknown>) => void;
 
 export async function serveLabSocks(hosts: readonly string[], log: Log, dead = false): Promise<net.Server[]> {
@@ -17,6 +18,12 @@ export async function serveLabSocks(hosts: readonly string[], log: Log, dead = f
     const server = net.createServer((c) => (dead ? c.on('error', () => {}) : void handle(c, host, log)));
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(1080, host, () => resolve()));
     servers.push(server);
+    if (dead) {
+      // Bound, so no ICMP port-unreachable answers for it either: a black hole.
+      const udp = dgram.createSocket('udp4').on('message', () => {}).on('error', () => {});
+      await new Promise<void>((resolve) => udp.bind(1080, host, () => resolve()));
+      server.once('close', () => udp.close());
+    }
   }
   return servers;
 }
@@ -45,16 +52,11 @@ async function handle(c: Socket, host: string, log: Log): Promise<void> {
   if (!g || !g.methods.includes(0)) return void c.destroy();
   c.write(Buffer.from([5, 0]));
   const req = await next(parseRequest);
+  if (req?.cmd === CMD_UDP_ASSOCIATE) return relayUdp(c, host, log);
   if (!req || req.cmd !== 1) return void c.end(socksReply(Reply.commandNotSupported));
   c.pause();
-  let ip = req.host;
-  if (req.atyp === 0x03) {
-    const a = await stubQuery({ name: req.host, type: 'A', server: PUBLIC_DNS, port: 53, timeoutMs: 2000 }).catch(() => undefined);
-    const rec = (a?.packet.answers ?? []).find((x) => x.type === 'A') as { data?: string } | undefined;
-    log({ at: new Date().toISOString(), proxy: host, name: req.host, port: req.port, resolved: rec?.data ?? null });
-    if (!rec?.data) return void c.end(socksReply(Reply.hostUnreachable));
-    ip = rec.data;
-  } else log({ at: new Date().toISOString(), proxy: host, ip: req.host, port: req.port });
+  const ip = await resolveAtExit(req, host, log);
+  if (!ip) return void c.end(socksReply(Reply.hostUnreachable));
   const up = net.connect(req.port, ip);
   up.once('connect', () => {
     c.write(socksReply(Reply.succeeded));
