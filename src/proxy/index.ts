@@ -11,9 +11,10 @@ import type { RelayListSource } from '../relays/fetcher.js';
 import { ExitBreaker } from './breaker.js';
 import { ExitPool, type ExitPoolDeps } from './exits.js';
 import { ProxyMetrics } from './metrics.js';
-import { ProxyServer, type ProxyLimits } from './server.js';
+import { ProxyServer, type ProxyLimitOptions } from './server.js';
 import { ProxySessions } from './sessions.js';
 import { bypassCoveringProxies, dialThroughExit, TunnelResolver } from './upstream.js';
+import { associateThroughExit } from './upstream-udp.js';
 import { ProxyUsers } from './users.js';
 
 export interface ExitPoolStatus {
@@ -25,6 +26,10 @@ export interface ExitPoolStatus {
   restingExits: string[];
   exitFailures: number;
   connections: Record<string, number>;
+  /** SOCKS5 UDP associations open now. */
+  udpAssociations: number;
+  /** Datagrams dropped by the UDP relay, by reason. */
+  udpDropped: Record<string, number>;
 }
 
 export interface ExitPoolHandle {
@@ -49,9 +54,11 @@ export interface ExitPoolOptions {
    * once with tunnel-down instead of dialling into a dark tunnel until the timeout.
    */
   tunnelState?: () => string | undefined;
-  limits?: Partial<ProxyLimits>;
+  limits?: ProxyLimitOptions;
   /** Tests: the exits' side (default: dialThroughExit, PROXY_CONNECT_TIMEOUT). */
   dial?: ExitPoolDeps['dial'];
+  /** Tests: UDP ASSOCIATE at an exit (default: associateThroughExit, PROXY_CONNECT_TIMEOUT). */
+  associate?: ExitPoolDeps['associate'];
 }
 
 /** Whether the proxy may open new connections: the tunnel is up and, when the supervisor's state is known, connected. */
@@ -94,6 +101,7 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
     breaker,
     resolve: (n) => resolver.resolve(n),
     dial: o.dial ?? ((ip, port, target) => dialThroughExit(ip, port, target, { timeoutMs: settings.proxyConnectTimeoutMs })),
+    associate: o.associate ?? ((ip, port) => associateThroughExit(ip, port, { timeoutMs: settings.proxyConnectTimeoutMs })),
     onExitFailure: (relay, error) => {
       exitFailures++;
       metrics?.exitFailures.inc({ relay });
@@ -130,6 +138,8 @@ export async function startExitPool(o: ExitPoolOptions): Promise<ExitPoolHandle>
         restingExits: breaker.restingNow(),
         exitFailures,
         connections: s.results,
+        udpAssociations: s.udp.associations,
+        udpDropped: s.udp.dropped,
       };
     },
     stop: () => server.stop(),

@@ -10,6 +10,8 @@ export class ProxyMetrics {
   readonly bytes: Counter<'direction'>;
   readonly connectDuration: Histogram;
   readonly exitFailures: Counter<'relay'>;
+  readonly udpAssociations: Gauge;
+  readonly udpDropped: Counter<'reason'>;
 
   constructor(registry: Registry, relayListAge: () => number | undefined) {
     const p = `${METRIC_PREFIX}proxy_`;
@@ -24,6 +26,8 @@ export class ProxyMetrics {
       registers,
     });
     this.exitFailures = new Counter({ name: `${p}exit_failures_total`, help: 'Exits whose proxy failed (then rested by the circuit breaker), by relay', labelNames: ['relay'], registers });
+    this.udpAssociations = new Gauge({ name: `${p}udp_associations`, help: 'SOCKS5 UDP associations open now', registers });
+    this.udpDropped = new Counter({ name: `${p}udp_dropped_datagrams_total`, help: 'Datagrams the UDP relay dropped, by reason (src/proxy/udp-wire.ts)', labelNames: ['reason'], registers });
     new Gauge({
       name: `${p}relay_list_age_seconds`,
       help: 'Age of the relay list in use (absent before the first list)',

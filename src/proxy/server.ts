@@ -12,6 +12,7 @@ import { handleHttp } from './http.js';
 import type { ConnectResult, ProxyMetrics } from './metrics.js';
 import { HandshakeError, HandshakeReader } from './reader.js';
 import { handleSocks5 } from './socks5.js';
+import { DEFAULT_UDP_LIMITS, UdpRelay, type UdpLimits, type UdpStats } from './udp-relay.js';
 import type { ProxyUsers } from './users.js';
 
 export interface ProxyLimits {
@@ -20,9 +21,11 @@ export interface ProxyLimits {
   handshakeTimeoutMs: number;
   /** A relayed connection with no traffic either way for this long is closed. */
   idleTimeoutMs: number;
+  /** UDP ASSOCIATE (udp-relay.ts). */
+  udp: UdpLimits;
 }
 
-export const DEFAULT_PROXY_LIMITS: ProxyLimits = { maxConnections: 4096, maxPerClient: 512, handshakeTimeoutMs: 15_000, idleTimeoutMs: 15 * 60_000 };
+export const DEFAULT_PROXY_LIMITS: ProxyLimits = { maxConnections: 4096, maxPerClient: 512, handshakeTimeoutMs: 15_000, idleTimeoutMs: 15 * 60_000, udp: DEFAULT_UDP_LIMITS };
 
 export interface ProxyServerOptions {
   listen: readonly string[];
@@ -31,8 +34,10 @@ export interface ProxyServerOptions {
   pool: ExitPool;
   metrics: ProxyMetrics | undefined;
   log: Logger;
-  limits?: Partial<ProxyLimits>;
+  limits?: ProxyLimitOptions;
 }
+
+export type ProxyLimitOptions = Partial<Omit<ProxyLimits, 'udp'>> & { udp?: Partial<UdpLimits> };
 
 /** What a protocol handler needs from the server. */
 export interface Session {
@@ -40,6 +45,8 @@ export interface Session {
   readonly reader: HandshakeReader;
   readonly users: ProxyUsers;
   readonly pool: ExitPool;
+  readonly udp: UdpRelay;
+  readonly log: Logger;
   /** Counts the connection's outcome once. */
   finish(result: ConnectResult, labels?: { country: string; city: string }): void;
   /** Joins the client to the exit socket (first writing `first` upstream). */
@@ -53,6 +60,7 @@ export interface ProxyStats {
   /** Open connections per exit relay. */
   exitsInUse: Record<string, number>;
   results: Record<string, number>;
+  udp: UdpStats;
 }
 
 export class ProxyServer {
@@ -62,9 +70,11 @@ export class ProxyServer {
   private readonly inUse = new Map<string, number>();
   private readonly results = new Map<string, number>();
   private readonly limits: ProxyLimits;
+  private readonly udp: UdpRelay;
 
   constructor(private readonly opts: ProxyServerOptions) {
-    this.limits = { ...DEFAULT_PROXY_LIMITS, ...opts.limits };
+    this.limits = { ...DEFAULT_PROXY_LIMITS, ...opts.limits, udp: { ...DEFAULT_UDP_LIMITS, ...opts.limits?.udp } };
+    this.udp = new UdpRelay({ limits: this.limits.udp, metrics: opts.metrics, log: opts.log });
   }
 
   async start(): Promise<void> {
@@ -85,21 +95,25 @@ export class ProxyServer {
       });
       this.servers.push(server);
     }
+    // The same port numbers for UDP (port 0 in tests: the one the TCP listener got).
+    await this.udp.start(this.servers.map((s, i) => ({ host: this.opts.listen[i]!.slice(0, this.opts.listen[i]!.lastIndexOf(':')).replace(/^\[|\]$/g, ''), port: (s.address() as net.AddressInfo).port })));
     this.opts.log.info('exit pool proxy listening', { listen: this.opts.listen, users: this.opts.users.size });
   }
 
   /** Ends every client connection (the tunnel went down: nothing may hang on a dead path). */
   closeAll(): void {
+    this.udp.closeAll();
     for (const c of this.clients) c.destroy();
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.closeAll();
+    await this.udp.stop();
   }
 
   stats(): ProxyStats {
-    return { listen: this.opts.listen, active: this.clients.size, exitsInUse: Object.fromEntries(this.inUse), results: Object.fromEntries(this.results) };
+    return { listen: this.opts.listen, active: this.clients.size, exitsInUse: Object.fromEntries(this.inUse), results: Object.fromEntries(this.results), udp: this.udp.stats() };
   }
 
   private count(result: ConnectResult, labels: { country: string; city: string }): void {
@@ -134,7 +148,7 @@ export class ProxyServer {
     const reader = new HandshakeReader(client, 20 * 1024);
     let counted = false;
     const session: Session = {
-      client, reader, users: this.opts.users, pool: this.opts.pool, startedAt: performance.now(),
+      client, reader, users: this.opts.users, pool: this.opts.pool, udp: this.udp, log: this.opts.log, startedAt: performance.now(),
       finish: (result, labels = { country: '', city: '' }) => {
         if (counted) return;
         counted = true;

@@ -2,6 +2,7 @@
 // username/password), parsed from a byte buffer that may hold less than one
 // message. Pure: 'more' asks for more bytes; 'bad' ends the connection.
 import { isIPv4, isIPv6 } from 'node:net';
+import type { Refusal } from './exits.js';
 
 export type Parsed<T> = { readonly kind: 'more' } | { readonly kind: 'bad'; readonly why: string } | ({ readonly kind: 'ok'; readonly used: number } & T);
 
@@ -142,4 +143,18 @@ export function socksReplyBound(code: number, host: string, port: number): Buffe
 /** A reply with the unspecified bound address 0.0.0.0:0 (clients do not use it for CONNECT through us). */
 export function socksReply(code: number): Buffer {
   return Buffer.from([SOCKS_VERSION, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+}
+
+/** The reply to a refusal of the pool (CONNECT and UDP ASSOCIATE alike). */
+export function replyFor(r: Refusal): number {
+  switch (r.result) {
+    case 'tunnel-down':
+      return Reply.networkUnreachable;
+    case 'target-unreachable':
+      return r.reply ?? Reply.hostUnreachable;
+    case 'unknown-location':
+    case 'no-exit':
+    case 'no-relay-list':
+      return Reply.hostUnreachable;
+  }
 }

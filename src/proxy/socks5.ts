@@ -1,10 +1,10 @@
-// SOCKS5 over the pool: username/password (RFC 1929) is the only method offered,
-// CONNECT the only command; the reply is sent only once the exit is connected.
+// SOCKS5 over the pool: username/password (RFC 1929) is the only method offered;
+// CONNECT, and UDP ASSOCIATE (socks5-udp.ts); the reply is sent only once the exit is connected.
 import { parseProxyUsername } from './username.js';
-import type { OpenResult } from './exits.js';
 import type { Session } from './server.js';
 import { HandshakeError } from './reader.js';
-import { CMD_CONNECT, METHOD_NONE_ACCEPTABLE, METHOD_USERPASS, Reply, SOCKS_VERSION, parseGreeting, parseRequest, parseUserPass, socksReply } from './socks5-wire.js';
+import { handleAssociate } from './socks5-udp.js';
+import { CMD_CONNECT, CMD_UDP_ASSOCIATE, METHOD_NONE_ACCEPTABLE, METHOD_USERPASS, Reply, SOCKS_VERSION, parseGreeting, parseRequest, parseUserPass, replyFor, socksReply } from './socks5-wire.js';
 
 export async function handleSocks5(s: Session): Promise<void> {
   const greeting = await s.reader.read(parseGreeting);
@@ -24,6 +24,7 @@ export async function handleSocks5(s: Session): Promise<void> {
   s.client.write(Buffer.from([0x01, 0x00]));
   const req = await s.reader.read(parseRequest);
   if (req.atyp !== 0x01 && req.atyp !== 0x03 && req.atyp !== 0x04) return refuse(s, Reply.addressTypeNotSupported);
+  if (req.cmd === CMD_UDP_ASSOCIATE) return handleAssociate(s, user, req);
   if (req.cmd !== CMD_CONNECT) return refuse(s, Reply.commandNotSupported);
   if (req.port === 0) return refuse(s, Reply.hostUnreachable);
   const opened = await s.pool.open(user, { host: req.host, port: req.port });
@@ -41,17 +42,4 @@ export async function handleSocks5(s: Session): Promise<void> {
 function refuse(s: Session, code: number): void {
   s.finish('bad-request');
   s.client.end(socksReply(code));
-}
-
-function replyFor(r: Extract<OpenResult, { ok: false }>): number {
-  switch (r.result) {
-    case 'tunnel-down':
-      return Reply.networkUnreachable;
-    case 'target-unreachable':
-      return r.reply ?? Reply.hostUnreachable;
-    case 'unknown-location':
-    case 'no-exit':
-    case 'no-relay-list':
-      return Reply.hostUnreachable;
-  }
 }

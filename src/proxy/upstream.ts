@@ -58,11 +58,17 @@ export async function dialThroughExit(proxyIp: string, proxyPort: number, target
     });
     return socket;
   } catch (e) {
-    const msg = (e as Error).message;
-    const m = /^Socks5 proxy rejected connection - (\w+)/.exec(msg);
-    if (m) throw new TargetRejectedError(`exit refused ${target.host}:${target.port}: ${m[1]}`, REPLY_NAMES[m[1]!] ?? 1);
-    throw new ExitFailedError(`connecting through ${proxyIp}:${proxyPort}: ${msg}`, { cause: e });
+    throw exitError(e, `${target.host}:${target.port}`, `connecting through ${proxyIp}:${proxyPort}`);
   }
+}
+
+/** A `socks` client error as ours: the exit's reply code (TargetRejectedError), else the exit failed. */
+export function exitError(e: unknown, what: string, doing: string): TargetRejectedError | ExitFailedError {
+  if (e instanceof ExitFailedError || e instanceof TargetRejectedError) return e;
+  const msg = (e as Error).message;
+  const m = /^Socks5 proxy rejected connection - (\w+)/.exec(msg);
+  if (m) return new TargetRejectedError(`exit refused ${what}: ${m[1]}`, REPLY_NAMES[m[1]!] ?? 1);
+  return new ExitFailedError(`${doing}: ${msg}`, { cause: e });
 }
 
 export interface TunnelResolverOptions {

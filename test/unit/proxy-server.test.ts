@@ -3,22 +3,17 @@
 // target server (the e2e tests use the lab's in-tunnel SOCKS5 proxies).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { SocksClient } from 'socks';
-import { parseRelayList } from '../../src/relays/relay.js';
 import { parseCidr } from '../../src/config/cidr.js';
 import { createLogger } from '../../src/log/logger.js';
-import { ExitBreaker } from '../../src/proxy/breaker.js';
-import { ExitPool } from '../../src/proxy/exits.js';
 import { ProxyMetrics } from '../../src/proxy/metrics.js';
 import { ProxyServer } from '../../src/proxy/server.js';
-import { ProxySessions } from '../../src/proxy/sessions.js';
 import { ExitFailedError } from '../../src/proxy/upstream.js';
 import { ProxyUsers } from '../../src/proxy/users.js';
+import { fixturePool } from './helpers/proxy-pool.js';
 
-const { relays } = parseRelayList(readFileSync(new URL('../../../test/fixtures/relays/wireguard.json', import.meta.url), 'utf8'), 'fixture');
 const lines: string[] = [];
 const log = createLogger({ write: (l) => lines.push(l), level: 'debug' });
 
@@ -30,20 +25,13 @@ const targetPort = (target.address() as AddressInfo).port;
 let up = true;
 const dialed: { relay: string; host: string; port: number }[] = [];
 const dead = new Set<string>();
-const pool = new ExitPool({
-  relays: () => relays,
-  connected: () => 'se-sto-wg-001',
+const pool = fixturePool({
   tunnelUp: () => up,
-  defaultLocation: {},
-  sessions: new ProxySessions({ ttlMs: 60_000, now: Date.now }),
-  breaker: new ExitBreaker({ restMs: 60_000, maxRestMs: 60_000, now: Date.now }),
-  resolve: async (n) => n,
   dial: async (proxy, _port, t) => {
     if (dead.has(proxy)) throw new ExitFailedError(`${proxy}: connection refused`);
     dialed.push({ relay: proxy, host: t.host, port: t.port });
     return net.connect(targetPort, '127.0.0.1');
   },
-  onExitFailure: () => {},
   log,
 });
 // A real registry: a refusal once threw inside the metrics call and closed the client without an answer.
@@ -146,12 +134,3 @@ test('the password never reaches the log', () => {
   assert.ok(!lines.join('\n').includes('hunter2'));
 });
 
-test('SOCKS5 UDP ASSOCIATE (not implemented yet): "command not supported" (0x07), no exit dialled', async () => {
-  dialed.length = 0;
-  const user = Buffer.from('scraper');
-  const pass = Buffer.from('hunter2');
-  const hello = Buffer.concat([Buffer.from([5, 1, 2, 1, user.length]), user, Buffer.from([pass.length]), pass, Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0])]);
-  const answer = Buffer.from(await raw(hello), 'latin1');
-  assert.deepEqual([...answer.subarray(0, 6)], [5, 2, 1, 0, 5, 7], 'method userpass, auth ok, then reply 7');
-  assert.deepEqual(dialed, []);
-});
