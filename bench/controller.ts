@@ -8,6 +8,7 @@ import type { Lab } from '../src/lab/lab.js';
 import { startSidecarInLab, type RunningSidecar } from '../src/lab/run-sidecar.js';
 import { startApp, typicalApp } from './lib/app.js';
 import type { AbuseConfig, AbuseResult } from './lib/health-abuse-client.js';
+import type { ProbeResult } from './lib/health-prober.js';
 import type { DnsLoadResult } from './lib/dns-load.js';
 import { freshPod } from './lib/pod.js';
 import { ProcSampler, sidecarPid, type ProcCost } from './lib/proc.js';
@@ -15,6 +16,7 @@ import { fmt, percentile, say, sleep, summary, type Summary } from './lib/stats.
 
 export const DNS_LOAD = fileURLToPath(new URL('./lib/dns-load.js', import.meta.url));
 const ABUSE = fileURLToPath(new URL('./lib/health-abuse-client.js', import.meta.url));
+const PROBER = fileURLToPath(new URL('./lib/health-prober.js', import.meta.url));
 
 export const TUNED = { CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s', MAX_BACKOFF: '2s' };
 
@@ -111,10 +113,17 @@ export async function benchController(lab: Lab, o: ControllerOptions): Promise<C
     ];
     for (const [mode, cfg] of modes) {
       sampler = new ProcSampler(pid, 1000);
-      const r = await podTool<AbuseResult>(lab, ABUSE, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg });
-      const p: ProbeLatency = { mode, probes: r.probes, statuses: r.probeStatuses, p50: percentile(r.probeMs, 50), p99: percentile(r.probeMs, 99), max: Math.max(...r.probeMs), cost: await sampler.stop() };
+      // The figure is the separate prober's (like the kubelet or Docker's HEALTHCHECK, its own
+      // process, from loopback: the same class as the abusing app); the abusing process's own
+      // probes wait behind its own event loop too and are shown for comparison.
+      const [r, own] = await Promise.all([
+        podTool<AbuseResult>(lab, ABUSE, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg }),
+        podTool<ProbeResult>(lab, PROBER, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, everyMs: 50 }),
+      ]);
+      const p: ProbeLatency = { mode, probes: own.probes, statuses: own.statuses, p50: percentile(own.ms, 50), p99: percentile(own.ms, 99), max: Math.max(...own.ms), cost: await sampler.stop() };
       health.push(p);
       say(`  /healthz under ${mode}: ${p.probes} probes ${JSON.stringify(p.statuses)}, p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms; ${costLine(p.cost)}`);
+      say(`    (probes from the abusing process itself: ${r.probes} ${JSON.stringify(r.probeStatuses)}, p99 ${percentile(r.probeMs, 99)} ms)`);
       await sleep(7000); // let slowloris connections time out before the next mode
     }
     return { idle, failover: fo, dns, health };

@@ -46,7 +46,7 @@ const BAD = [
 
 const bump = (m: Record<string, number>, k: string | number) => (m[String(k)] = (m[String(k)] ?? 0) + 1);
 
-function get(host: string, port: number, path: string, timeoutMs: number): Promise<number | string> {
+export function get(host: string, port: number, path: string, timeoutMs: number): Promise<number | string> {
   return new Promise((resolve) => {
     const req = http.get({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();

@@ -37,7 +37,8 @@ export async function sidecarPid(lab: Lab): Promise<number> {
   const r = await new ExecRunner().run(['ip', 'netns', 'pids', lab.ns.pod], { allowFailure: true, readOnly: true });
   for (const pid of r.stdout.split(/\s+/).filter(Boolean)) {
     const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (cmd.some((a) => a.endsWith('mullvad-sidecar')) && cmd.includes('run') && !cmd.includes('--pdeathsig') && !cmd.includes('netns')) return Number(pid);
+    // bin/mullvad-sidecar is a sh launcher that execs node on bin/mullvad-sidecar.mjs (same pid).
+    if (cmd.some((a) => a.endsWith('mullvad-sidecar') || a.endsWith('mullvad-sidecar.mjs')) && cmd.includes('run') && !cmd.includes('--pdeathsig') && !cmd.includes('netns')) return Number(pid);
   }
   throw new Error(`no mullvad-sidecar run process in ${lab.ns.pod}`);
 }

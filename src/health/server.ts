@@ -47,6 +47,14 @@ export interface Limits {
   /** Tests: treat 127.0.0.0/8 as the pod's network, to play cluster clients from loopback. */
   trustLoopback: boolean;
   maxUrlLength: number;
+  /**
+   * The listen backlog. A flood of connects (1,000 at once from an app in the pod)
+   * overflowed Node's default accept queue (511): the kernel then dropped SYNs, the
+   * kubelet's among them, and a dropped SYN is retried only after 1 s, then 3 s.
+   * Linux caps this at net.core.somaxconn (4096 by default since 5.4); the
+   * admission per class of source happens after accept.
+   */
+  acceptBacklog: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -61,6 +69,7 @@ export const DEFAULT_LIMITS: Limits = {
   firstRequestMs: 2_000,
   trustLoopback: true,
   maxUrlLength: 2_048,
+  acceptBacklog: 4_096,
 };
 
 type SourceClass = 'kubelet' | 'loopback' | 'other';
@@ -150,7 +159,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
-  const port = await listen(server, opts.port, opts.host, log);
+  const port = await listen(server, opts.port, opts.host, limits.acceptBacklog, log);
   log.info('health server listening', { port, host: opts.host ?? '::' });
   return {
     port,
@@ -163,12 +172,12 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   };
 }
 
-async function listen(server: Server, port: number, host: string | undefined, log: Logger): Promise<number> {
+async function listen(server: Server, port: number, host: string | undefined, backlog: number, log: Logger): Promise<number> {
   const attempt = (h: string) =>
     new Promise<number>((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       server.once('error', onError);
-      server.listen({ port, host: h, ipv6Only: false }, () => {
+      server.listen({ port, host: h, ipv6Only: false, backlog }, () => {
         server.off('error', onError);
         const addr = server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : port);
