@@ -3,10 +3,12 @@
 //   - sidecar: bin/mullvad-sidecar (the shipped bundle and node flags)
 //   - unbundled: the same flags running tsc's output (dist/src/cli/main.js)
 //   - bare node: the same flags, an empty event loop (the floor)
-//   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S]
+//   - with --flags "F": the bin script run by node with the same flags plus F (a V8
+//     flag measured side by side before it goes into the bin script)
+//   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--no-unbundled]
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../src/lab/lab.js';
-import { startSidecarInLab } from '../src/lab/run-sidecar.js';
+import { BIN, startSidecarInLab } from '../src/lab/run-sidecar.js';
 import { DNS_LOAD, podTool, TUNED } from './controller.js';
 import type { DnsLoadResult } from './lib/dns-load.js';
 import { freshPod } from './lib/pod.js';
@@ -25,6 +27,8 @@ export interface MemoryFigures {
   idleAnon: Summary;
   /** Peak RSS of each run under DNS load, MiB. */
   dnsPeak: Summary;
+  /** Peak anonymous RSS under DNS load, MiB. */
+  dnsPeakAnon: Summary;
   qps: Summary;
 }
 
@@ -32,6 +36,7 @@ interface RunFigures {
   idle: number;
   idleAnon: number;
   dnsPeak: number;
+  dnsPeakAnon: number;
   qps: number;
 }
 
@@ -47,13 +52,16 @@ async function oneRun(lab: Lab, argv: string[] | undefined, o: { idleSeconds: nu
     const idle = idleCost.rssMiB.median;
     const idleAnon = idleCost.anonMiB.median;
     let dnsPeak = NaN;
+    let dnsPeakAnon = NaN;
     let qps = NaN;
     if (o.dnsSeconds > 0) {
       sampler = new ProcSampler(sc.child.pid, 500);
       qps = (await podTool<DnsLoadResult>(lab, DNS_LOAD, { server: lab.clusterDns, seconds: o.dnsSeconds, concurrency: 32 })).qps;
-      dnsPeak = (await sampler.stop()).rssMiB.max;
+      const load = await sampler.stop();
+      dnsPeak = load.rssMiB.max;
+      dnsPeakAnon = load.anonMiB.max;
     }
-    return { idle, idleAnon, dnsPeak, qps };
+    return { idle, idleAnon, dnsPeak, dnsPeakAnon, qps };
   } finally {
     await sc.stop('SIGTERM');
     await freshPod(lab);
@@ -67,26 +75,42 @@ async function bareNode(lab: Lab, seconds: number): Promise<RunFigures> {
     const sampler = new ProcSampler(child.pid, 1000);
     await sleep(seconds * 1000);
     const c = await sampler.stop();
-    return { idle: c.rssMiB.median, idleAnon: c.anonMiB.median, dnsPeak: NaN, qps: NaN };
+    return { idle: c.rssMiB.median, idleAnon: c.anonMiB.median, dnsPeak: NaN, dnsPeakAnon: NaN, qps: NaN };
   } finally {
     await child.stop(500);
   }
 }
 
-export async function benchMemory(lab: Lab, runs: number, o: { idleSeconds: number; dnsSeconds: number }): Promise<Record<string, MemoryFigures>> {
-  const variants: [string, string[] | undefined][] = [['sidecar (bin/mullvad-sidecar)', undefined], ['unbundled (dist/src/cli/main.js)', UNBUNDLED]];
+export interface MemoryOptions {
+  idleSeconds: number;
+  dnsSeconds: number;
+  /** More node flags for an extra variant of the bin script (e.g. '--max-opt=1'). */
+  flags?: string[];
+  unbundled?: boolean;
+}
+
+export async function benchMemory(lab: Lab, runs: number, o: MemoryOptions): Promise<Record<string, MemoryFigures>> {
+  const variants: [string, string[] | undefined][] = [['sidecar (bin/mullvad-sidecar)', undefined]];
+  if (o.flags?.length) variants.push([`sidecar + ${o.flags.join(' ')}`, [process.execPath, ...NODE_FLAGS, ...o.flags, BIN, 'run']]);
+  if (o.unbundled !== false) variants.push(['unbundled (dist/src/cli/main.js)', UNBUNDLED]);
   const raw: Record<string, RunFigures[]> = { 'bare node': [] };
   for (const [name] of variants) raw[name] = [];
   for (let i = 1; i <= runs; i++) {
     for (const [name, argv] of variants) raw[name]!.push(await oneRun(lab, argv, o));
     raw['bare node']!.push(await bareNode(lab, Math.min(o.idleSeconds, 5)));
-    say(`  run ${i}: ${Object.entries(raw).map(([k, xs]) => `${k} idle ${xs.at(-1)!.idle.toFixed(1)} MiB (anon ${xs.at(-1)!.idleAnon.toFixed(1)})${Number.isFinite(xs.at(-1)!.dnsPeak) ? `, DNS load peak ${xs.at(-1)!.dnsPeak.toFixed(1)} MiB at ${xs.at(-1)!.qps.toFixed(0)} q/s` : ''}`).join('; ')}`);
+    say(`  run ${i}: ${Object.entries(raw).map(([k, xs]) => `${k} idle ${xs.at(-1)!.idle.toFixed(1)} MiB (anon ${xs.at(-1)!.idleAnon.toFixed(1)})${Number.isFinite(xs.at(-1)!.dnsPeak) ? `, DNS load peak ${xs.at(-1)!.dnsPeak.toFixed(1)} MiB (anon ${xs.at(-1)!.dnsPeakAnon.toFixed(1)}) at ${xs.at(-1)!.qps.toFixed(0)} q/s` : ''}`).join('; ')}`);
   }
-  const out = Object.fromEntries(Object.entries(raw).map(([k, xs]) => [k, { idle: summary(xs.map((x) => x.idle)), idleAnon: summary(xs.map((x) => x.idleAnon)), dnsPeak: summary(xs.map((x) => x.dnsPeak)), qps: summary(xs.map((x) => x.qps)) }]));
-  for (const [k, f] of Object.entries(out)) say(`  ${k.padEnd(34)} idle ${fmt(f.idle, ' MiB', 1)}, of it anonymous ${fmt(f.idleAnon, ' MiB', 1)}${f.dnsPeak.n ? `, DNS load peak ${fmt(f.dnsPeak, ' MiB', 1)} at ${fmt(f.qps, ' q/s')}` : ''}`);
+  const of = (xs: RunFigures[], f: keyof RunFigures): Summary => summary(xs.map((x) => x[f]));
+  const out = Object.fromEntries(Object.entries(raw).map(([k, xs]) => [k, { idle: of(xs, 'idle'), idleAnon: of(xs, 'idleAnon'), dnsPeak: of(xs, 'dnsPeak'), dnsPeakAnon: of(xs, 'dnsPeakAnon'), qps: of(xs, 'qps') }]));
+  for (const [k, f] of Object.entries(out)) say(`  ${k.padEnd(34)} idle ${fmt(f.idle, ' MiB', 1)}, of it anonymous ${fmt(f.idleAnon, ' MiB', 1)}${f.dnsPeak.n ? `; DNS load peak ${fmt(f.dnsPeak, ' MiB', 1)}, of it anonymous ${fmt(f.dnsPeakAnon, ' MiB', 1)}, at ${fmt(f.qps, ' q/s')}` : ''}`);
   return out;
 }
 
 await runStandalone(import.meta.url, (lab, argv) =>
-  benchMemory(lab, Number(arg(argv, '--runs', '3')), { idleSeconds: Number(arg(argv, '--idle-seconds', '20')), dnsSeconds: Number(arg(argv, '--dns-seconds', '10')) }),
+  benchMemory(lab, Number(arg(argv, '--runs', '3')), {
+    idleSeconds: Number(arg(argv, '--idle-seconds', '20')),
+    dnsSeconds: Number(arg(argv, '--dns-seconds', '10')),
+    flags: arg(argv, '--flags', '').split(' ').filter(Boolean),
+    unbundled: !argv.includes('--no-unbundled'),
+  }),
 );
