@@ -5,7 +5,9 @@
 //   - bare node: the same flags, an empty event loop (the floor)
 //   - with --flags "F": the bin script run by node with the same flags plus F (a V8
 //     flag measured side by side before it goes into the bin script)
-//   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--no-unbundled]
+//   - with --bin P: another build's bin script (e.g. a checkout of the commit before
+//     a change: before and after in one run)
+//   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--bin P] [--no-unbundled]
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../src/lab/lab.js';
 import { BIN, startSidecarInLab } from '../src/lab/run-sidecar.js';
@@ -86,12 +88,15 @@ export interface MemoryOptions {
   dnsSeconds: number;
   /** More node flags for an extra variant of the bin script (e.g. '--max-opt=1'). */
   flags?: string[];
+  /** Another build's bin/mullvad-sidecar, run with the same flags. */
+  otherBin?: string;
   unbundled?: boolean;
 }
 
 export async function benchMemory(lab: Lab, runs: number, o: MemoryOptions): Promise<Record<string, MemoryFigures>> {
   const variants: [string, string[] | undefined][] = [['sidecar (bin/mullvad-sidecar)', undefined]];
   if (o.flags?.length) variants.push([`sidecar + ${o.flags.join(' ')}`, [process.execPath, ...NODE_FLAGS, ...o.flags, BIN, 'run']]);
+  if (o.otherBin) variants.push([`other build (${o.otherBin})`, [process.execPath, ...NODE_FLAGS, o.otherBin, 'run']]);
   if (o.unbundled !== false) variants.push(['unbundled (dist/src/cli/main.js)', UNBUNDLED]);
   const raw: Record<string, RunFigures[]> = { 'bare node': [] };
   for (const [name] of variants) raw[name] = [];
@@ -111,6 +116,7 @@ await runStandalone(import.meta.url, (lab, argv) =>
     idleSeconds: Number(arg(argv, '--idle-seconds', '20')),
     dnsSeconds: Number(arg(argv, '--dns-seconds', '10')),
     flags: arg(argv, '--flags', '').split(' ').filter(Boolean),
+    otherBin: arg(argv, '--bin', '') || undefined,
     unbundled: !argv.includes('--no-unbundled'),
   }),
 );
