@@ -5,8 +5,8 @@
 //   - bare node: the same flags, an empty event loop (the floor)
 //   - with --flags "F": the bin script run by node with the same flags plus F (a V8
 //     flag measured side by side before it goes into the bin script)
-//   - with --bin P: another build's bin script (e.g. a checkout of the commit before
-//     a change: before and after in one run)
+//   - with --bin P: another build's bin script, run as it is (e.g. a checkout of the
+//     commit before a change: before and after in one run)
 //   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--bin P] [--no-unbundled]
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../src/lab/lab.js';
@@ -95,8 +95,9 @@ export interface MemoryOptions {
 
 export async function benchMemory(lab: Lab, runs: number, o: MemoryOptions): Promise<Record<string, MemoryFigures>> {
   const variants: [string, string[] | undefined][] = [['sidecar (bin/mullvad-sidecar)', undefined]];
-  if (o.flags?.length) variants.push([`sidecar + ${o.flags.join(' ')}`, [process.execPath, ...NODE_FLAGS, ...o.flags, BIN, 'run']]);
-  if (o.otherBin) variants.push([`other build (${o.otherBin})`, [process.execPath, ...NODE_FLAGS, o.otherBin, 'run']]);
+  // The launcher's node command with more flags (the Node.js lockdown-first instead of the launcher's: the same memory).
+  if (o.flags?.length) variants.push([`sidecar + ${o.flags.join(' ')}`, [process.execPath, ...NODE_FLAGS, ...o.flags, `${BIN}.mjs`, 'run']]);
+  if (o.otherBin) variants.push([`other build (${o.otherBin})`, [o.otherBin, 'run']]);
   if (o.unbundled !== false) variants.push(['unbundled (dist/src/cli/main.js)', UNBUNDLED]);
   const raw: Record<string, RunFigures[]> = { 'bare node': [] };
   for (const [name] of variants) raw[name] = [];
