@@ -29,19 +29,19 @@ test('the inject command as a Helm post-renderer: YAML on stdin, YAML on stdout,
 test('inject --kubernetes-discovery --namespace: the binding names that namespace and the pods\' ServiceAccount; a conflict exits 78 with nothing on stdout', async () => {
   const runner = new ExecRunner();
   const src = DEPLOYMENT.replace('    spec:\n', '    spec:\n      serviceAccountName: scraper\n');
-  const ok = await runner.run([process.execPath, BIN, 'inject', '--kubernetes-discovery', '--namespace', 'apps'], { stdin: src, timeoutMs: 20_000 });
+  const ok = await runner.run([BIN, 'inject', '--kubernetes-discovery', '--namespace', 'apps'], { stdin: src, timeoutMs: 20_000 });
   assert.equal(ok.code, 0);
   assert.equal(ok.stderr, '');
   const docs = parseAllDocuments(ok.stdout).map((d) => d.toJSON() as { kind: string; subjects?: unknown });
   assert.deepEqual(docs.map((d) => d.kind), ['Deployment', 'ClusterRole', 'ClusterRoleBinding']);
   assert.deepEqual(docs[2]!.subjects, [{ kind: 'ServiceAccount', name: 'scraper', namespace: 'apps' }]);
 
-  const assumed = await runner.run([process.execPath, BIN, 'inject', '--kubernetes-discovery'], { stdin: src, timeoutMs: 20_000 });
+  const assumed = await runner.run([BIN, 'inject', '--kubernetes-discovery'], { stdin: src, timeoutMs: 20_000 });
   assert.equal(assumed.code, 0);
   assert.match(assumed.stderr, /^inject: Deployment\/x names no namespace: its ServiceAccount 'scraper' is bound in 'default'; pass --namespace NS/);
   assert.match(assumed.stdout, /namespace: default\n/);
 
-  const conflict = await runner.run([process.execPath, BIN, 'inject', '--kubernetes-discovery', '--namespace', 'web'], {
+  const conflict = await runner.run([BIN, 'inject', '--kubernetes-discovery', '--namespace', 'web'], {
     stdin: src.replace('  name: x\n', '  name: x\n  namespace: apps\n'), allowFailure: true, timeoutMs: 20_000,
   });
   assert.equal(conflict.code, 78);
