@@ -21,6 +21,14 @@ export interface AbuseConfig {
   probeEveryMs?: number;
   /** false: no malformed requests (with slowloris 0 and flood 0: a quiet baseline). */
   malformed?: boolean;
+  /**
+   * Tests: end by work done instead of `seconds`, so the outcome does not depend on the CPU share the
+   * machine gives: each flood slot makes `rounds` requests, each malformed sender `rounds` of each kind;
+   * slowloris connections are held and probes go on (at least `rounds` of them) until then.
+   */
+  rounds?: number;
+  /** Client-side timeout of a flood request / a probe (default 10 s / 5 s). */
+  timeoutMs?: number;
 }
 
 export interface AbuseResult {
@@ -31,6 +39,8 @@ export interface AbuseResult {
   floodStatuses: Record<string, number>;
   slowlorisOpened: number;
   slowlorisCut: number;
+  /** What each slowloris connection cut while the run lasted got: a status, an error code, or 'closed' (nothing). */
+  slowlorisStatuses: Record<string, number>;
   malformedSent: number;
   malformedStatuses: Record<string, number>;
 }
@@ -76,8 +86,12 @@ function raw(host: string, port: number, bytes: string): Promise<string> {
 export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
   const { host, port } = cfg;
   const end = Date.now() + cfg.seconds * 1000;
-  const r: AbuseResult = { probes: 0, probeStatuses: {}, probeMs: [], floodDone: 0, floodStatuses: {}, slowlorisOpened: 0, slowlorisCut: 0, malformedSent: 0, malformedStatuses: {} };
-  const live = () => Date.now() < end;
+  const r: AbuseResult = { probes: 0, probeStatuses: {}, probeMs: [], floodDone: 0, floodStatuses: {}, slowlorisOpened: 0, slowlorisCut: 0, slowlorisStatuses: {}, malformedSent: 0, malformedStatuses: {} };
+  const rounds = cfg.rounds;
+  let workDone = false;
+  const live = () => (rounds === undefined ? Date.now() < end : !workDone);
+  /** The n-th round of a count-based run is still to do (a timed run: until the end). */
+  const more = (n: number) => (rounds === undefined ? live() : n < rounds);
   const sockets = new Set<net.Socket>();
 
   const slow = async () => {
@@ -86,14 +100,24 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
         const s = net.connect(port, host);
         sockets.add(s);
         r.slowlorisOpened++;
-        s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: '));
-        const drip = setInterval(() => s.writable && s.write('a'), 1000);
-        s.on('error', () => {});
-        s.on('data', () => {}); // read the 408: a paused socket never sees the server's close
+        // The drip starts once the request line is out: a connect slower than a second (SYN retries
+        // on a loaded machine) would otherwise put 'a' before it and earn a 400, not a slow request.
+        let drip: NodeJS.Timeout | undefined;
+        s.on('connect', () => {
+          s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ');
+          drip = setInterval(() => s.writable && s.write('a'), 1000);
+        });
+        let got = '';
+        let error = '';
+        s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? 'error'));
+        s.on('data', (d: Buffer) => (got += d.toString('latin1'))); // read the 408: a paused socket never sees the server's close
         s.on('close', () => {
           clearInterval(drip);
           sockets.delete(s);
-          if (live()) r.slowlorisCut++;
+          if (live()) {
+            r.slowlorisCut++;
+            bump(r.slowlorisStatuses, /^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ?? (error || 'closed'));
+          }
           resolve();
         });
       });
@@ -101,24 +125,24 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
   };
   const paths = ['/metrics', '/status', '/readyz', '/healthz'];
   const flood = async (i: number) => {
-    while (live()) {
+    for (let n = 0; more(n); n++) {
       const t0 = Date.now();
-      bump(r.floodStatuses, await get(host, port, paths[i % paths.length]!, 10_000));
+      bump(r.floodStatuses, await get(host, port, paths[i % paths.length]!, cfg.timeoutMs ?? 10_000));
       r.floodDone++;
       if (cfg.floodMode === 'burst') await new Promise((res) => setTimeout(res, Math.max(0, (cfg.burstEveryMs ?? 2000) - (Date.now() - t0))));
     }
   };
   const malformed = async () => {
     let i = 0;
-    while (live()) {
+    while (more(Math.floor(i / BAD.length))) {
       r.malformedSent++;
       bump(r.malformedStatuses, await raw(host, port, BAD[i++ % BAD.length]!));
     }
   };
   const probes = async () => {
-    while (live()) {
+    while (live() || r.probes < (rounds ?? 0)) {
       const t0 = performance.now();
-      const status = await get(host, port, '/healthz', 5000);
+      const status = await get(host, port, '/healthz', cfg.timeoutMs ?? 5000);
       r.probeMs.push(Math.round((performance.now() - t0) * 10) / 10);
       bump(r.probeStatuses, status);
       r.probes++;
@@ -127,7 +151,10 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
   };
   const slowTasks = Array.from({ length: cfg.slowloris ?? 200 }, slow);
   const bad = cfg.malformed === false ? [] : [malformed(), malformed()];
-  await Promise.all([...Array.from({ length: cfg.flood ?? 1000 }, (_, i) => flood(i)), ...bad, probes()]);
+  const probing = probes();
+  await Promise.all([...Array.from({ length: cfg.flood ?? 1000 }, (_, i) => flood(i)), ...bad]);
+  workDone = true;
+  await probing;
   for (const s of sockets) s.destroy();
   await Promise.all(slowTasks);
   return r;

@@ -1,9 +1,13 @@
-// Bad input (issue 6): the health server with its default limits, abused from
-// another process — 200 slowloris connections, 1,000 requests kept in flight,
-// malformed and oversized requests without pause — keeps answering /healthz
-// probes the whole time. Asserts behaviour (every probe answered 200, every bad
-// request refused with a 4xx or a close), not timings; `npm run bench` reports
-// the probe latency under the same abuse against the real sidecar.
+// Bad input (issue 6): the health server, abused from another process — 200
+// slowloris connections, 1,000 requests kept in flight, malformed and oversized
+// requests without pause — answers every /healthz probe the whole time. Asserts
+// behaviour that no CPU share changes: the run ends by work done (rounds), not by
+// the clock; every probe and every flood request is answered 200; every bad
+// request is refused with a 4xx or a close; slowloris connections are never
+// served; every slot is given back. The server's header and request timeouts are
+// out of reach here (a loaded machine would meet them with honest requests too);
+// that they cut slow clients is test/unit/health-server.test.ts's, and the latency
+// under this same abuse is `npm run bench`'s (bench/controller.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -12,11 +16,13 @@ import { SidecarMetrics } from '../../src/health/metrics.js';
 import type { HealthSource, StatusSnapshot, Verdict } from '../../src/health/status.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { startChild } from '../../src/system/process.js';
-import type { AbuseResult } from '../../bench/lib/health-abuse-client.js';
+import type { AbuseConfig, AbuseResult } from '../../bench/lib/health-abuse-client.js';
 import { percentile } from '../../bench/lib/stats.js';
 
 const CLIENT = fileURLToPath(new URL('../../bench/lib/health-abuse-client.js', import.meta.url));
-const SECONDS = Number(process.env['ABUSE_SECONDS'] ?? 8);
+const ROUNDS = Number(process.env['ABUSE_ROUNDS'] ?? 3);
+/** A bound for a hang, never reached by a working server however loaded the machine. */
+const NEVER = 600_000;
 
 const source: HealthSource = {
   healthy: (): Verdict => ({ ok: true, reason: 'ok' }),
@@ -31,14 +37,17 @@ const source: HealthSource = {
 
 let server: HealthServer;
 before(async () => {
-  server = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics: new SidecarMetrics({ version: '0.1.0' }), log: silentLogger });
+  server = await startHealthServer({
+    port: 0, host: '127.0.0.1', source, metrics: new SidecarMetrics({ version: '0.1.0' }), log: silentLogger,
+    limits: { headersTimeoutMs: NEVER, requestTimeoutMs: NEVER, idleTimeoutMs: NEVER },
+  });
 });
 after(async () => {
   await server.close();
 });
 
-async function runAbuse(seconds: number, floodMode: 'sustained' | 'burst'): Promise<AbuseResult> {
-  const cfg = { host: '127.0.0.1', port: server.port, seconds, slowloris: 200, flood: 1000, floodMode, burstEveryMs: 2000, probeEveryMs: 50 };
+async function runAbuse(floodMode: 'sustained' | 'burst'): Promise<AbuseResult> {
+  const cfg: AbuseConfig = { host: '127.0.0.1', port: server.port, seconds: 0, rounds: ROUNDS, timeoutMs: NEVER, slowloris: 200, flood: 1000, floodMode, burstEveryMs: 500, probeEveryMs: 50 };
   const child = startChild([process.execPath, CLIENT, JSON.stringify(cfg)]);
   const code = await child.exited;
   const line = child.output().split('\n').find((l) => l.startsWith('RESULT '));
@@ -47,32 +56,23 @@ async function runAbuse(seconds: number, floodMode: 'sustained' | 'burst'): Prom
 }
 
 for (const mode of ['sustained', 'burst'] as const)
-test(`probes keep answering while the server is flooded (${mode}), slowlorised and fed garbage`, { timeout: (SECONDS + 30) * 1000 }, async (t) => {
-  const r = await runAbuse(SECONDS, mode);
+test(`every probe is answered while the server is flooded (${mode}), slowlorised and fed garbage`, { timeout: NEVER }, async (t) => {
+  const r = await runAbuse(mode);
   t.diagnostic(
-    `probes ${r.probes} (p50 ${percentile(r.probeMs, 50)} ms, p99 ${percentile(r.probeMs, 99)} ms, max ${Math.max(...r.probeMs)} ms); ` +
-      `flood ${r.floodDone} ${JSON.stringify(r.floodStatuses)}; slowloris opened ${r.slowlorisOpened}, cut ${r.slowlorisCut}; malformed ${r.malformedSent} ${JSON.stringify(r.malformedStatuses)}`,
+    `probes ${r.probes} (p50 ${percentile(r.probeMs, 50)} ms, p99 ${percentile(r.probeMs, 99)} ms, max ${Math.max(...r.probeMs)} ms; not asserted); ` +
+      `flood ${r.floodDone} ${JSON.stringify(r.floodStatuses)}; slowloris opened ${r.slowlorisOpened}, cut ${r.slowlorisCut} ${JSON.stringify(r.slowlorisStatuses)}; malformed ${r.malformedSent} ${JSON.stringify(r.malformedStatuses)}`,
   );
-  if (mode === 'burst') {
-    // Bursts of 1,000 concurrent requests: every probe answered, and answered 200.
-    assert.deepEqual(Object.keys(r.probeStatuses), ['200'], `probe outcomes ${JSON.stringify(r.probeStatuses)}`);
-    assert.deepEqual(Object.keys(r.floodStatuses), ['200'], `flood outcomes ${JSON.stringify(r.floodStatuses)}`);
-  } else {
-    // 1,000 requests in flight without pause: a probe queues behind them (one event
-    // loop serves ~1,500 requests/s on a 2-core VM), so a probe may exceed the
-    // client's 5 s, or hit the server's own request timeout (408) while the loop is
-    // saturated; none may be refused, reset or answered a 5xx.
-    for (const k of Object.keys(r.probeStatuses)) assert.match(k, /^(200|408|TIMEOUT)$/, `probe outcomes ${JSON.stringify(r.probeStatuses)}`);
-    assert.ok((r.probeStatuses['200'] ?? 0) > r.probes / 2, `most probes answered 200: ${JSON.stringify(r.probeStatuses)}`);
-    for (const k of Object.keys(r.floodStatuses)) assert.match(k, /^(200|408|TIMEOUT)$/, `flood outcomes ${JSON.stringify(r.floodStatuses)}`);
-  }
-  assert.ok(r.probes >= 3, `probes kept going: ${r.probes}`);
-  assert.ok(r.floodDone >= 1000, `flood requests answered: ${r.floodDone}`);
+  assert.ok(r.probes >= ROUNDS, `probes went on until the abuse was done: ${r.probes}`);
+  assert.deepEqual(r.probeStatuses, { 200: r.probes }, 'every probe answered 200');
+  assert.deepEqual(r.floodStatuses, { 200: 1000 * ROUNDS }, 'every flood request answered 200');
   // Bad requests were refused (4xx or a plain close), never served and never a 5xx.
   for (const status of Object.keys(r.malformedStatuses)) assert.match(status, /^(400|405|413|414|431|closed)$/, `malformed request answered ${status}`);
-  assert.ok(r.malformedSent > 10);
-  // Slowloris connections were cut by the header timeout (5 s by default).
-  if (SECONDS > 6) assert.ok(r.slowlorisCut > 0, 'slow connections are cut');
+  assert.equal(r.malformedSent, 2 * 6 * ROUNDS, 'two senders, each kind of bad request ROUNDS times');
+  // The slowloris connections were held, never served: none closed by the server while the abuse lasted.
+  assert.equal(r.slowlorisOpened, 200);
+  assert.deepEqual(r.slowlorisStatuses, {});
+  // Bounded: once the client is gone, every slot is given back.
+  while (Object.values(server.stats().open).some((n) => n > 0)) await new Promise((res) => setTimeout(res, 20));
 });
 
 test('after the abuse the server answers at once', async () => {

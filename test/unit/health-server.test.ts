@@ -57,9 +57,9 @@ after(async () => {
   agent.destroy();
 });
 
-function get(path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function get(path: string, method = 'GET', headers: Record<string, string> = {}, port = server.port): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path, method, headers, agent }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
@@ -69,8 +69,11 @@ function get(path: string, method = 'GET', headers: Record<string, string> = {})
   });
 }
 
-/** Sends raw bytes and returns everything the server writes before closing. */
-function raw(bytes: string, waitMs = 3000): Promise<string> {
+/**
+ * Sends raw bytes and returns everything the server writes before closing. `waitMs` only turns a
+ * server that never closes into a failure instead of a hang: it is no deadline for a loaded machine.
+ */
+function raw(bytes: string, waitMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(server.port, '127.0.0.1');
     let out = '';
@@ -201,18 +204,46 @@ test('malformed and oversized requests are answered and closed', async () => {
 });
 
 test('slowloris: a client that never finishes its headers is cut off, probes keep answering', async () => {
-  const start = Date.now();
-  const slow = raw('GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ', 4000);
+  const slow = raw('GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ');
   assert.equal((await get('/healthz')).status, 200);
-  await slow; // resolves when the server closes the connection
-  assert.ok(Date.now() - start < 4000);
+  // The server closes it (raw() fails if it never does), with at most a 408: the half request is never served.
+  assert.match(await slow, /^(HTTP\/1\.1 408 Request Timeout\r\n[^]*)?$/);
 });
 
-test('keeps answering probes under 1,000 concurrent requests', async () => {
+// The test's timeout turns a slot never given back, or a connection never admitted, into a failure, not a hang.
+test('holds 1,000 concurrent connections, answers a probe among them and then every one, and frees every slot', { timeout: 120_000 }, async () => {
+  // Its own server without reachable timeouts: what is proven is that all are admitted, held at once
+  // and answered (the header and request timeouts have their own tests), however slowly a loaded
+  // machine serves them. The latency figure is bench/controller.ts's (/healthz p99 under abuse).
+  const NEVER = 600_000;
+  const busy = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics, log: silentLogger, limits: { headersTimeoutMs: NEVER, requestTimeoutMs: NEVER, idleTimeoutMs: NEVER } });
   const paths = ['/metrics', '/status', '/healthz', '/readyz'];
-  const all = await Promise.all(Array.from({ length: 1000 }, (_, i) => get(paths[i % paths.length]!)));
-  assert.ok(all.every((r) => r.status === 200), `statuses: ${[...new Set(all.map((r) => r.status))].join(',')}`);
-  assert.equal((await get('/healthz')).status, 200);
+  const sockets = Array.from({ length: 1000 }, (_, i) => {
+    const s = connect(busy.port, '127.0.0.1');
+    s.on('error', () => {}); // a reset shows as a missing 200 below
+    // All but the blank line that ends the headers: the server holds every connection open.
+    s.write(`GET ${paths[i % paths.length]} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n`);
+    return s;
+  });
+  try {
+    const answers = sockets.map((s) => new Promise<string>((resolve) => {
+      let out = '';
+      s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      s.on('close', () => resolve(out));
+    }));
+    const seen = () => Object.values(busy.stats().open).reduce((a, b) => a + b, 0) + Object.values(busy.stats().dropped).reduce((a, b) => a + b, 0);
+    while (seen() < 1000) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(busy.stats(), { open: { kubelet: 0, loopback: 1000, other: 0 }, dropped: {} }, 'all 1,000 admitted and held at once');
+    assert.equal((await get('/healthz', 'GET', {}, busy.port)).status, 200, 'the probe sent while 1,000 connections were held');
+    for (const s of sockets) s.write('\r\n');
+    const statuses = (await Promise.all(answers)).map((a) => /^HTTP\/1\.1 (\d{3})/.exec(a)?.[1] ?? 'none');
+    assert.deepEqual([...new Set(statuses)], ['200']);
+    // Bounded: every slot is given back (the server sees each close a little after the client).
+    while (Object.values(busy.stats().open).some((n) => n > 0)) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    for (const s of sockets) s.destroy();
+    await busy.close();
+  }
 });
 
 test('close() stops listening', async () => {
