@@ -10,6 +10,9 @@ interface Undo {
   readonly run: () => Promise<void>;
 }
 
+/** A step for BringUp.steps: its name, what it does, its undo (given the result). */
+export type StepSpec<T> = readonly [name: string, run: () => Promise<T>, undo?: (result: T) => Promise<void>];
+
 export class BringUp {
   private readonly undos: Undo[] = [];
   private unwound = false;
@@ -29,6 +32,30 @@ export class BringUp {
       await this.unwind();
       throw err;
     }
+  }
+
+  /**
+   * Steps that do not depend on each other, run concurrently. Every one is let
+   * finish (none is left running while the bring-up unwinds); the undos of those
+   * that succeeded are pushed in the order given; then, if any failed, everything
+   * is unwound and the first failure (in that order) is thrown.
+   */
+  async steps<T extends readonly unknown[]>(specs: { readonly [K in keyof T]: StepSpec<T[K]> }): Promise<T> {
+    if (this.unwound) throw new Error(`bring-up steps ${specs.map((s) => s[0]).join(', ')} after the bring-up was unwound`);
+    for (const [name] of specs) this.log.debug('bring-up step', { step: name });
+    const settled = await Promise.allSettled(specs.map(([, run]) => run()));
+    let failure: { name: string; err: unknown } | undefined;
+    settled.forEach((r, i) => {
+      const [name, , undo] = specs[i]!;
+      if (r.status === 'rejected') failure ??= { name, err: r.reason };
+      else if (undo) this.undos.push({ step: name, run: () => undo(r.value) });
+    });
+    if (failure) {
+      this.log.debug('bring-up step failed; unwinding', { step: failure.name, error: failure.err instanceof Error ? failure.err.message : String(failure.err) });
+      await this.unwind();
+      throw failure.err;
+    }
+    return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
   }
 
   /** Pushes an undo for something done outside a step (a handle created in a callback). */

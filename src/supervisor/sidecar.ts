@@ -1,9 +1,11 @@
 // Wires the sidecar together: the environment probe gathers facts, the pure
 // plan (plan.ts) says what to do, and the bring-up applies it in small named
 // steps, each pushing its undo (bringup.ts):
-//   blocked (the lockdown is already in place: run.ts) → settings → facts →
-//   plan → blocked with bypass → endpoints resolved → stale state removed →
-//   sysctls → DNS → supervisor (tunnel, routing) → health.
+//   blocked (the lockdown is already in place: run.ts, verified while the
+//   settings, facts and configs are read) → plan → at once: blocked with bypass
+//   → endpoints resolved; conntrack flushed; RAs refused; stale state removed;
+//   sysctls → route MTU → tunnel interface started → DNS → supervisor (tunnel,
+//   routing) → health.
 // A failing step unwinds the ones before it; stop() unwinds them all, in
 // reverse, ending with the firewall blocked (or removed, when asked to: run.ts).
 import { describeSettings, type Settings } from '../config/settings.js';
@@ -38,7 +40,11 @@ export interface SidecarHandle {
   stop(): Promise<void>;
 }
 
-export async function startSidecar(settings: Settings, runner: CommandRunner, firewall: Firewall, log: Logger, version: string): Promise<SidecarHandle> {
+/**
+ * `lockedDown`: run's verified lockdown, applied while the facts and configs are read
+ * (they only read); awaited before the first step that changes the namespace.
+ */
+export async function startSidecar(settings: Settings, runner: CommandRunner, firewall: Firewall, log: Logger, version: string, lockedDown: Promise<void> = Promise.resolve()): Promise<SidecarHandle> {
   const started = Date.now();
   log.info('effective settings', { settings: describeSettings(settings) });
   if (!settings.killSwitch) log.warn('!!! ENABLE_KILL_SWITCH=false: traffic WILL leak outside the tunnel whenever it is down. Do not use this in production. !!!');
@@ -64,31 +70,44 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
   for (const b of plan.bypass) log.info('bypass network', { cidr: b.cidr.text, reason: b.reason });
   for (const n of plan.notes) log.warn(n);
   if (plan.dnsMode === 'off') warnDnsOff(log, plan.clusterResolvers);
+  await up.step('lockdown verified', () => lockedDown);
   const proxyUsers = await up.step('exit pool users', async () => (settings.proxyListen.length === 0 ? undefined : (await loadProxy()).prepareExitPool(settings, plan.bypass.map((b) => b.cidr))));
 
   // --- blocked, with bypass and the guard; the link watcher keeps the guard current
   const links = { uplinks: plan.uplinks };
   const policy: SidecarPlan['policyFor'] = (state, server) => plan.policyFor(state, server, links.uplinks);
-  await up.step('firewall blocked', () => firewall.apply(policy('blocked')), () => (firewall.state === 'blocked' ? Promise.resolve() : firewall.apply(policy('blocked'))));
-  await up.step('conntrack flushed', async () => {
-    // Flows that existed before the kill switch must not live on in conntrack.
-    const r = await runner.run(['conntrack', '-F'], { allowFailure: true }).catch((e: unknown) => ({ code: -1, stderr: String(e) }));
-    if (r.code !== 0) log.debug('conntrack not available: no entries flushed', { error: r.stderr.trim() });
-  });
-  await up.step('router advertisements refused', () => refuseRouterAdvertisements(plan.uplinks, log));
-
-  servers = await up.step('endpoints resolved', () => resolveEndpointHosts(servers, plan.clusterResolvers, log));
+  const tunnel = new Tunnel(runner, log, { interface: settings.wgInterface, implementation: settings.wgImplementation, fwmark: plan.fwmark });
+  // Independent of each other, so concurrent (the lockdown is in: none of them can open
+  // anything): the blocked ruleset with bypass, then the endpoint hostnames resolved
+  // through it; flows from before the kill switch flushed; RAs refused; an earlier run's
+  // leftovers (crash, SIGKILL) removed — replaced, never duplicated; src_valid_mark.
+  [servers] = await up.steps([
+    ['firewall blocked, endpoints resolved', async () => {
+      await firewall.apply(policy('blocked'));
+      return resolveEndpointHosts(servers, plan.clusterResolvers, log);
+    }, () => (firewall.state === 'blocked' ? Promise.resolve() : firewall.apply(policy('blocked')))],
+    ['conntrack flushed', async () => {
+      // Flows that existed before the kill switch must not live on in conntrack.
+      const r = await runner.run(['conntrack', '-F'], { allowFailure: true }).catch((e: unknown) => ({ code: -1, stderr: String(e) }));
+      if (r.code !== 0) log.debug('conntrack not available: no entries flushed', { error: r.stderr.trim() });
+    }],
+    ['router advertisements refused', () => refuseRouterAdvertisements(plan.uplinks, log)],
+    ['stale state removed', async () => {
+      if (await tunnel.removeStale()) log.warn('removed a leftover tunnel interface of an earlier run', { interface: settings.wgInterface });
+      await routing.remove(plan.table);
+    }],
+    ['src_valid_mark', () => ensureSrcValidMark(log)],
+  ] as const);
+  // After the leftovers are gone: a stale tunnel's routes would answer for the endpoint.
   facts = await up.step('endpoint route MTU', () => withEndpointMtu(facts, servers, routing));
   plan = planSidecar(settings, facts, servers);
   log.info('servers', { order: plan.order, servers: servers.map((s) => ({ ...publicView(s) })) });
-
-  // --- leftovers of an earlier run (crash, SIGKILL): replace, never duplicate ---
-  const tunnel = new Tunnel(runner, log, { interface: settings.wgInterface, implementation: settings.wgImplementation, fwmark: plan.fwmark });
-  await up.step('stale state removed', async () => {
-    if (await tunnel.removeStale()) log.warn('removed a leftover tunnel interface of an earlier run', { interface: settings.wgInterface });
+  // The interface is created (wireguard-go started) while the cluster addresses, DNS and
+  // the connecting ruleset are set up: it has no peer and no route yet, so it sends nothing.
+  await up.step('tunnel interface prepared', () => Promise.resolve(tunnel.prepare()), async () => {
+    await tunnel.destroy().catch((e: unknown) => log.warn('removing the tunnel interface failed', { error: String(e) }));
     await routing.remove(plan.table);
   });
-  await up.step('src_valid_mark', () => ensureSrcValidMark(log));
   log.info('tunnel parameters', { interface: settings.wgInterface, mtu: plan.mtu, table: plan.table, fwmark: `0x${plan.fwmark.toString(16)}`, ipv6: plan.ipv6 });
 
   // --- DNS, supervisor, health -----------------------------------------------------
@@ -116,10 +135,6 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
       (d) => d.stop(),
     );
   }
-  await up.step('tunnel and routes removed on stop', () => Promise.resolve(), async () => {
-    await tunnel.destroy().catch((e: unknown) => log.warn('removing the tunnel interface failed', { error: String(e) }));
-    await routing.remove(plan.table);
-  });
   // The relay list, once for the process (relay-servers.ts): native selection and the exit pool share it; fetched only while the tunnel is up.
   const tunnelUp = { now: false };
   const relayList = openRelayList(settings, { tunnelUp: () => tunnelUp.now, log });

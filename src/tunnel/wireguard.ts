@@ -28,6 +28,8 @@ export class Tunnel {
   private stopping = false;
   /** The peer configured by the last setconf/syncconf (a public key; undefined when unknown). */
   private peerKey: string | undefined;
+  /** The interface being created ahead of create() (prepare()). */
+  private prepared: Promise<void> | undefined;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -56,11 +58,26 @@ export class Tunnel {
     return exists;
   }
 
-  /** Creates the interface and configures it for `server`, addresses and MTU included, and sets it up. */
+  /**
+   * Starts creating the interface now — wireguard-go takes tens of milliseconds to
+   * start — so that create() finds it. Without a peer, an address or a route, and
+   * down, it sends nothing. A failure is create()'s to report.
+   */
+  prepare(): void {
+    if (this.prepared) return;
+    this.stopping = false;
+    const p = this.createLink();
+    p.catch(() => {}); // awaited, and thrown, by create()
+    this.prepared = p;
+  }
+
+  /** Creates the interface (or takes the one prepare() made) and configures it for `server`, addresses and MTU included, and sets it up. */
   async create(server: ServerConfig, mtu: number): Promise<void> {
     const ifname = this.opts.interface;
     this.stopping = false;
-    await this.createLink();
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    await (prepared ?? this.createLink());
     try {
       await this.setConf(server, 'setconf');
       // Addresses (both families: `ip` reads the family from each address), MTU and up in one spawn.
@@ -96,6 +113,10 @@ export class Tunnel {
 
   /** Safe to call twice and when nothing exists. */
   async destroy(): Promise<void> {
+    // A creation still under way would otherwise start wireguard-go after the removal.
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    await prepared?.catch(() => {});
     this.stopping = true;
     await this.runner.run(['ip', 'link', 'del', 'dev', this.opts.interface], { allowFailure: true });
     if (this.child) {

@@ -28,15 +28,25 @@ export async function run(args: string[]): Promise<number> {
   // Observed now so a failed load is not an unhandled rejection before it is awaited below, where it fails `run`.
   sidecarModule.catch(() => {});
   // 1. Blocked before any config is read, with the uplink guard on every device
-  //    there is: a config error (exit 78) leaves exactly this behind.
+  //    there is: a config error (exit 78) leaves exactly this behind. The launcher
+  //    (bin/mullvad-sidecar) applied the same lockdown before Node.js started; this is
+  //    the apply that is read back and verified. It runs while the settings are read
+  //    and the environment is probed, which only read (files, `ip -j`, a throwaway
+  //    table that opens nothing) and send nothing: every step that changes the
+  //    namespace waits for it (startSidecar), and so does every exit below.
   const links = scanLinksSync();
   if (!links) log.warn('cannot read /sys/class/net: the lockdown guards no interface against raw sockets until the sidecar has read them');
-  try {
-    await firewall.apply(lockdownPolicy(links ?? []));
-  } catch (err) {
+  const lockdownError = firewall.apply(lockdownPolicy(links ?? [])).then(
+    () => undefined,
+    (err: unknown) => err ?? new Error('the lockdown failed'),
+  );
+  /** EXIT_FATAL, logged, if the lockdown failed; waits for it either way. */
+  const refused = async (): Promise<number | undefined> => {
+    const err = await lockdownError;
+    if (err === undefined) return undefined;
     log.fatal('cannot install the kill switch; refusing to continue (the container needs the NET_ADMIN capability and nftables)', { error: err instanceof Error ? err.message : String(err) });
     return EXIT_FATAL;
-  }
+  };
 
   let settings: Settings;
   try {
@@ -44,17 +54,24 @@ export async function run(args: string[]): Promise<number> {
     if (rest.length) throw new (await import('../../errors.js')).ConfigError(rest[0]!, 'unexpected argument', 'settings are --flags or environment variables');
     settings = loadSettings({ ...process.env, ...source });
   } catch (err) {
-    return configFailure(log, err);
+    return (await refused()) ?? configFailure(log, err);
   }
   log = createLogger({ level: settings.logLevel, format: settings.logFormat });
   const runner = new ExecRunner(log);
+  // Its first apply (blocked, with bypass) comes after lockedDown (startSidecar).
   firewall = new Firewall(runner, log);
+  const lockedDown = lockdownError.then((err) => {
+    if (err !== undefined) throw err;
+  });
+  lockedDown.catch(() => {}); // a start-up that fails before awaiting it reports the failure through refused()
 
   let handle: SidecarHandle;
   try {
     const { startSidecar } = await sidecarModule;
-    handle = await startSidecar(settings, runner, firewall, log, await version());
+    handle = await startSidecar(settings, runner, firewall, log, await version(), lockedDown);
   } catch (err) {
+    const fatal = await refused();
+    if (fatal !== undefined) return fatal;
     if (isConfigError(err)) return configFailure(log, err);
     log.fatal('start-up failed; the namespace stays blocked', { error: err instanceof Error ? err.message : String(err) });
     return EXIT_FATAL;
