@@ -18,17 +18,33 @@ test('the ClusterRole may only get and list ServiceCIDRs and nodes', () => {
   for (const r of rules) assert.deepEqual(r.verbs, ['get', 'list']);
 });
 
-test('the chart template, rendered by substitution, is the same role and binding', () => {
+/** The chart template as helm would render it for one release (the only expressions it holds). */
+function renderChart(release: { namespace: string; name: string; serviceAccount: string }): unknown[] {
   const text = renderChartDiscoveryTemplate()
     .replace(/^\{\{- (if|end).*\n/gm, '')
-    .replace('{{ .Release.Namespace }}-{{ .Values.rbac.kubernetesDiscovery.serviceAccount }}', 'apps-scraper')
-    .replace('{{ .Values.rbac.kubernetesDiscovery.serviceAccount | quote }}', '"scraper"')
-    .replace('{{ .Release.Namespace | quote }}', '"apps"');
+    .replaceAll('{{ .Release.Namespace }}-{{ .Release.Name }}', `${release.namespace}-${release.name}`)
+    .replace('{{ .Values.rbac.kubernetesDiscovery.serviceAccount | quote }}', JSON.stringify(release.serviceAccount))
+    .replace('{{ .Release.Namespace | quote }}', JSON.stringify(release.namespace));
   assert.doesNotMatch(text, /\{\{/);
-  const docs = parseAllDocuments(text).map((d) => d.toJSON() as unknown);
-  assert.deepEqual(docs, [discoveryClusterRole(), discoveryBinding('apps', 'scraper')]);
+  return parseAllDocuments(text).map((d) => d.toJSON() as unknown);
+}
+
+test('the chart template, rendered by substitution, is the same role and binding, bound in the release namespace', () => {
+  const name = 'mullvad-sidecar-kubernetes-discovery-apps-web';
+  assert.deepEqual(renderChart({ namespace: 'apps', name: 'web', serviceAccount: 'scraper' }), [discoveryClusterRole(name), discoveryBinding('apps', 'scraper', name, name)]);
   // Off unless asked.
   assert.match(readFileSync(root('charts/mullvad-sidecar/values.yaml'), 'utf8'), /rbac:\n {2}kubernetesDiscovery:\n {4}enabled: false\n {4}serviceAccount: default/);
+});
+
+test('the chart: each release owns its own cluster-scoped role and binding (helm refuses objects another release owns)', () => {
+  const releases = [
+    { namespace: 'apps', name: 'web', serviceAccount: 'default' },
+    { namespace: 'apps', name: 'api', serviceAccount: 'default' }, // same namespace and ServiceAccount
+    { namespace: 'batch', name: 'web', serviceAccount: 'default' }, // same release name elsewhere
+  ];
+  const names = releases.map((r) => renderChart(r).map((o) => `${(o as { kind: string }).kind}/${(o as { metadata: { name: string } }).metadata.name}`));
+  assert.equal(new Set(names.flat()).size, 2 * releases.length, JSON.stringify(names));
+  for (const docs of releases.map(renderChart)) assert.deepEqual((docs[0] as { rules: unknown }).rules, discoveryClusterRole()['rules'], 'the same rules');
 });
 
 test('the kustomize component ships the same role, bound to default/default', () => {
