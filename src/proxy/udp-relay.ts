@@ -114,7 +114,10 @@ export class UdpRelay {
     const a = r.association;
     this.opts.metrics?.udpAssociations.inc();
     const end = (): void => this.close(a, 'closed');
+    // 'end' too: the listener allows half-open connections, so a client's FIN alone never closes its socket.
+    client.once('end', end);
     client.once('close', end);
+    upstream.control.once('end', end);
     upstream.control.once('close', end);
     upstream.control.on('error', end);
     upstream.udp.once('close', end);

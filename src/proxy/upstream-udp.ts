@@ -25,14 +25,20 @@ export async function associateThroughExit(proxyIp: string, proxyPort: number, o
     await new Promise<void>((resolve) => udp.bind(0, () => resolve()));
     // 0.0.0.0:0: the source the relay sees is our tunnel address, masqueraded by
     // the entry relay on the way to another relay's proxy; the relay binds it from our first datagram.
-    const r = await SocksClient.createConnection({ proxy: { host: proxyIp, port: proxyPort, type: 5 }, command: 'associate', destination: { host: '0.0.0.0', port: 0 }, timeout: opts.timeoutMs });
+    // createConnection() speaks CONNECT only; the client object does the rest of RFC 1928.
+    const client = new SocksClient({ proxy: { host: proxyIp, port: proxyPort, type: 5 }, command: 'associate', destination: { host: '0.0.0.0', port: 0 }, timeout: opts.timeoutMs });
+    const r = await new Promise<{ socket: Socket; remoteHost?: { host: string; port: number } }>((resolve, reject) => {
+      client.once('established', resolve);
+      client.once('error', reject);
+      client.connect();
+    }).finally(() => client.removeAllListeners());
     control = r.socket;
     const named = r.remoteHost?.host;
     const host = !named || named === '0.0.0.0' ? proxyIp : named;
     const port = r.remoteHost?.port ?? 0;
     if (!isMullvadProxyAddress(host) || port === 0) throw new ExitFailedError(`${proxyIp}:${proxyPort} named its UDP port ${host}:${port}, outside Mullvad's proxy networks`);
     await new Promise<void>((resolve, reject) => udp.connect(port, host, (e?: Error) => (e ? reject(e) : resolve())));
-    return { control, udp, relay: { host, port } };
+    return { control: r.socket, udp, relay: { host, port } };
   } catch (e) {
     control?.destroy();
     closeQuietly(udp);

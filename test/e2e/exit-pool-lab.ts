@@ -84,6 +84,8 @@ export interface SocksLogEntry {
   ip?: string;
   port: number;
   resolved?: string | null;
+  /** A datagram of a UDP association (the rest are CONNECT requests). */
+  udp?: boolean;
 }
 
 /** What relay i's fake in-tunnel SOCKS5 proxies were asked (relayI-socks.jsonl). */

@@ -15,7 +15,8 @@ export interface SocksUdpRequest {
   password?: string;
   /** Name this client's source port in DST.PORT (else 0: bound by its first datagram). */
   announce?: boolean;
-  datagrams: { host: string; port: number; data: string }[];
+  /** `data` is UTF-8 text, or bytes in base64 with `base64: true` (a DNS query). */
+  datagrams: { host: string; port: number; data: string; base64?: boolean }[];
   /** After the first datagram: one from another socket of this client (another port), expected to be dropped. */
   stranger?: boolean;
   /** How long to wait for each answer. */
@@ -29,6 +30,7 @@ export interface UdpAnswer {
   from: string;
   port: number;
   data: string;
+  base64: string;
 }
 
 export interface SocksUdpResult {
@@ -134,10 +136,10 @@ async function main(): Promise<void> {
   if (assoc) out({ associated: true, bound: { host: assoc.host, port: assoc.port } });
   let strangerAnswered: boolean | undefined;
   for (const [i, d] of req.datagrams.entries()) {
-    udp.send(udpFrame(d.host, d.port, Buffer.from(d.data)), to.port, to.host);
+    udp.send(udpFrame(d.host, d.port, Buffer.from(d.data, d.base64 ? 'base64' : 'utf8')), to.port, to.host);
     const m = await next(req.waitMs ?? 3000);
     const h = m ? parseUdpHeader(m) : undefined;
-    answers.push(m && h?.ok ? { from: h.header.host, port: h.header.port, data: m.toString('utf8', h.header.length) } : null);
+    answers.push(m && h?.ok ? { from: h.header.host, port: h.header.port, data: m.toString('utf8', h.header.length), base64: m.toString('base64', h.header.length) } : null);
     if (i === 0 && req.stranger) {
       const other = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
       strangerAnswered = false;
