@@ -157,6 +157,9 @@ export async function main(argv: string[]): Promise<number> {
     say(`  failovers_total ${failovers} (≥ ${qualifying} required)`);
     say(`  leaked packets: IPv4 ${leaks.v4}, IPv6 ${leaks.v6}, DNS ${leaks.dns}, relay direct ${leaks.relayDirect}`);
     say(`  RSS: first third median ${first.toFixed(1)} MiB, last third ${last.toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB; CPU ${cost.cpuPercent.toFixed(1)}% of a core`);
+    // Growth that settles (heap and JIT reaching their steady state) and a leak look alike over thirds; sixths tell them apart.
+    const sixth = Math.max(1, Math.ceil(rss.length / 6));
+    say(`  RSS by sixth of the run (median, MiB): ${Array.from({ length: Math.ceil(rss.length / sixth) }, (_, i) => summary(rss.slice(i * sixth, (i + 1) * sixth)).median.toFixed(1)).join(' → ')}`);
     say(`  wireguard-go in the pod: ${wgs.length}; nft rules ${before.nftRules} → ${after.nftRules}; ip rules ${before.ipRules.length} → ${after.ipRules.length}; routes ${before.routes.length} → ${after.routes.length}`);
     say(`  app: ${summarize(stats)}`);
     say(`  time connected: ${((statuses.filter((s) => s.state === 'connected').length / Math.max(1, statuses.length)) * 100).toFixed(0)}% of status samples`);
