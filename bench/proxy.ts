@@ -1,17 +1,21 @@
-// The exit pool's cost, in one run and one lab: connection setup (until the client
+// The exit pool's cost, in one run and one lab: first UDP round trips to the
+// internet host's echo, plain versus through a SOCKS5 UDP association (at the
+// connected relay and at another relay); then connection setup (until the client
 // may send) and time to the first response byte, and a download's throughput,
 // straight through the tunnel versus through the pool's SOCKS5 proxy, at the
 // connected relay (10.64.0.1) and at another relay (10.124.0.x via the entry relay);
 // then the connections per second the pool sustains (whole requests, 20 in flight)
 // and the controller's memory (RSS from /proc, V8 heap from /metrics) idle and with
-// 200 open proxied connections.
-//   node dist/bench/proxy.js [--connects N] [--mib M] [--rate N] [--hold N]     (root)
+// 200 open proxied connections. --only udp: the UDP rows alone.
+//   node dist/bench/proxy.js [--connects N] [--mib M] [--rate N] [--hold N] [--datagrams N] [--only udp]     (root)
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp } from '../src/lab/lab.js';
+import { socksUdpIn } from '../src/lab/exit-pool.js';
 import { labRelayListPath } from '../src/lab/relay-list.js';
+import { UDP_ECHO_PORT } from '../src/lab/servers/udp-echo.js';
 import { isRoot, startSidecarInLab } from '../src/lab/run-sidecar.js';
 import { sampleProc, sidecarPid } from './lib/proc.js';
 import { arg, fmt, say, summary } from './lib/stats.js';
@@ -31,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
   const bytes = Number(arg(argv, '--mib', '16')) * 1024 * 1024;
   const rateConnects = Number(arg(argv, '--rate', '400'));
   const hold = Number(arg(argv, '--hold', '200'));
+  const datagrams = Number(arg(argv, '--datagrams', '50'));
+  const udpOnly = arg(argv, '--only', 'all') === 'udp';
   const lab = await labUp({ relays: 2 });
   const dir = await mkdtemp(join(tmpdir(), 'bench-proxy-'));
   await chmod(dir, 0o700);
@@ -50,6 +56,27 @@ export async function main(argv: string[]): Promise<number> {
       target: { host: 'www.example.com', ip: lab.internet.ip, port: 80 },
       ...(user ? { proxy: { host: lab.pod.ip, port: 1080, user, password: PASSWORD } } : {}),
     });
+    // UDP: sequential round trips (one datagram in flight), the first one apart (it includes the association's binding).
+    const udpRtt = async (user?: string): Promise<number[]> => {
+      const r = await socksUdpIn(lab, lab.ns.pod, {
+        proxy: { host: lab.pod.ip, port: 1080 }, ...(user ? { user, password: PASSWORD } : { direct: true }), waitMs: 2000, timeoutMs: 120_000,
+        datagrams: Array.from({ length: datagrams + 1 }, (_, i) => ({ host: lab.internet.ip, port: UDP_ECHO_PORT, data: `rtt ${i}` })),
+      });
+      if (r.error) throw new Error(`UDP ${user ?? 'direct'}: ${r.error}`);
+      return r.answers.slice(1).flatMap((a) => (a ? [a.ms] : []));
+    };
+    const udpRows: [string, number[]][] = [
+      ['direct through the tunnel', await udpRtt()],
+      [`pool, connected relay (${lab.relays[0]!.name}, 10.64.0.1)`, await udpRtt(`bench-relay-${lab.relays[0]!.name}`)],
+      [`pool, other relay (${lab.relays[1]!.name}, 10.124.0.2)`, await udpRtt(`bench-relay-${lab.relays[1]!.name}`)],
+    ];
+    say(`UDP round trips to the internet host's echo: ${datagrams} sequential datagrams each (median [min–max]; lost = no answer in 2 s)`);
+    for (const [name, ms] of udpRows) {
+      const extra = name === udpRows[0]![0] ? '' : ` (+${(summary(ms).median - summary(udpRows[0]![1]).median).toFixed(2)} ms)`;
+      say(`${name.padEnd(48)} ${fmt(summary(ms), ' ms', 2).padEnd(30)} lost ${datagrams - ms.length}${extra}`);
+    }
+    if (udpOnly) return 0;
+    say('');
     const measure = async (via: 'direct' | 'proxy', user?: string): Promise<Figures> => {
       const r = await lab.podExec([process.execPath, CLIENT, JSON.stringify(request(via, user))], { timeoutMs: 300_000 });
       return JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures;

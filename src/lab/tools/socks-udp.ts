@@ -12,6 +12,8 @@ export interface SocksUdpRequest {
   proxy: { host: string; port: number };
   /** Absent: no handshake, the datagrams go straight to proxy.host:proxy.port. */
   user?: string;
+  /** No proxy at all: each datagram's bare data straight to its target (the plain tunnel, for comparison). */
+  direct?: boolean;
   password?: string;
   /** Name this client's source port in DST.PORT (else 0: bound by its first datagram). */
   announce?: boolean;
@@ -31,6 +33,8 @@ export interface UdpAnswer {
   port: number;
   data: string;
   base64: string;
+  /** Round trip, from sending the datagram to its answer. */
+  ms: number;
 }
 
 export interface SocksUdpResult {
@@ -130,16 +134,21 @@ async function associate(): Promise<{ control: net.Socket; host: string; port: n
 
 async function main(): Promise<void> {
   await new Promise<void>((r) => udp.bind(0, () => r()));
-  const raw = req.user === undefined;
+  const raw = req.user === undefined || req.direct;
   const assoc = raw ? undefined : await associate();
   const to = assoc ?? req.proxy;
   if (assoc) out({ associated: true, bound: { host: assoc.host, port: assoc.port } });
   let strangerAnswered: boolean | undefined;
   for (const [i, d] of req.datagrams.entries()) {
-    udp.send(udpFrame(d.host, d.port, Buffer.from(d.data, d.base64 ? 'base64' : 'utf8')), to.port, to.host);
+    const data = Buffer.from(d.data, d.base64 ? 'base64' : 'utf8');
+    const sent = performance.now();
+    if (req.direct) udp.send(data, d.port, d.host);
+    else udp.send(udpFrame(d.host, d.port, data), to.port, to.host);
     const m = await next(req.waitMs ?? 3000);
-    const h = m ? parseUdpHeader(m) : undefined;
-    answers.push(m && h?.ok ? { from: h.header.host, port: h.header.port, data: m.toString('utf8', h.header.length), base64: m.toString('base64', h.header.length) } : null);
+    const ms = performance.now() - sent;
+    const h = m && !req.direct ? parseUdpHeader(m) : undefined;
+    const [from, port, at] = req.direct ? [d.host, d.port, 0] : h?.ok ? [h.header.host, h.header.port, h.header.length] : ['', 0, -1];
+    answers.push(m && at >= 0 ? { from, port, data: m.toString('utf8', at), base64: m.toString('base64', at), ms } : null);
     if (i === 0 && req.stranger) {
       const other = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
       strangerAnswered = false;
