@@ -1,6 +1,7 @@
 // mullvad_sidecar_proxy_* metrics, on the sidecar's own registry.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../health/metrics.js';
+import { UDP_DROP_REASONS } from './udp-wire.js';
 
 export type ConnectResult = 'ok' | 'auth-failed' | 'refused' | 'tunnel-down' | 'unknown-location' | 'no-exit' | 'no-relay-list' | 'target-unreachable' | 'bad-request';
 
@@ -28,6 +29,8 @@ export class ProxyMetrics {
     this.exitFailures = new Counter({ name: `${p}exit_failures_total`, help: 'Exits whose proxy failed (then rested by the circuit breaker), by relay', labelNames: ['relay'], registers });
     this.udpAssociations = new Gauge({ name: `${p}udp_associations`, help: 'SOCKS5 UDP associations open now', registers });
     this.udpDropped = new Counter({ name: `${p}udp_dropped_datagrams_total`, help: 'Datagrams the UDP relay dropped, by reason (src/proxy/udp-wire.ts)', labelNames: ['reason'], registers });
+    // Every reason from the start at 0, so a rate() alert sees the first drop.
+    for (const reason of UDP_DROP_REASONS) this.udpDropped.inc({ reason }, 0);
     new Gauge({
       name: `${p}relay_list_age_seconds`,
       help: 'Age of the relay list in use (absent before the first list)',

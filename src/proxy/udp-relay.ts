@@ -184,7 +184,8 @@ export class UdpRelay {
     const { front } = a.value;
     if (front.getSendQueueCount() >= this.opts.limits.maxSendQueue) return this.drop('congested');
     this.table.touch(a);
-    front.send(msg, a.port, a.ip);
+    // Counted, not logged: a refused send repeats for every datagram the exit sends.
+    front.send(msg, a.port, a.ip, (e) => e && this.drop('send-failed'));
     this.opts.metrics?.bytes.inc({ direction: 'down' }, msg.length - h.header.length);
   }
 

@@ -16,9 +16,11 @@ export type UdpDropReason =
   /** Too many datagrams already waiting for the socket: dropped, never queued. */
   | 'congested'
   /** Back from the exit but not a SOCKS5 datagram from its relay address. */
-  | 'upstream-malformed';
+  | 'upstream-malformed'
+  /** The kernel refused to send it to the client (the firewall: conntrack no longer knows the flow as a reply). */
+  | 'send-failed';
 
-export const UDP_DROP_REASONS: readonly UdpDropReason[] = ['malformed', 'fragmented', 'oversized', 'unknown-source', 'congested', 'upstream-malformed'];
+export const UDP_DROP_REASONS: readonly UdpDropReason[] = ['malformed', 'fragmented', 'oversized', 'unknown-source', 'congested', 'upstream-malformed', 'send-failed'];
 
 /**
  * The largest datagram relayed, header included. Over the tunnel's MTU (about
