@@ -18,6 +18,11 @@ export const DNS_LOAD = fileURLToPath(new URL('./lib/dns-load.js', import.meta.u
 const ABUSE = fileURLToPath(new URL('./lib/health-abuse-client.js', import.meta.url));
 const PROBER = fileURLToPath(new URL('./lib/health-prober.js', import.meta.url));
 
+/**
+ * Fast failover for the cost benches (controller, memory) and the soak: not README's "Failover speed"
+ * recommendation (bench/failover.ts `tuned`, CHECK_INTERVAL 500ms, PROBE_TIMEOUT 500ms). Its 1 s probe timeout and
+ * check interval hold on a loaded CI machine, where the soak must tell a leak or a growth from a slow probe.
+ */
 export const TUNED = { CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s', MAX_BACKOFF: '2s' };
 
 export interface ControllerOptions {

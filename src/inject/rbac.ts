@@ -4,7 +4,7 @@
 // pod's ServiceAccount. test/unit/chart.test.ts keeps the generated files in step.
 import { stringify } from 'yaml';
 import { ConfigError } from '../errors.js';
-import type { JsonObject } from './spec.js';
+import { kustomizePatchList, PATCH_TARGETS, podSpecPatch, SIDECAR_NAME, type JsonObject, type PatchKind } from './spec.js';
 
 export const DISCOVERY_ROLE = 'mullvad-sidecar-kubernetes-discovery';
 export const KUSTOMIZE_DISCOVERY = 'deploy/kubernetes/kustomize/kubernetes-discovery';
@@ -67,20 +67,28 @@ rbac:
 `;
 
 export function renderKustomizeDiscovery(): Map<string, string> {
+  // The same targets as the sidecar's component: the env merges into its container by name, whichever of the two
+  // components the overlay lists first.
+  const env: JsonObject = { initContainers: [{ name: SIDECAR_NAME, env: [{ name: 'KUBERNETES_DISCOVERY', value: 'api' }] }] };
   return new Map([
     [`${KUSTOMIZE_DISCOVERY}/kustomization.yaml`, `${HEADER}
-# A kustomize Component with the RBAC of KUBERNETES_DISCOVERY=api: a ClusterRole that may get/list
-# ServiceCIDRs and nodes, bound to the ServiceAccount "default". The overlay's \`namespace:\` moves
-# the binding's subject into that namespace (kustomize rewrites a subject named "default").
+# A kustomize Component for KUBERNETES_DISCOVERY=api, next to the sidecar's component: sets the variable on
+# the sidecar of every workload, and adds a ClusterRole that may get/list ServiceCIDRs and nodes, bound to
+# the ServiceAccount "default". The overlay's \`namespace:\` moves the binding's subject into that namespace
+# (kustomize rewrites a subject named "default").
 # Another ServiceAccount, or a second namespace (the binding is cluster-wide, so give each its
 # own name): the patches in README "RBAC for the API".
-# Set KUBERNETES_DISCOVERY=api on the sidecar too.
 apiVersion: kustomize.config.k8s.io/v1alpha1
 kind: Component
 resources:
   - rbac.yaml
-`],
+patches:
+${kustomizePatchList()}`],
     [`${KUSTOMIZE_DISCOVERY}/rbac.yaml`, `${HEADER}\n${yaml([discoveryClusterRole(), discoveryBinding('default', 'default')])}`],
+    ...Object.entries(PATCH_TARGETS).map(([kind, t]): [string, string] => [
+      `${KUSTOMIZE_DISCOVERY}/${t.file}`,
+      `${HEADER}\n# Sets KUBERNETES_DISCOVERY=api on the sidecar of every ${t.covers}; the name is ignored.\n${stringify(podSpecPatch(kind as PatchKind, env), { lineWidth: 0 })}`,
+    ]),
   ]);
 }
 

@@ -161,3 +161,26 @@ export function sidecarContainer(o: SidecarOptions): JsonObject {
     needsTun(o.settings),
   );
 }
+
+/** The kinds a kustomize patch of ours targets, by where their pod spec sits. */
+export type PatchKind = 'Deployment' | 'CronJob' | 'Pod';
+export const PATCH_TARGETS: Readonly<Record<PatchKind, { file: string; target: string; covers: string }>> = {
+  Deployment: { file: 'sidecar-workload.yaml', target: '(Deployment|StatefulSet|DaemonSet|ReplicaSet|Job)', covers: 'Deployment, StatefulSet, DaemonSet, ReplicaSet and Job' },
+  CronJob: { file: 'sidecar-cronjob.yaml', target: 'CronJob', covers: 'CronJob' },
+  Pod: { file: 'sidecar-pod.yaml', target: 'Pod', covers: 'Pod' },
+};
+
+/** A strategic-merge patch document of `kind` carrying `podSpec` where that kind keeps its pod spec. */
+export function podSpecPatch(kind: PatchKind, podSpec: JsonObject): JsonObject {
+  const apiVersion = { Deployment: 'apps/v1', CronJob: 'batch/v1', Pod: 'v1' }[kind];
+  const spec: JsonObject =
+    kind === 'Pod' ? podSpec : kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: podSpec } } } } : { template: { spec: podSpec } };
+  return { apiVersion, kind, metadata: { name: 'any' }, spec };
+}
+
+/** The `patches:` entries of a Component applying PATCH_TARGETS' files. */
+export function kustomizePatchList(): string {
+  return Object.values(PATCH_TARGETS)
+    .map((t) => `  - path: ${t.file}\n    target:\n      kind: ${t.target}\n`)
+    .join('');
+}

@@ -70,6 +70,8 @@ async function renderOverlay(kustomization: string, files: Record<string, string
   }
 }
 
+const CRONJOB =
+  'apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nightly}\nspec: {schedule: "0 3 * * *", jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: app, image: busybox}]}}}}}\n';
 const APP = (sa: string): string =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: scraper}\nspec: {template: {spec: {${sa}containers: [{name: app, image: busybox}]}}}\n`;
 
@@ -81,6 +83,22 @@ test('kubectl kustomize: the kubernetes-discovery component binds the ServiceAcc
   assert.deepEqual(binding['subjects'], [{ kind: 'ServiceAccount', name: 'default', namespace: ns }]);
   assert.equal(binding['metadata'].namespace, undefined);
   assert.equal(objs.find((o) => o['kind'] === 'Deployment')!['metadata'].namespace, ns);
+  // The component sets the variable on the sidecar itself, once, whichever component the overlay lists first,
+  // and keeps the sidecar component's own env (HOST_IP) and image.
+  for (const components of ['[../component, ../kubernetes-discovery]', '[../kubernetes-discovery, ../component]']) {
+    const rendered = await renderOverlay(`resources: [app.yaml, job.yaml]\ncomponents: ${components}\n`, { 'app.yaml': APP(''), 'job.yaml': CRONJOB });
+    for (const kind of ['Deployment', 'CronJob']) {
+      const o = rendered.find((x) => x['kind'] === kind)!;
+      const pod = kind === 'CronJob' ? o['spec'].jobTemplate.spec.template.spec : o['spec'].template.spec;
+      assert.equal(pod.initContainers.length, 1, `${kind} (${components}): one sidecar`);
+      const sidecar = pod.initContainers[0];
+      assert.equal(sidecar.name, SIDECAR_NAME);
+      assert.match(sidecar.image, /mullvad-sidecar/, `${kind} (${components}): the sidecar keeps its image`);
+      const names = sidecar.env.map((e: Obj) => e['name']).sort();
+      assert.deepEqual(names, ['HOST_IP', 'KUBERNETES_DISCOVERY'], `${kind} (${components}): env`);
+      assert.deepEqual(sidecar.env.find((e: Obj) => e['name'] === 'KUBERNETES_DISCOVERY'), { name: 'KUBERNETES_DISCOVERY', value: 'api' });
+    }
+  }
   // Another ServiceAccount's subject moves only when the build defines that ServiceAccount: why the README's
   // patch sets the namespace as well.
   const renamed = 'patches:\n  - target: {kind: ClusterRoleBinding}\n    patch: |-\n      - {op: replace, path: /subjects/0/name, value: scraper}\n';

@@ -85,6 +85,16 @@ async function makeCase(priv: string, pub: string, psk: string, b: Breakage, ext
   return { dir, marker, env, keys: [priv, psk, ...(b.kind === 'env' && b.value.length === 44 ? [b.value] : [])], names };
 }
 
+/** What every refusal must show, for `validate` and `run` alike: exit 78, the problem named, no key, no hook run. */
+function assertRefused(r: { code: number | null; stdout: string; stderr: string }, c: Case, b: Breakage): string {
+  const out = r.stdout + r.stderr;
+  assert.equal(r.code, 78, `exit code for ${JSON.stringify(b)}:\n${out}`);
+  assert.match(out, c.names, `names the problem (${JSON.stringify(b)}):\n${out}`);
+  assertNoKeyMaterial(out, c.keys);
+  assert.equal(existsSync(c.marker), false, 'no hook was executed');
+  return out;
+}
+
 /** argv through env(1): the runner passes no environment of its own. */
 const withEnv = (env: Record<string, string>, argv: string[]) => ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
 
@@ -94,12 +104,7 @@ test('validate: random broken configs and settings → exit 78 naming the proble
     fc.asyncProperty(key, key, key, breakage, noise, async (priv, pub, psk, b, extra) => {
       const c = await makeCase(priv, pub, psk, b, extra);
       try {
-        const r = await runner.run(withEnv(c.env, [BIN, 'validate']), { allowFailure: true, timeoutMs: 20_000 });
-        const out = r.stdout + r.stderr;
-        assert.equal(r.code, 78, `exit code for ${JSON.stringify(b)}:\n${out}`);
-        assert.match(out, c.names, `names the problem (${JSON.stringify(b)}):\n${out}`);
-        assertNoKeyMaterial(out, c.keys);
-        assert.equal(existsSync(c.marker), false, 'no hook was executed');
+        assertRefused(await runner.run(withEnv(c.env, [BIN, 'validate']), { allowFailure: true, timeoutMs: 20_000 }), c, b);
       } finally {
         await rm(c.dir, { recursive: true, force: true });
       }
@@ -114,12 +119,7 @@ test('run (root, throwaway namespace): broken input → exit 78, nothing execute
       const c = await makeCase(priv, pub, psk, b, extra);
       try {
         await withNetns(async (ns) => {
-          const r = await ns.run(withEnv(c.env, [BIN, 'run']), { allowFailure: true, timeoutMs: 30_000 });
-          const out = r.stdout + r.stderr;
-          assert.equal(r.code, 78, `exit code for ${JSON.stringify(b)}:\n${out}`);
-          assert.match(out, c.names, `names the problem (${JSON.stringify(b)}):\n${out}`);
-          assertNoKeyMaterial(out, c.keys);
-          assert.equal(existsSync(c.marker), false, 'no hook was executed');
+          const out = assertRefused(await ns.run(withEnv(c.env, [BIN, 'run']), { allowFailure: true, timeoutMs: 30_000 }), c, b);
           const t = await ns.run(['nft', 'list', 'chain', 'inet', 'mullvad_sidecar', 'output'], { allowFailure: true });
           assert.equal(t.code, 0, `our table stays after exit 78:\n${out}`);
           assert.match(t.stdout, /policy drop;/, 'output policy drop');
