@@ -13,19 +13,18 @@
 // session. Only TCP to 10.64.0.1:1337 may be among them.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
 import { ensureLabCgroup } from '../../src/lab/cgroup.js';
 import { publicKeyOf } from '../../src/quantum/keys.js';
 import { readFile } from 'node:fs/promises';
 import type { ChildHandle } from '../../src/system/process.js';
 import { capture } from './exit-pool-lab.js';
+import { CLIENT, upgradedPeer } from './helpers/relay-peers.js';
 import { isRoot, startSidecarInLab, type RunningSidecar } from './helpers/sidecar.js';
 
 type Relay = Lab['relays'][0];
 type Capture = Awaited<ReturnType<typeof capture>>;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const CLIENT = '10.66.0.2';
 const NEGOTIATION = `tcp and dst host 10.64.0.1 and dst port 1337`;
 const APP_PORT = 9999;
 
@@ -38,33 +37,6 @@ interface Status {
   tunnel?: { quantumResistant: boolean; kems?: string[] };
 }
 
-/** The relay's peers through its UAPI socket: key (base64), PSK set or not, addresses, last handshake in ns. */
-async function relayPeers(relay: Relay): Promise<{ publicKey: string; psk: string | undefined; allowedIps: string[]; handshakeNs: bigint }[]> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const sock = createConnection(`/var/run/wireguard/${relay.wgInterface}.sock`);
-    let buf = '';
-    sock.on('data', (d) => {
-      buf += d.toString();
-      if (/errno=\d+\n\n$/.test(buf)) sock.end();
-    });
-    sock.on('end', () => resolve(buf));
-    sock.on('error', reject);
-    sock.write('get=1\n\n');
-  });
-  const peers: { publicKey: string; psk: string | undefined; allowedIps: string[]; handshakeNs: bigint; sec: bigint; nsec: bigint }[] = [];
-  for (const line of text.split('\n')) {
-    const [k, v = ''] = line.split('=', 2) as [string, string?];
-    const p = peers.at(-1);
-    if (k === 'public_key') peers.push({ publicKey: Buffer.from(v, 'hex').toString('base64'), psk: undefined, allowedIps: [], handshakeNs: 0n, sec: 0n, nsec: 0n });
-    else if (!p) continue;
-    else if (k === 'preshared_key' && !/^0+$/.test(v)) p.psk = Buffer.from(v, 'hex').toString('base64');
-    else if (k === 'allowed_ip') p.allowedIps.push(v);
-    else if (k === 'last_handshake_time_sec') p.sec = BigInt(v);
-    else if (k === 'last_handshake_time_nsec') p.nsec = BigInt(v);
-  }
-  return peers.map(({ sec, nsec, ...p }) => ({ ...p, handshakeNs: sec * 1_000_000_000n + nsec }));
-}
-
 /** Packets from the pod's tunnel address on the relay's WireGuard interface, as [time in µs, line], with a filter. */
 async function fromPod(lab: Lab, relay: Relay, name: string, filter: string): Promise<{ us: bigint; line: string }[]> {
   const r = await lab.nsExec(relay.ns, ['tcpdump', '-tt', '-r', `${lab.dir}/${name}.pcap`, '-nn', `src host ${CLIENT} and ${filter}`], { allowFailure: true, readOnly: true });
@@ -73,21 +45,6 @@ async function fromPod(lab: Lab, relay: Relay, name: string, filter: string): Pr
     const m = /^(\d+)\.(\d{6})/.exec(line);
     return { us: m ? BigInt(m[1]!) * 1_000_000n + BigInt(m[2]!) : 0n, line };
   });
-}
-
-/** The upgraded session on `relay`: its ephemeral peer holds the pod's address and a PSK; returns it. */
-async function upgradedPeer(relay: Relay, device: string) {
-  let peers = await relayPeers(relay);
-  for (let i = 0; i < 50 && !peers.some((p) => p.publicKey !== device && p.allowedIps.includes(`${CLIENT}/32`)); i++) {
-    await sleep(100);
-    peers = await relayPeers(relay);
-  }
-  const eph = peers.find((p) => p.publicKey !== device && p.allowedIps.includes(`${CLIENT}/32`));
-  assert.ok(eph, `${relay.name}: an ephemeral peer holds ${CLIENT}: ${JSON.stringify(peers.map((p) => [p.publicKey, p.allowedIps]))}`);
-  assert.ok(eph.psk, `${relay.name}: the ephemeral peer has a PSK`);
-  assert.ok(eph.handshakeNs > 0n);
-  assert.ok(!peers.find((p) => p.publicKey === device)?.allowedIps.includes(`${CLIENT}/32`), `${relay.name}: the parent peer is unloaded`);
-  return eph;
 }
 
 /** Nothing but the negotiation crossed `relay`'s tunnel before `upgradedAtNs`; the app's packets did after it. */
