@@ -6,7 +6,7 @@
 // target is resolved here, at the exit. The association ends with its TCP connection.
 import dgram from 'node:dgram';
 import type { Socket } from 'node:net';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { stubQuery } from '../../dns/client.js';
 import { ATYP_DOMAIN, Reply, socksReply, socksReplyBound, type SocksAddress } from '../../proxy/socks5-wire.js';
 import { parseUdpHeader, udpFrame } from '../../proxy/udp-wire.js';
@@ -33,22 +33,22 @@ const bind = (s: dgram.Socket, host?: string): Promise<void> => new Promise((res
 export async function relayUdp(c: Socket, proxy: string, log: Log): Promise<void> {
   const client = plainAddress(c.remoteAddress);
   const front = dgram.createSocket('udp4');
+  // The relays are dual-stack: a datagram to an IPv6 target leaves from the relay's IPv6 address.
   const out = dgram.createSocket('udp4');
+  const out6 = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+  const close = (): void => {
+    for (const s of [front, out, out6]) s.close();
+  };
   try {
     await bind(front, proxy);
     await bind(out);
+    await bind(out6);
   } catch {
-    front.close();
-    out.close();
+    close();
     return void c.end(socksReply(Reply.generalFailure));
   }
-  front.on('error', () => {});
-  out.on('error', () => {});
-  if (c.destroyed) {
-    front.close();
-    out.close();
-    return;
-  }
+  for (const s of [front, out, out6]) s.on('error', () => {});
+  if (c.destroyed) return close();
   let clientPort: number | undefined;
   front.on('message', (msg, from) => {
     if (from.address !== client || (clientPort !== undefined && from.port !== clientPort)) return;
@@ -58,16 +58,16 @@ export async function relayUdp(c: Socket, proxy: string, log: Log): Promise<void
     const data = msg.subarray(h.header.length);
     void resolveAtExit(h.header, proxy, log, true).then((ip) => {
       if (ip && isIPv4(ip)) out.send(data, h.header.port, ip);
+      else if (ip && isIPv6(ip)) out6.send(data, h.header.port, ip);
     });
   });
-  out.on('message', (msg, from) => {
+  const back = (msg: Buffer, from: dgram.RemoteInfo): void => {
     if (clientPort !== undefined) front.send(udpFrame(from.address, from.port, msg), clientPort, client);
-  });
+  };
+  out.on('message', back);
+  out6.on('message', back);
   c.on('error', () => {});
   c.on('data', () => {}); // nothing is said on the control connection after the reply
-  c.once('close', () => {
-    front.close();
-    out.close();
-  });
+  c.once('close', close);
   c.write(socksReplyBound(Reply.succeeded, proxy, front.address().port));
 }
