@@ -5,6 +5,8 @@
 // IPv6 address a client reached; a client outside PROXY_ALLOWED_CIDRS (the
 // router, on the pod's own /64) gets nothing, not even an ICMP error.
 import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { labUp, type Lab } from '../../src/lab/lab.js';
 import { socksUdpIn } from '../../src/lab/exit-pool.js';
@@ -68,6 +70,33 @@ describe('exit pool on IPv6: CONNECT and UDP ASSOCIATE through [pod]:port', { sk
     assert.deepEqual([seenIp(r, 0), seenIp(r, 1)], [lab.relays[1]!.ip, lab.relays[1]!.ip6], 'Gothenburg (relay 2), both families');
     const st = ((await pool.sc.get('/status')).json as { proxy: { udpDropped: Record<string, number> } }).proxy;
     assert.equal(Object.values(st.udpDropped).reduce((a, b) => a + b, 0), 0, `no datagram dropped: ${JSON.stringify(st.udpDropped)}`);
+  });
+
+  test('docs/exit-pool.md\'s UDP client example, run as written (lab addresses put in), exits where its username says', async () => {
+    const docs = readFileSync(fileURLToPath(new URL('../../../docs/exit-pool.md', import.meta.url)), 'utf8');
+    const block = /```js\n([\s\S]*?)```/.exec(docs.slice(docs.indexOf('## UDP')))?.[1];
+    assert.ok(block, 'docs/exit-pool.md has a js block under "## UDP"');
+    // pod2 reaches the pool over IPv6; the echo's name resolves at the exit (the lab's public DNS).
+    const code = block
+      .replace("'pool.default.svc'", JSON.stringify(lab.pod.ip6))
+      .replace("'PASSWORD'", JSON.stringify(PASSWORD))
+      .replace("'scraper-country-de'", JSON.stringify(`${USER}-country-de`))
+      .replace("'echo.example.net', port: 7", `${JSON.stringify(lab.internet.ip)}, port: ${UDP_ECHO_PORT}`);
+    for (const placeholder of ['pool.default.svc', "'PASSWORD'", 'scraper-country-de', 'echo.example.net']) assert.ok(!code.includes(placeholder), `${placeholder} was replaced`);
+    // Next to node_modules, so `import 'socks'` resolves as it would in the user's project.
+    const file = fileURLToPath(new URL(`./udp-client-example-${process.pid}.mjs`, import.meta.url));
+    writeFileSync(file, code);
+    try {
+      const r = await lab.nsExec(lab.ns.pod2, [process.execPath, file], { allowFailure: true, readOnly: true, timeoutMs: 20_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const m = /^(\S+):(\d+) answered (.*)$/m.exec(r.stdout);
+      assert.ok(m, r.stdout + r.stderr);
+      assert.deepEqual([m[1], Number(m[2])], [lab.internet.ip, UDP_ECHO_PORT]);
+      const echoed = JSON.parse(m[3]!) as { ip: string; echo: string };
+      assert.deepEqual([echoed.ip, echoed.echo], [lab.relays[2]!.ip, 'hello'], 'Frankfurt (relay 3) exit, the datagram echoed');
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   test('a client outside PROXY_ALLOWED_CIDRS over IPv6 (the router, on the pod\'s /64): TCP and UDP get nothing, not even ICMP', async () => {
