@@ -156,6 +156,43 @@ describe('exit pool over UDP: SOCKS5 UDP ASSOCIATE through the real sidecar', { 
     for (const secret of [PASSWORD, WRONG_PASSWORD, 'another-secret']) assert.ok(!seen.includes(secret), `${secret} appeared in logs, /status or /metrics`);
   });
 
+  test('a server push after conntrack forgot the flow is dropped by the firewall (only replies leave the UDP port) and counted as send-failed; with the entry kept it arrives', async () => {
+    // Datagram 0 asks the echo for a push 3 s later and is answered at once; datagram 1 goes to a port that
+    // never answers, so whatever comes next (the push, or nothing) is its answer.
+    const pushRun = (ns: string) =>
+      socksUdpSpawn(lab, ns, { proxy: { host: lab.pod.ip, port: PROXY_PORT }, user: `${USER}-country-se-city-got`, password: PASSWORD, datagrams: [echo('push-after-ms:3000 hi'), { host: INTERNET, port: 9, data: 'silence' }], waitMs: 6000, timeoutMs: 20_000 });
+    const finished = async (c: ChildHandle): Promise<SocksUdpResult> => {
+      const end = Date.now() + 20_000;
+      while (c.running && Date.now() < end) await sleep(100);
+      return lastResult(c.output());
+    };
+    // Control: the entry stays, the push arrives.
+    const kept = await finished(pushRun(lab.ns.pod2));
+    assert.equal(echoed(kept).echo, 'push-after-ms:3000 hi');
+    assert.match(kept.answers[1]?.data ?? '', /"push":"push-after-ms:3000 hi"/, `the push arrives while conntrack knows the flow: ${JSON.stringify(kept)}`);
+    // The flow forgotten between the answer and the push.
+    const failed0 = (await status()).udpDropped['send-failed'] ?? 0;
+    const link = await capture(lab, lab.ns.pod, `${lab.prefix}p0`, 'udp-push');
+    const inside = await capture(lab, lab.ns.pod, lab.sidecarInterface, 'udp-push-wg');
+    let forgotten: SocksUdpResult;
+    try {
+      const c = pushRun(lab.ns.pod2);
+      const end = Date.now() + 15_000;
+      while (!c.output().includes('"answered":0') && c.running && Date.now() < end) await sleep(20);
+      await lab.podExec(['conntrack', '-D', '-p', 'udp', '--orig-src', lab.pod2.ip, '--orig-port-dst', String(PROXY_PORT)], { allowFailure: true });
+      forgotten = await finished(c);
+    } finally {
+      await link.stop();
+      await inside.stop();
+    }
+    assert.equal(echoed(forgotten).echo, 'push-after-ms:3000 hi', `the first answer came before the entry went: ${JSON.stringify(forgotten)}`);
+    assert.equal(forgotten.answers[1], null, `the push did not reach the client: ${JSON.stringify(forgotten)}`);
+    await pool.sc.waitFor((s) => ((s['proxy'] as UdpStatus).udpDropped['send-failed'] ?? 0) > failed0, 5000, 'send-failed counted');
+    const fromPort = `udp and src host ${lab.pod.ip} and src port ${PROXY_PORT} and dst host ${lab.pod2.ip}`;
+    assert.equal((await link.lines(fromPort)).length, 1, 'only the immediate answer left the UDP port, not the push');
+    assert.deepEqual(await inside.lines(`host ${lab.pod2.ip}`), [], 'nothing for pod2 went into the tunnel');
+  });
+
   test('the tunnel goes dark: a new ASSOCIATE is refused at once, the held association ends when the tunnel is down, and not one datagram leaves outside WireGuard', async () => {
     const holder = socksUdpSpawn(lab, lab.ns.pod2, { proxy: { host: lab.pod.ip, port: PROXY_PORT }, user: `${USER}-country-se-city-got`, password: PASSWORD, datagrams: [echo('before dark')], holdMs: 120_000, timeoutMs: 130_000 });
     try {

@@ -12,7 +12,12 @@ export function serveUdpEcho(port: number, write: JsonlWriter): Promise<dgram.So
   s.on('message', (msg, from) => {
     const ip = plainAddress(from.address);
     write({ source: ip, port: from.port, bytes: msg.length });
-    s.send(JSON.stringify({ ip, port: from.port, echo: msg.toString('utf8', 0, Math.min(msg.length, 512)) }), from.port, from.address);
+    const echo = msg.toString('utf8', 0, Math.min(msg.length, 512));
+    s.send(JSON.stringify({ ip, port: from.port, echo }), from.port, from.address);
+    // A server push: "push-after-ms:N ..." is answered once more N ms later (at most 10 s), as a
+    // game or QUIC server sends unasked; a test lets the flow's conntrack entry go in between.
+    const later = /^push-after-ms:(\d{1,5})\b/.exec(echo);
+    if (later) setTimeout(() => s.send(JSON.stringify({ ip, port: from.port, push: echo }), from.port, from.address), Math.min(Number(later[1]), 10_000)).unref();
   });
   s.on('error', () => {});
   return new Promise((resolve, reject) => {
