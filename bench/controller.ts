@@ -86,6 +86,47 @@ async function failovers(lab: Lab, sc: RunningSidecar, pid: number, o: Controlle
   return { count: detect.length, seconds: (Date.now() - t0) / 1000, detectMs: summary(detect), cost };
 }
 
+/** /healthz latency from a prober of its own while another process abuses the health port, per mode. */
+async function healthPort(lab: Lab, sc: RunningSidecar, pid: number, o: Pick<ControllerOptions, 'abuseSeconds'>): Promise<ProbeLatency[]> {
+  const health: ProbeLatency[] = [];
+  const modes: [string, Partial<AbuseConfig>][] = [
+    ['quiet (probes only)', { slowloris: 0, flood: 0, malformed: false }],
+    ['burst: 1,000 concurrent every 2 s + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'burst', burstEveryMs: 2000 }],
+    ['sustained: 1,000 in flight + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'sustained' }],
+  ];
+  for (const [mode, cfg] of modes) {
+    const sampler = new ProcSampler(pid, 1000);
+    // The figure is the separate prober's (like the kubelet or Docker's HEALTHCHECK, its own
+    // process, from loopback: the same class as the abusing app); the abusing process's own
+    // probes wait behind its own event loop too and are shown for comparison.
+    const [r, own] = await Promise.all([
+      podTool<AbuseResult>(lab, ABUSE, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg }),
+      podTool<ProbeResult>(lab, PROBER, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, everyMs: 50 }),
+    ]);
+    const p: ProbeLatency = { mode, probes: own.probes, statuses: own.statuses, p50: percentile(own.ms, 50), p99: percentile(own.ms, 99), max: Math.max(...own.ms), cost: await sampler.stop() };
+    health.push(p);
+    say(`  /healthz under ${mode}: ${p.probes} probes ${JSON.stringify(p.statuses)}, p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms; ${costLine(p.cost)}`);
+    say(`    (probes from the abusing process itself: ${r.probes} ${JSON.stringify(r.probeStatuses)}, p99 ${percentile(r.probeMs, 99)} ms)`);
+    await sleep(7000); // let slowloris connections time out before the next mode
+  }
+  return health;
+}
+
+/** `--only health`: the health port part of the controller benchmark alone, on a fresh sidecar. */
+export async function benchHealth(lab: Lab, o: Pick<ControllerOptions, 'abuseSeconds'>): Promise<ProbeLatency[]> {
+  await freshPod(lab);
+  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' });
+  try {
+    await sc.waitReady(30_000);
+    const pid = await sidecarPid(lab);
+    await sleep(5000); // start-up garbage and JIT settle
+    return await healthPort(lab, sc, pid, o);
+  } finally {
+    if (sc.child.running) await sc.stop('SIGTERM');
+    await freshPod(lab);
+  }
+}
+
 export async function benchController(lab: Lab, o: ControllerOptions): Promise<ControllerResult> {
   await freshPod(lab);
   const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' });
@@ -110,27 +151,7 @@ export async function benchController(lab: Lab, o: ControllerOptions): Promise<C
       say(`  DNS load through the forwarder (cold names, through the tunnel, 32 outstanding): ${load.qps.toFixed(0)} q/s, p50 ${load.p50.toFixed(1)} ms, p99 ${load.p99.toFixed(1)} ms, lost ${load.lost}: ${costLine(dns.cost)}`);
     }
 
-    const health: ProbeLatency[] = [];
-    const modes: [string, Partial<AbuseConfig>][] = [
-      ['quiet (probes only)', { slowloris: 0, flood: 0, malformed: false }],
-      ['burst: 1,000 concurrent every 2 s + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'burst', burstEveryMs: 2000 }],
-      ['sustained: 1,000 in flight + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'sustained' }],
-    ];
-    for (const [mode, cfg] of modes) {
-      sampler = new ProcSampler(pid, 1000);
-      // The figure is the separate prober's (like the kubelet or Docker's HEALTHCHECK, its own
-      // process, from loopback: the same class as the abusing app); the abusing process's own
-      // probes wait behind its own event loop too and are shown for comparison.
-      const [r, own] = await Promise.all([
-        podTool<AbuseResult>(lab, ABUSE, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg }),
-        podTool<ProbeResult>(lab, PROBER, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, everyMs: 50 }),
-      ]);
-      const p: ProbeLatency = { mode, probes: own.probes, statuses: own.statuses, p50: percentile(own.ms, 50), p99: percentile(own.ms, 99), max: Math.max(...own.ms), cost: await sampler.stop() };
-      health.push(p);
-      say(`  /healthz under ${mode}: ${p.probes} probes ${JSON.stringify(p.statuses)}, p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms; ${costLine(p.cost)}`);
-      say(`    (probes from the abusing process itself: ${r.probes} ${JSON.stringify(r.probeStatuses)}, p99 ${percentile(r.probeMs, 99)} ms)`);
-      await sleep(7000); // let slowloris connections time out before the next mode
-    }
+    const health = await healthPort(lab, sc, pid, o);
     return { idle, failover: fo, dns, health };
   } finally {
     if (sc.child.running) await sc.stop('SIGTERM');

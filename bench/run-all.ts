@@ -3,7 +3,10 @@
 //
 //   node dist/bench/run-all.js [--quick] [--runs N] [--iperf-seconds S] [--idle-seconds S]
 //        [--failovers N] [--failover-seconds S] [--no-write] [--build-image]
-//        [--only killswitch,ready,throughput,datapath,memory,controller,failover,dns,proxy,image]
+//        [--only killswitch,ready,throughput,datapath,memory,controller,health,failover,dns,proxy,image]
+//
+// `health` alone runs the controller's health-port part on a fresh sidecar (it is
+// part of `controller`); bench/health.ts compares server variants without the lab.
 //
 // Every figure is a median over the runs of this invocation with [min–max]; every
 // comparison is a ratio of medians measured in this same run.
@@ -13,7 +16,7 @@ import { isRoot } from '../src/lab/run-sidecar.js';
 import { ExecRunner } from '../src/system/runner.js';
 import { benchReady, type ReadyResult } from './ready.js';
 import { benchThroughput, type ThroughputResult } from './throughput.js';
-import { benchController, type ControllerResult } from './controller.js';
+import { benchController, benchHealth, type ControllerResult } from './controller.js';
 import { benchKillSwitch } from './killswitch.js';
 import { benchMemory, type MemoryFigures } from './memory.js';
 import { benchDatapath, type DatapathFigures } from './datapath.js';
@@ -89,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
       return undefined;
     });
   }
-  if (['ready', 'throughput', 'datapath', 'memory', 'controller'].some((x) => only.has(x))) {
+  if (['ready', 'throughput', 'datapath', 'memory', 'controller', 'health'].some((x) => only.has(x))) {
     const lab = await labUp({ relays: 2 });
     try {
       const step = async <T>(name: string, title: string, f: () => Promise<T>): Promise<T | undefined> => {
@@ -108,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
       datapath = await step('datapath', `2b. data path: the sidecar's ruleset one chain or hook at a time on one wg-quick tunnel (${o.iperfRuns} rounds of ${o.iperfSeconds} s)`, () => benchDatapath(lab, o.iperfRuns, o.iperfSeconds, false));
       memory = await step('memory', `4a. memory: connected and idle, DNS load peak (${o.iperfRuns} runs each)`, () => benchMemory(lab, o.iperfRuns, { idleSeconds: Math.min(o.idleSeconds, 20), dnsSeconds: Math.min(o.dnsSeconds, 10) }));
       controller = await step('controller', '4. controller cost (the sidecar\'s Node.js process)', () => benchController(lab, o));
+      if (!only.has('controller')) await step('health', '4. health port under abuse (the controller benchmark\'s last part alone)', () => benchHealth(lab, o));
     } finally {
       await lab.down();
     }

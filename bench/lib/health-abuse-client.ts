@@ -37,6 +37,8 @@ export interface AbuseResult {
   probeMs: number[];
   floodDone: number;
   floodStatuses: Record<string, number>;
+  /** The same, by path. */
+  floodByPath: Record<string, Record<string, number>>;
   slowlorisOpened: number;
   slowlorisCut: number;
   /** What each slowloris connection cut while the run lasted got: a status, an error code, or 'closed' (nothing). */
@@ -86,7 +88,7 @@ function raw(host: string, port: number, bytes: string): Promise<string> {
 export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
   const { host, port } = cfg;
   const end = Date.now() + cfg.seconds * 1000;
-  const r: AbuseResult = { probes: 0, probeStatuses: {}, probeMs: [], floodDone: 0, floodStatuses: {}, slowlorisOpened: 0, slowlorisCut: 0, slowlorisStatuses: {}, malformedSent: 0, malformedStatuses: {} };
+  const r: AbuseResult = { probes: 0, probeStatuses: {}, probeMs: [], floodDone: 0, floodStatuses: {}, floodByPath: {}, slowlorisOpened: 0, slowlorisCut: 0, slowlorisStatuses: {}, malformedSent: 0, malformedStatuses: {} };
   const rounds = cfg.rounds;
   let workDone = false;
   const live = () => (rounds === undefined ? Date.now() < end : !workDone);
@@ -127,7 +129,10 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
   const flood = async (i: number) => {
     for (let n = 0; more(n); n++) {
       const t0 = Date.now();
-      bump(r.floodStatuses, await get(host, port, paths[i % paths.length]!, cfg.timeoutMs ?? 10_000));
+      const path = paths[i % paths.length]!;
+      const status = await get(host, port, path, cfg.timeoutMs ?? 10_000);
+      bump(r.floodStatuses, status);
+      bump((r.floodByPath[path] ??= {}), status);
       r.floodDone++;
       if (cfg.floodMode === 'burst') await new Promise((res) => setTimeout(res, Math.max(0, (cfg.burstEveryMs ?? 2000) - (Date.now() - t0))));
     }

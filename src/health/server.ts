@@ -5,13 +5,18 @@
 // kubelet's HOST_IP, loopback, everyone else), each class with its own reserved
 // slots and a cap per source address; a connection must complete its first
 // request within `firstRequestMs`; small header limit, no request bodies, header
-// and request timeouts checked every second (slowloris), concurrent scrapes share
-// one metrics rendering. No error of one request or connection leaves this file.
+// and request timeouts checked every second (slowloris). Under a flood the probes
+// wait behind every other request in the one event loop, so each request must be
+// cheap: /metrics and /status are rendered at most once per `renderCacheMs` and
+// served as cached bytes, shed with 503 while the loop lags; /healthz and /readyz
+// are never shed. No error of one request or connection leaves this file.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Admission, DropTally, isLoopback, plainAddress } from '../dns/admission.js';
 import type { Logger } from '../log/logger.js';
+import { LoopLag, type LagSignal } from './loop-lag.js';
 import type { SidecarMetrics } from './metrics.js';
+import { RenderCache } from './render-cache.js';
 import { safeJson } from './redact.js';
 import type { HealthSource, Verdict } from './status.js';
 
@@ -28,6 +33,8 @@ export interface HealthServerOptions {
   limits?: Partial<Limits>;
   /** The kubelet's addresses (HOST_IP): their probes get reserved connection slots. */
   trustedSources?: readonly string[];
+  /** Tests: whether the loop counts as lagging (default: a timer's drift, see `shedLagMs`). */
+  lag?: LagSignal;
 }
 
 export interface Limits {
@@ -55,6 +62,19 @@ export interface Limits {
    * admission per class of source happens after accept.
    */
   acceptBacklog: number;
+  /**
+   * /metrics and /status are rendered at most this often; requests in between get the
+   * last body (0: render every request). 1,000 requests in a burst otherwise render
+   * each (prom-client's registry, the process metrics' syscalls, the /status redaction
+   * walk), and a probe waits behind all of them.
+   */
+  renderCacheMs: number;
+  /**
+   * While the loop is this late (ms), /metrics and /status answer 503 + Retry-After at
+   * once, never /healthz or /readyz (0: never shed). Only requests in quick succession
+   * can see a lag (loop-lag.ts): a lone scrape is never shed.
+   */
+  shedLagMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -70,7 +90,12 @@ export const DEFAULT_LIMITS: Limits = {
   trustLoopback: true,
   maxUrlLength: 2_048,
   acceptBacklog: 4_096,
+  renderCacheMs: 250,
+  shedLagMs: 50,
 };
+
+/** How soon after a request the loop is expected back at its timers (see loop-lag.ts). */
+const LAG_TICK_MS = 20;
 
 type SourceClass = 'kubelet' | 'loopback' | 'other';
 
@@ -78,6 +103,8 @@ export interface HealthServer {
   port: number;
   /** Open connections per class and refusals by reason since start. */
   stats(): { open: Record<string, number>; dropped: Record<string, number> };
+  /** Renders of /metrics and /status since start (each serves every request of its `renderCacheMs`). */
+  renders(): { metrics: number; status: number };
   close(): Promise<void>;
 }
 
@@ -123,6 +150,19 @@ function admission(server: Server, opts: HealthServerOptions, limits: Limits): H
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log;
+  const own = opts.lag === undefined && limits.shedLagMs > 0 ? new LoopLag(LAG_TICK_MS, limits.shedLagMs) : undefined;
+  const ctx: Context = {
+    opts,
+    limits,
+    lag: opts.lag ?? own,
+    metrics: new RenderCache(() => opts.metrics.render(), limits.renderCacheMs),
+    status: new RenderCache(() => {
+      const { body, redacted } = safeJson(opts.source.status(), opts.secrets?.() ?? []);
+      if (redacted.length > 0) log.error('health server: redacted key-like values from /status', { paths: redacted });
+      return body;
+    }, limits.renderCacheMs),
+    verdicts: { healthz: new VerdictBodies(), readyz: new VerdictBodies() },
+  };
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -135,7 +175,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       requireHostHeader: false,
     },
     (req, res) => {
-      handle(req, res, opts)
+      handle(req, res, ctx)
         .catch((err: unknown) => {
           log.error('health server: answering request', { path: req.url, error: err instanceof Error ? err : String(err) });
           if (!res.headersSent) send(res, 500, 'internal error\n');
@@ -164,8 +204,10 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   return {
     port,
     stats: admit,
+    renders: () => ({ metrics: ctx.metrics.renders, status: ctx.status.renders }),
     close: () =>
       new Promise<void>((resolve) => {
+        own?.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -194,46 +236,67 @@ async function listen(server: Server, port: number, host: string | undefined, ba
   }
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: HealthServerOptions): Promise<void> {
+interface Context {
+  opts: HealthServerOptions;
+  limits: Limits;
+  lag: LagSignal | undefined;
+  metrics: RenderCache;
+  status: RenderCache;
+  verdicts: { healthz: VerdictBodies; readyz: VerdictBodies };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
   const url = req.url ?? '/';
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET, HEAD');
-    return send(res, 405, 'method not allowed\n', true);
-  }
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  if (url.length > limits.maxUrlLength) return send(res, 414, 'uri too long\n', true);
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n', ALLOW);
+  if (url.length > ctx.limits.maxUrlLength) return send(res, 414, 'uri too long\n', CLOSE);
   // GET and HEAD carry no body here; refuse one instead of reading it.
   if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
-    return send(res, 413, 'request body not allowed\n', true);
+    return send(res, 413, 'request body not allowed\n', CLOSE);
 
-  const path = url.split('?', 1)[0];
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
   switch (path) {
     case '/healthz':
-      return verdict(res, () => opts.source.healthy());
+      return verdict(res, ctx.verdicts.healthz, () => ctx.opts.source.healthy());
     case '/readyz':
-      return verdict(res, () => opts.source.ready());
-    case '/status': {
-      const { body, redacted } = safeJson(opts.source.status(), opts.secrets?.() ?? []);
-      if (redacted.length > 0) opts.log.error('health server: redacted key-like values from /status', { paths: redacted });
-      return send(res, 200, body, false, 'application/json; charset=utf-8');
-    }
-    case '/metrics': {
-      const text = await opts.metrics.render();
-      return send(res, 200, text, false, opts.metrics.contentType);
-    }
+      return verdict(res, ctx.verdicts.readyz, () => ctx.opts.source.ready());
+    case '/status':
+      if (ctx.lag?.lagging()) return shed(res);
+      return send(res, 200, await ctx.status.get(), NONE, JSON_TYPE);
+    case '/metrics':
+      if (ctx.lag?.lagging()) return shed(res);
+      return send(res, 200, await ctx.metrics.get(), NONE, ctx.opts.metrics.contentType);
     default:
       return send(res, 404, 'not found\n');
   }
 }
 
-function verdict(res: ServerResponse, get: () => Verdict): void {
+/** The loop is behind: the probes come first; a scraper retries. */
+function shed(res: ServerResponse): void {
+  send(res, 503, 'busy, retry\n', RETRY);
+}
+
+/** The last verdict's body, encoded once: a probe allocates nothing but its response while the verdict holds. */
+class VerdictBodies {
+  private reason = '';
+  private body = Buffer.alloc(0);
+  of(reason: string): Buffer {
+    if (reason !== this.reason || this.body.length === 0) {
+      this.reason = reason;
+      this.body = Buffer.from(`${oneLine(reason)}\n`);
+    }
+    return this.body;
+  }
+}
+
+function verdict(res: ServerResponse, bodies: VerdictBodies, get: () => Verdict): void {
   let v: Verdict;
   try {
     v = get();
   } catch (e) {
     v = { ok: false, reason: `health source failed: ${e instanceof Error ? e.message : String(e)}` };
   }
-  send(res, v.ok ? 200 : 503, `${oneLine(v.reason || (v.ok ? 'ok' : 'not ok'))}\n`);
+  send(res, v.ok ? 200 : 503, bodies.of(v.reason || (v.ok ? 'ok' : 'not ok')));
 }
 
 function oneLine(s: string): string {
@@ -241,12 +304,21 @@ function oneLine(s: string): string {
   return t.length > 300 ? `${t.slice(0, 300)}…` : t;
 }
 
-function send(res: ServerResponse, status: number, body: string, close = false, type = 'text/plain; charset=utf-8'): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', type);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  if (close) res.setHeader('Connection', 'close');
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+const NONE: readonly string[] = [];
+const CLOSE: readonly string[] = ['Connection', 'close'];
+const ALLOW: readonly string[] = ['Allow', 'GET, HEAD', 'Connection', 'close'];
+const RETRY: readonly string[] = ['Retry-After', '1'];
+
+function send(res: ServerResponse, status: number, body: string | Buffer, extra: readonly string[] = NONE, type = TEXT_TYPE): void {
+  // One flat header list per response (no per-header setHeader bookkeeping).
+  res.writeHead(status, [
+    'Content-Type', type,
+    'Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+    'Cache-Control', 'no-store',
+    'X-Content-Type-Options', 'nosniff',
+    ...extra,
+  ]);
   res.end(body); // Node drops the body itself for HEAD
 }

@@ -47,9 +47,11 @@ let server: HealthServer;
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 
 before(async () => {
+  // renderCacheMs 0: these tests change the source between requests and read each change at once
+  // (the cache has its own tests in health-cache.test.ts).
   server = await startHealthServer({
     port: 0, source, metrics, log: silentLogger, secrets: () => [PRIVATE_KEY],
-    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, maxHeaderBytes: 2048, maxUrlLength: 1024 },
+    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, maxHeaderBytes: 2048, maxUrlLength: 1024, renderCacheMs: 0 },
   });
 });
 after(async () => {
@@ -216,7 +218,9 @@ test('holds 1,000 concurrent connections, answers a probe among them and then ev
   // and answered (the header and request timeouts have their own tests), however slowly a loaded
   // machine serves them. The latency figure is bench/controller.ts's (/healthz p99 under abuse).
   const NEVER = 600_000;
-  const busy = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics, log: silentLogger, limits: { headersTimeoutMs: NEVER, requestTimeoutMs: NEVER, idleTimeoutMs: NEVER } });
+  // shedLagMs 0: 1,000 requests at once make the loop lag, and /metrics and /status would be shed
+  // with 503 (health-cache.test.ts): here every one is to be served.
+  const busy = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics, log: silentLogger, limits: { headersTimeoutMs: NEVER, requestTimeoutMs: NEVER, idleTimeoutMs: NEVER, shedLagMs: 0 } });
   const paths = ['/metrics', '/status', '/healthz', '/readyz'];
   const sockets = Array.from({ length: 1000 }, (_, i) => {
     const s = connect(busy.port, '127.0.0.1');

@@ -1,0 +1,112 @@
+// The health port under abuse, without the lab: the health server alone in a
+// process (bench/lib/health-server-child.ts), abused by another (1,000 requests in
+// bursts or kept in flight, 200 slowloris, malformed requests) while a third probes
+// /healthz every 50 ms as the kubelet would. Variants of the server's limits run
+// alternately in one invocation, so their figures compare side by side:
+//
+//   node dist/bench/health.js [--rounds N] [--seconds S] [--mode burst|sustained] [--variants a,b] [--base DIST]
+//
+// Prints, per variant: probes and their statuses, p50/p99/max over all rounds
+// (median [min–max] of the per-round p99), the flood's statuses, and the server's CPU.
+import { fileURLToPath } from 'node:url';
+import { startChild, type ChildHandle } from '../src/system/process.js';
+import type { Limits } from '../src/health/server.js';
+import type { AbuseConfig, AbuseResult } from './lib/health-abuse-client.js';
+import type { ProbeResult } from './lib/health-prober.js';
+import { ProcSampler } from './lib/proc.js';
+import { arg, fmt, percentile, say, sleep, summary } from './lib/stats.js';
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+const SERVER = here('./lib/health-server-child.js');
+const ABUSE = here('./lib/health-abuse-client.js');
+const PROBER = here('./lib/health-prober.js');
+
+/**
+ * Limits of each variant, all of this build. `--base DIST` adds 'base': the same child
+ * script run from another build's dist (e.g. main before a change; copy
+ * dist/bench/lib/health-server-child.js into it).
+ */
+export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string }> = {
+  'no-cache': { limits: { renderCacheMs: 0, shedLagMs: 0 } },
+  cache: { limits: { renderCacheMs: 250, shedLagMs: 0 } },
+  'cache+shed': { limits: { renderCacheMs: 250, shedLagMs: 50 } },
+  defaults: { limits: {} },
+};
+
+async function waitLine(child: ChildHandle, prefix: string, what: string): Promise<string> {
+  for (;;) {
+    const line = child.output().split('\n').find((l) => l.startsWith(prefix));
+    if (line) return line.slice(prefix.length);
+    if (!child.running) throw new Error(`${what} exited: ${child.output().slice(-500)}`);
+    await sleep(20);
+  }
+}
+
+async function tool<T>(script: string, cfg: unknown): Promise<T> {
+  const child = startChild([process.execPath, script, JSON.stringify(cfg)]);
+  await child.exited;
+  return JSON.parse(await waitLine(child, 'RESULT ', script)) as T;
+}
+
+interface Round {
+  probe: ProbeResult;
+  abuse: AbuseResult;
+  cpuPercent: number;
+  /** The server's CPU time per request it answered (flood, malformed, probes), µs: what the load on the machine does not change. */
+  usPerRequest: number;
+}
+
+async function round(v: { limits: Partial<Limits>; script?: string }, mode: 'burst' | 'sustained', seconds: number): Promise<Round> {
+  const server = startChild([process.execPath, v.script ?? SERVER, JSON.stringify({ limits: v.limits })]);
+  try {
+    const port = Number(await waitLine(server, 'PORT ', 'health server'));
+    await sleep(500);
+    const sampler = new ProcSampler(server.pid, 1000);
+    const abuseCfg: AbuseConfig = { host: '127.0.0.1', port, seconds, slowloris: 200, flood: 1000, floodMode: mode, burstEveryMs: 2000, probeEveryMs: 1000 };
+    const [abuse, probe] = await Promise.all([tool<AbuseResult>(ABUSE, abuseCfg), tool<ProbeResult>(PROBER, { host: '127.0.0.1', port, seconds, everyMs: 50 })]);
+    const cost = await sampler.stop();
+    const requests = abuse.floodDone + abuse.malformedSent + abuse.probes + probe.probes;
+    return { probe, abuse, cpuPercent: cost.cpuPercent, usPerRequest: ((cost.cpuPercent / 100) * cost.seconds * 1e6) / requests };
+  } finally {
+    await server.stop(2000);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const rounds = Number(arg(argv, '--rounds', '3'));
+  const seconds = Number(arg(argv, '--seconds', '10'));
+  const mode = arg(argv, '--mode', 'burst') as 'burst' | 'sustained';
+  const base = arg(argv, '--base', '');
+  if (base) VARIANTS['base'] = { limits: {}, script: `${base.replace(/\/$/, '')}/bench/lib/health-server-child.js` };
+  const names = arg(argv, '--variants', Object.keys(VARIANTS).join(',')).split(',');
+  for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
+  say(`health port under abuse (${mode}: 1,000 ${mode === 'burst' ? 'concurrent every 2 s' : 'in flight'} + 200 slowloris + malformed), ${rounds} rounds of ${seconds} s per variant, alternating; /healthz every 50 ms from its own process`);
+  const results = new Map<string, Round[]>(names.map((n) => [n, []]));
+  for (let i = 0; i < rounds; i++)
+    for (const n of i % 2 ? [...names].reverse() : names) {
+      const r = await round(VARIANTS[n]!, mode, seconds);
+      results.get(n)!.push(r);
+      say(`  round ${i + 1} ${n}: ${r.probe.probes} probes ${JSON.stringify(r.probe.statuses)}, p50 ${percentile(r.probe.ms, 50)} ms, p99 ${percentile(r.probe.ms, 99)} ms, max ${Math.max(...r.probe.ms)} ms; flood ${r.abuse.floodDone} ${JSON.stringify(r.abuse.floodStatuses)}; server CPU ${r.cpuPercent.toFixed(0)}%, ${r.usPerRequest.toFixed(0)} µs per request`);
+    }
+  say('\nsummary (per-round figures: median [min–max]; all probes pooled for the overall p99):');
+  for (const [n, rs] of results) {
+    const all = rs.flatMap((r) => r.probe.ms);
+    const statuses: Record<string, number> = {};
+    const flood: Record<string, number> = {};
+    for (const r of rs) {
+      for (const [k, v] of Object.entries(r.probe.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(r.abuse.floodStatuses)) flood[k] = (flood[k] ?? 0) + v;
+    }
+    say(
+      `  ${n.padEnd(12)} probes ${all.length} ${JSON.stringify(statuses)}; p50 ${fmt(summary(rs.map((r) => percentile(r.probe.ms, 50))), ' ms', 1)}; ` +
+        `p99 ${fmt(summary(rs.map((r) => percentile(r.probe.ms, 99))), ' ms', 1)} (pooled ${percentile(all, 99)} ms); max ${Math.max(...all)} ms; ` +
+        `flood ${JSON.stringify(flood)}; server CPU ${fmt(summary(rs.map((r) => r.cpuPercent)), '%')}, ${fmt(summary(rs.map((r) => r.usPerRequest)), ' µs')} per request`,
+    );
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1])
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`bench/health: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 1;
+  });
