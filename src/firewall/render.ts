@@ -92,11 +92,11 @@ export function renderRuleset(p: FirewallPolicy): string {
     // Only replies on connections a proxy client opened to us (ct mark set in
     // input), wherever the client sits: its own network, another node's subnet.
     // The route chain below sends them to the main table, out of the interface they came in on.
-    rule('3a. replies to exit pool clients, on their own connections only', `ct direction reply ct mark & ${hex(px.mark)} == ${hex(px.mark)} accept`);
+    rule('2a. replies to exit pool clients, on their own connections only', `ct direction reply ct mark & ${hex(px.mark)} == ${hex(px.mark)} accept`);
     // A UDP association outlives conntrack's UDP timeout: once the entry is gone an
     // exit's late datagram to the client would be a new flow routed into the
     // tunnel. The proxy's UDP port only ever answers; before rule 3 and 5.
-    rule('3b. the exit pool\'s UDP port sends replies only (3a), nothing else', `udp sport { ${px.ports.join(', ')} } ct direction original drop`);
+    rule('2b. the exit pool\'s UDP port sends replies only (2a), nothing else', `udp sport { ${px.ports.join(', ')} } ct direction original drop`);
   }
   rule('3. bypass networks (cluster, Compose, BYPASS_CIDRS) stay outside the tunnel', 'ip daddr @bypass4 accept');
   rule(undefined, 'ip6 daddr @bypass6 accept');
