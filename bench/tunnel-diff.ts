@@ -28,7 +28,6 @@ async function procFacts(pid: string): Promise<string> {
   const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
   const env = (await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '')).split('\0').filter((e) => /^(LOG_LEVEL|GO[A-Z]*|WG_[A-Z_]*)=/.test(e) && !/KEY/i.test(e));
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).slice(0, 0);
   const s = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.split(' ') ?? [];
   const fds = await Promise.all([0, 1, 2].map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '?')));
   const cg = (await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '')).trim().split('\n').filter((l) => /cpu|^0::/.test(l)).join(' ');
@@ -37,7 +36,7 @@ async function procFacts(pid: string): Promise<string> {
     `argv: ${cmd}`,
     `env: ${env.join(' ')}`,
     `stdio: ${fds.join(' | ')}`,
-    `nice ${s[16]} policy ${s[38]} threads ${field('Threads')} cpus ${field('Cpus_allowed_list')} ppid ${s[1]}${stat}`,
+    `nice ${s[16]} policy ${s[38]} threads ${field('Threads')} cpus ${field('Cpus_allowed_list')} ppid ${s[1]}`,
     `cgroup: ${cg}`,
   ].join('\n      ');
 }
