@@ -4,6 +4,9 @@
 // every process in the pod spends during one upload, and the commands the sidecar
 // spawns meanwhile. Prints facts side by side; no ratios.
 //   node dist/bench/tunnel-diff.js [--seconds S]
+// --cpu A,B [--rounds N]: instead, the CPU of the sidecar's Node.js process and of the
+// commands it ran, connected and idle for S seconds, for two builds' launchers
+// (bin/mullvad-sidecar of each), alternating: what its periodic work costs.
 import { readFile, readlink } from 'node:fs/promises';
 import type { Lab } from '../src/lab/lab.js';
 import { podProcesses, startSidecarInLab } from '../src/lab/run-sidecar.js';
@@ -13,7 +16,7 @@ import { freshPod } from './lib/pod.js';
 import { IPERF_PORT, iperfRun, waitTunnel } from './lib/iperf.js';
 import { sampleProc, sidecarPid } from './lib/proc.js';
 import { runStandalone } from './lib/standalone.js';
-import { arg, say, sleep } from './lib/stats.js';
+import { arg, fmt, say, sleep, summary } from './lib/stats.js';
 
 interface Facts {
   link: string;
@@ -95,8 +98,46 @@ async function uploadCpu(lab: Lab, seconds: number): Promise<string> {
   return out.join('; ');
 }
 
+/** Node.js's own CPU and its reaped children's, ms per second, over `seconds` of connected idleness. */
+async function idleCpu(lab: Lab, bin: string, seconds: number): Promise<{ self: number; children: number }> {
+  await freshPod(lab);
+  const s = startSidecarInLab(lab, { SERVER: lab.relays[0]!.name, LOG_LEVEL: 'warn' }, [bin, 'run']);
+  try {
+    await s.waitReady(30_000);
+    await sleep(3000);
+    const pid = String(await sidecarPid(lab));
+    const own = async () => (await sampleProc(Number(pid)))?.cpuSeconds ?? NaN;
+    const [a0, c0] = [await own(), (await childCpu(pid)) ?? NaN];
+    await sleep(seconds * 1000);
+    const [a1, c1] = [await own(), (await childCpu(pid)) ?? NaN];
+    return { self: ((a1 - a0) * 1000) / seconds, children: ((c1 - c0) * 1000) / seconds };
+  } finally {
+    await s.stop('SIGTERM');
+    await freshPod(lab);
+  }
+}
+
+async function compareCpu(lab: Lab, bins: string[], rounds: number, seconds: number): Promise<void> {
+  const out = new Map<string, { self: number[]; children: number[] }>(bins.map((b) => [b, { self: [], children: [] }]));
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 ? [...bins].reverse() : bins;
+    for (const b of order) {
+      const r = await idleCpu(lab, b, seconds);
+      out.get(b)!.self.push(r.self);
+      out.get(b)!.children.push(r.children);
+      say(`  round ${i + 1}: ${b}: Node.js ${r.self.toFixed(1)} ms/s, its commands ${r.children.toFixed(1)} ms/s`);
+    }
+  }
+  for (const [b, x] of out) say(`  ${b}: Node.js ${fmt(summary(x.self), ' ms/s', 1)}, its commands ${fmt(summary(x.children), ' ms/s', 1)}, total ${fmt(summary(x.self.map((v, i) => v + x.children[i]!)), ' ms/s', 1)}`);
+}
+
 await runStandalone(import.meta.url, async (lab, argv) => {
   const seconds = Number(arg(argv, '--seconds', '8'));
+  const cpu = arg(argv, '--cpu', '');
+  if (cpu) {
+    say(`the sidecar's CPU, connected and idle, ${seconds} s per run (defaults: CHECK_INTERVAL 5 s)`);
+    return compareCpu(lab, cpu.split(','), Number(arg(argv, '--rounds', '5')), seconds);
+  }
   const relay = lab.relays[0]!;
   const server = lab.nsSpawn(lab.ns.internet, ['iperf3', '-s', '-p', String(IPERF_PORT)]);
   try {
