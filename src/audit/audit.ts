@@ -48,7 +48,7 @@ export class RefusedAudit {
   private lastSummary: number;
   private readonly summaryIntervalMs: number;
   private readonly now: () => number;
-  private reading: Promise<void> | undefined;
+  private reading: Promise<string | undefined> | undefined;
 
   constructor(private readonly o: AuditOptions) {
     this.now = o.now ?? Date.now;
@@ -56,18 +56,23 @@ export class RefusedAudit {
     this.lastSummary = this.now();
   }
 
-  /** One sample; concurrent calls share it. A failed read leaves everything as it was. */
-  sample(): Promise<void> {
+  /**
+   * One sample; concurrent calls share it. A failed read leaves everything as it was.
+   * Resolves with the listing read (undefined when the read failed), whose other
+   * counters the caller may use instead of running nft again (Firewall.blockedPackets).
+   */
+  sample(): Promise<string | undefined> {
     this.reading ??= this.read().finally(() => {
       this.reading = undefined;
     });
     return this.reading;
   }
 
-  private async read(): Promise<void> {
+  private async read(): Promise<string | undefined> {
     const r = await this.o.runner.run(['nft', '-j', 'list', 'table', 'inet', TABLE], { readOnly: true, allowFailure: true });
-    if (r.code !== 0) return; // no table yet (or nft missing): nothing refused that we could know of
+    if (r.code !== 0) return undefined; // no table yet (or nft missing): nothing refused that we could know of
     this.ingest(parseAuditTable(r.stdout));
+    return r.stdout;
   }
 
   ingest(sample: AuditSample): void {

@@ -83,9 +83,12 @@ export class Firewall {
    * Packets refused since this process first applied a policy (survives table
    * rewrites). Never decreases: a read that races an apply (new table zeroed,
    * old counts not yet carried) or fails must not make the total go back.
+   * `listing`: `nft -j list table inet` of our table, when the caller has just
+   * read it (the audit does, every sample); it holds the same counters, so no
+   * second nft runs.
    */
-  async blockedPackets(): Promise<BlockedPackets> {
-    const now = await this.readCounters().catch((e: unknown) => {
+  async blockedPackets(listing?: string): Promise<BlockedPackets> {
+    const now = listing !== undefined ? blockedIn(listing) : await this.readCounters().catch((e: unknown) => {
       this.log.debug('reading the blocked counters failed; keeping the last total', { error: String(e) });
       return undefined;
     });
@@ -168,13 +171,7 @@ export class Firewall {
   private async readCounters(): Promise<BlockedPackets | undefined> {
     const r = await this.runner.run(['nft', '-j', 'list', 'counters', 'table', 'inet', TABLE], { readOnly: true, allowFailure: true });
     if (r.code !== 0) return undefined; // no table of ours (yet): nothing to carry
-    const out: BlockedPackets = { ipv4: 0, ipv6: 0 };
-    for (const item of parseNftJson(r.stdout)) {
-      const c = item['counter'] as { name?: string; packets?: number } | undefined;
-      if (c?.name === BLOCKED_COUNTERS.ipv4) out.ipv4 = c.packets ?? 0;
-      if (c?.name === BLOCKED_COUNTERS.ipv6) out.ipv6 = c.packets ?? 0;
-    }
-    return out;
+    return blockedIn(r.stdout) ?? { ipv4: 0, ipv6: 0 };
   }
 
   /** Read back (Mullvad style): the table exists with the chains and policy we asked for. */
@@ -205,6 +202,20 @@ export class Firewall {
       if (c?.hook !== 'egress' || c.policy !== 'drop') throw new FirewallVerifyError(`verifying the uplink guard: device ${dev} has ${c ? `a chain with hook ${c.hook} and policy ${c.policy}` : 'no egress chain'}, expected an egress chain with policy drop`);
     }
   }
+}
+
+/** The blocked counters in nft's JSON (a counter listing or a table listing); undefined when it holds neither. */
+export function blockedIn(text: string): BlockedPackets | undefined {
+  const out: BlockedPackets = { ipv4: 0, ipv6: 0 };
+  let found = false;
+  for (const item of parseNftJson(text)) {
+    const c = item['counter'] as { name?: string; packets?: number } | undefined;
+    if (c?.name === BLOCKED_COUNTERS.ipv4) out.ipv4 = c.packets ?? 0;
+    else if (c?.name === BLOCKED_COUNTERS.ipv6) out.ipv6 = c.packets ?? 0;
+    else continue;
+    found = true;
+  }
+  return found ? out : undefined;
 }
 
 /** nft's JSON output; anything else (an error text, nothing) reads as no items, which verify() then reports. */

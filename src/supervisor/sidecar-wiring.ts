@@ -142,16 +142,23 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       // nft read outlasts the tick, and readers piling up slow down the supervisor's own
       // nft transactions past their 10 s timeout.
       if (sampling) return;
-      sampling = Promise.all([
-        running.audit.sample().catch((e: unknown) => log.debug('reading the refused-traffic audit failed', { error: String(e) })),
-        firewall.blockedPackets().then((b) => {
+      // One nft read per sample: the audit's listing of our table also holds the
+      // blocked counters (a second `nft` per tick cost CPU the tunnel needs: docs/performance.md).
+      sampling = running.audit
+        .sample()
+        .catch((e: unknown) => {
+          log.debug('reading the refused-traffic audit failed', { error: String(e) });
+          return undefined;
+        })
+        .then((listing) => firewall.blockedPackets(listing))
+        .then((b) => {
           running.blocked.ipv4 = b.ipv4;
           running.blocked.ipv6 = b.ipv6;
           metrics.setBlocked(b);
-        }),
-      ]).finally(() => {
-        sampling = undefined;
-      });
+        })
+        .finally(() => {
+          sampling = undefined;
+        });
     },
     updateTunnelMetrics,
     stop: () => sup.stop(),

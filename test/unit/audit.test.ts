@@ -86,7 +86,7 @@ test('audit: reads the table read-only, feeds the metric, logs new destinations 
   const metrics = new SidecarMetrics({ processMetrics: false });
   let now = 0;
   const audit = new RefusedAudit({ runner, log, sink: metrics, summaryIntervalMs: 30_000, now: () => now });
-  await audit.sample();
+  assert.equal(await audit.sample(), REAL, 'the listing read, for the blocked counters (no second nft)');
   assert.deepEqual(runner.calls[0]!.argv, ['nft', '-j', 'list', 'table', 'inet', 'mullvad_sidecar']);
   assert.equal(lines.length, 0, 'no summary before the interval has passed');
   now = 30_000;
@@ -106,7 +106,7 @@ test('audit: reads the table read-only, feeds the metric, logs new destinations 
 
 test('audit: a failed nft read changes nothing', async () => {
   const audit = new RefusedAudit({ runner: new FakeRunner(() => ({ code: 1, stderr: 'No such file or directory' })), log: createLogger({ write: () => {} }) });
-  await audit.sample();
+  assert.equal(await audit.sample(), undefined);
   assert.equal(audit.status().tracked, 0);
 });
 

@@ -4,12 +4,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FirewallVerifyError } from '../../src/errors.js';
-import { Firewall, countRules } from '../../src/firewall/apply.js';
+import { Firewall, blockedIn, countRules } from '../../src/firewall/apply.js';
 import { TABLE } from '../../src/firewall/policy.js';
 import { renderRemoval, renderTransaction } from '../../src/firewall/render.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { FakeRunner } from '../../src/system/runner.js';
 import { PRIVATE_KEY, fakeServer, policyFor } from './helpers/servers.js';
+import { fixturePath } from './helpers/golden.js';
+import { readFileSync } from 'node:fs';
 
 const COUNTERS = ['nft', '-j', 'list', 'counters', 'table', 'inet', TABLE];
 const APPLY = ['nft', '-f', '-'];
@@ -158,6 +160,30 @@ describe('Firewall.apply with a fake nft', () => {
     // Reading the counters fails (table gone): the carried total remains.
     nft.table = undefined;
     assert.equal((await fw.blockedPackets()).ipv4, 8);
+  });
+
+  test('blocked counters from a table listing the caller already read (the audit): no nft of its own, the same carry', async () => {
+    // Real `nft -j list table inet mullvad_sidecar` output: blocked_ipv4 at 5 packets.
+    const listing = readFileSync(fixturePath('audit/list-table.json'), 'utf8');
+    const nft = new FakeNft();
+    const fw = new Firewall(nft.runner, silentLogger);
+    await fw.apply(policyFor('blocked', undefined));
+    nft.table!.ipv4 = 7;
+    const calls = nft.runner.calls.length;
+    assert.deepEqual(await fw.blockedPackets(listing), { ipv4: 5, ipv6: 0 });
+    assert.equal(nft.runner.calls.length, calls, 'nft did not run');
+    assert.deepEqual(await fw.blockedPackets('Error: No such file or directory'), { ipv4: 5, ipv6: 0 }, 'an unreadable listing changes nothing');
+    assert.deepEqual(await fw.blockedPackets(), { ipv4: 7, ipv6: 0 }, 'without a listing: its own read');
+    assert.equal(nft.runner.calls.length, calls + 1);
+  });
+
+  test('blockedIn: the two named counters of a counter or table listing; anything else reads as no reading', () => {
+    const counter = (name: string, packets: number) => ({ counter: { family: 'inet', name, table: TABLE, handle: 3, packets, bytes: 1 } });
+    const doc = (...items: unknown[]) => JSON.stringify({ nftables: [{ metainfo: {} }, ...items] });
+    assert.deepEqual(blockedIn(doc(counter('blocked_ipv4', 2), counter('blocked_ipv6', 9), counter('refused_ipv4_tcp', 50))), { ipv4: 2, ipv6: 9 });
+    assert.deepEqual(blockedIn(doc(counter('blocked_ipv6', 1))), { ipv4: 0, ipv6: 1 });
+    assert.equal(blockedIn(doc(counter('refused_ipv4_tcp', 50), { rule: { expr: [{ counter: 'blocked_ipv4' }] } })), undefined);
+    assert.equal(blockedIn(''), undefined);
   });
 
   test('the guard table is never deleted: a policy with fewer uplinks deletes only the chains of devices read back', async () => {
