@@ -27,10 +27,8 @@ const PROBER = here('./lib/health-prober.js');
  * dist/bench/lib/health-server-child.js into it).
  */
 export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string }> = {
-  'no-cache': { limits: { renderCacheMs: 0, shedLagMs: 0 } },
-  cache: { limits: { renderCacheMs: 250, shedLagMs: 0 } },
-  'cache+shed': { limits: { renderCacheMs: 250, shedLagMs: 50 } },
-  defaults: { limits: {} },
+  'no-cache': { limits: { renderCacheMs: 0 } },
+  cache: { limits: { renderCacheMs: 250 } },
 };
 
 async function waitLine(child: ChildHandle, prefix: string, what: string): Promise<string> {

@@ -8,13 +8,11 @@
 // and request timeouts checked every second (slowloris). Under a flood the probes
 // wait behind every other request in the one event loop, so each request must be
 // cheap: /metrics and /status are rendered at most once per `renderCacheMs` and
-// served as cached bytes, shed with 503 while the loop lags; /healthz and /readyz
-// are never shed. No error of one request or connection leaves this file.
+// served as cached bytes. No error of one request or connection leaves this file.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Admission, DropTally, isLoopback, plainAddress } from '../dns/admission.js';
 import type { Logger } from '../log/logger.js';
-import { LoopLag, type LagSignal } from './loop-lag.js';
 import type { SidecarMetrics } from './metrics.js';
 import { RenderCache } from './render-cache.js';
 import { safeJson } from './redact.js';
@@ -33,8 +31,6 @@ export interface HealthServerOptions {
   limits?: Partial<Limits>;
   /** The kubelet's addresses (HOST_IP): their probes get reserved connection slots. */
   trustedSources?: readonly string[];
-  /** Tests: whether the loop counts as lagging (default: a timer's drift, see `shedLagMs`). */
-  lag?: LagSignal;
 }
 
 export interface Limits {
@@ -69,12 +65,6 @@ export interface Limits {
    * walk), and a probe waits behind all of them.
    */
   renderCacheMs: number;
-  /**
-   * While the loop is this late (ms), /metrics and /status answer 503 + Retry-After at
-   * once, never /healthz or /readyz (0: never shed). Only requests in quick succession
-   * can see a lag (loop-lag.ts): a lone scrape is never shed.
-   */
-  shedLagMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -91,11 +81,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxUrlLength: 2_048,
   acceptBacklog: 4_096,
   renderCacheMs: 250,
-  shedLagMs: 50,
 };
-
-/** How soon after a request the loop is expected back at its timers (see loop-lag.ts). */
-const LAG_TICK_MS = 20;
 
 type SourceClass = 'kubelet' | 'loopback' | 'other';
 
@@ -150,11 +136,9 @@ function admission(server: Server, opts: HealthServerOptions, limits: Limits): H
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log;
-  const own = opts.lag === undefined && limits.shedLagMs > 0 ? new LoopLag(LAG_TICK_MS, limits.shedLagMs) : undefined;
   const ctx: Context = {
     opts,
     limits,
-    lag: opts.lag ?? own,
     metrics: new RenderCache(() => opts.metrics.render(), limits.renderCacheMs),
     status: new RenderCache(() => {
       const { body, redacted } = safeJson(opts.source.status(), opts.secrets?.() ?? []);
@@ -207,7 +191,6 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     renders: () => ({ metrics: ctx.metrics.renders, status: ctx.status.renders }),
     close: () =>
       new Promise<void>((resolve) => {
-        own?.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -239,7 +222,6 @@ async function listen(server: Server, port: number, host: string | undefined, ba
 interface Context {
   opts: HealthServerOptions;
   limits: Limits;
-  lag: LagSignal | undefined;
   metrics: RenderCache;
   status: RenderCache;
   verdicts: { healthz: VerdictBodies; readyz: VerdictBodies };
@@ -261,19 +243,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     case '/readyz':
       return verdict(res, ctx.verdicts.readyz, () => ctx.opts.source.ready());
     case '/status':
-      if (ctx.lag?.lagging()) return shed(res);
       return send(res, 200, await ctx.status.get(), NONE, JSON_TYPE);
     case '/metrics':
-      if (ctx.lag?.lagging()) return shed(res);
       return send(res, 200, await ctx.metrics.get(), NONE, ctx.opts.metrics.contentType);
     default:
       return send(res, 404, 'not found\n');
   }
-}
-
-/** The loop is behind: the probes come first; a scraper retries. */
-function shed(res: ServerResponse): void {
-  send(res, 503, 'busy, retry\n', RETRY);
 }
 
 /** The last verdict's body, encoded once: a probe allocates nothing but its response while the verdict holds. */
@@ -309,7 +284,6 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const NONE: readonly string[] = [];
 const CLOSE: readonly string[] = ['Connection', 'close'];
 const ALLOW: readonly string[] = ['Allow', 'GET, HEAD', 'Connection', 'close'];
-const RETRY: readonly string[] = ['Retry-After', '1'];
 
 function send(res: ServerResponse, status: number, body: string | Buffer, extra: readonly string[] = NONE, type = TEXT_TYPE): void {
   // One flat header list per response (no per-header setHeader bookkeeping).

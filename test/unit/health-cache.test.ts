@@ -1,7 +1,6 @@
 // The health server under a flood: /metrics and /status are rendered once per
-// `renderCacheMs` whatever the number of requests (renders counted, not timed), and
-// while the loop lags they are shed with 503 + Retry-After while /healthz and
-// /readyz still answer. Clocks are faked or the TTL is out of reach: no timing.
+// `renderCacheMs` whatever the number of requests (renders counted, not timed).
+// Clocks are faked or the TTL is out of reach: no timing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
@@ -9,7 +8,6 @@ import { startHealthServer, type HealthServer } from '../../src/health/server.js
 import { SidecarMetrics } from '../../src/health/metrics.js';
 import { parsePromText } from '../../src/health/prom-text.js';
 import { RenderCache } from '../../src/health/render-cache.js';
-import { LoopLag } from '../../src/health/loop-lag.js';
 import type { HealthSource, StatusSnapshot } from '../../src/health/status.js';
 import { silentLogger } from '../../src/log/logger.js';
 
@@ -23,18 +21,14 @@ const source: HealthSource = {
   },
 };
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
-const lag = { on: false, lagging(): boolean { return this.on; } };
 let cached: HealthServer;
-let shedding: HealthServer;
 
 before(async () => {
   // A TTL no test run reaches: every render after the first is a defect, however slow the machine.
   cached = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics: new SidecarMetrics({ version: '0.1.0' }), log: silentLogger, limits: { renderCacheMs: 3_600_000 } });
-  shedding = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics: new SidecarMetrics({ version: '0.1.0' }), log: silentLogger, lag });
 });
 after(async () => {
   await cached.close();
-  await shedding.close();
   agent.destroy();
 });
 
@@ -95,41 +89,4 @@ test('400 concurrent /metrics and /status requests: one render of each, every on
   assert.ok(parsePromText([...metrics][0]!).length > 0, 'the cached bytes are valid Prometheus text');
   assert.equal(JSON.parse(rs[0]!.body).state, 'connected');
   assert.equal(Number(rs[0]!.headers['content-length']), Buffer.byteLength(rs[0]!.body));
-});
-
-test('while the loop lags: /metrics and /status shed with 503 + Retry-After, nothing rendered; /healthz and /readyz answered', async () => {
-  const was = shedding.renders();
-  lag.on = true;
-  try {
-    for (const path of ['/metrics', '/status']) {
-      const r = await get(shedding.port, path);
-      assert.equal(r.status, 503, path);
-      assert.equal(r.headers['retry-after'], '1', path);
-    }
-    assert.deepEqual(shedding.renders(), was, 'shed requests render nothing');
-    assert.equal((await get(shedding.port, '/healthz')).status, 200);
-    const ready = await get(shedding.port, '/readyz');
-    assert.equal(ready.status, 503, 'the verdict, not a shed');
-    assert.equal(ready.body, 'tunnel down\n');
-  } finally {
-    lag.on = false;
-  }
-  assert.equal((await get(shedding.port, '/metrics')).status, 200, 'served again once the loop caught up');
-  assert.equal((await get(shedding.port, '/status')).status, 200);
-});
-
-test('LoopLag: a loop blocked longer than the threshold reads as lagging; a generous threshold does not', () => {
-  const strict = new LoopLag(10, 50);
-  const lenient = new LoopLag(10, 3_600_000);
-  try {
-    assert.equal(strict.lagging(), false, 'the first request arms the timer');
-    assert.equal(lenient.lagging(), false);
-    const end = performance.now() + 200;
-    while (performance.now() < end); // the loop is busy: the armed tick cannot run
-    assert.equal(strict.lagging(), true);
-    assert.equal(lenient.lagging(), false);
-  } finally {
-    strict.stop();
-    lenient.stop();
-  }
 });
