@@ -18,11 +18,11 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { lockdownTransactions } from '../src/firewall/lockdown.js';
 import { ExecRunner } from '../src/system/runner.js';
+import { NODE_FLAGS } from './memory.js';
 import { arg, fmt, say, sleep, summary, type Summary } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = `${ROOT}bin/mullvad-sidecar`;
-const NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 const TABLE_ADDED = /^add table inet mullvad_sidecar\b/m;
 const GUARD_ADDED = /^add chain netdev mullvad_sidecar egress_/m;
 /** The two moments measured for each variant (a key of the result is `variant` or `variant: guard chain`). */

@@ -7,7 +7,10 @@
 //     flag measured side by side before it goes into the bin script)
 //   - with --bin P: another build's bin script, run as it is (e.g. a checkout of the
 //     commit before a change: before and after in one run)
-//   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--bin P] [--no-unbundled]
+//   - with --variant "K=V ... --flag ...", repeatable: node with the same flags plus
+//     the given ones, in an environment with K=V added (e.g. "MALLOC_ARENA_MAX=2":
+//     glibc tunables are environment variables, set by the launcher)
+//   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--variant "V"]... [--bin P] [--no-unbundled]
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../src/lab/lab.js';
 import { BIN, startSidecarInLab } from '../src/lab/run-sidecar.js';
@@ -42,9 +45,9 @@ interface RunFigures {
   qps: number;
 }
 
-async function oneRun(lab: Lab, argv: string[] | undefined, o: { idleSeconds: number; dnsSeconds: number }): Promise<RunFigures> {
+async function oneRun(lab: Lab, argv: string[] | undefined, env: Record<string, string>, o: { idleSeconds: number; dnsSeconds: number }): Promise<RunFigures> {
   await freshPod(lab);
-  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' }, argv);
+  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info', ...env }, argv);
   try {
     await sc.waitReady(30_000);
     await sleep(5000); // start-up garbage and JIT settle
@@ -88,27 +91,35 @@ export interface MemoryOptions {
   dnsSeconds: number;
   /** More node flags for an extra variant of the bin script (e.g. '--max-opt=1'). */
   flags?: string[];
+  /** More variants, each "K=V ... --flag ...": environment additions and node flags. */
+  variants?: string[];
   /** Another build's bin/mullvad-sidecar, run with the same flags. */
   otherBin?: string;
   unbundled?: boolean;
 }
 
 export async function benchMemory(lab: Lab, runs: number, o: MemoryOptions): Promise<Record<string, MemoryFigures>> {
-  const variants: [string, string[] | undefined][] = [['sidecar (bin/mullvad-sidecar)', undefined]];
+  const variants: [string, string[] | undefined, Record<string, string>][] = [['sidecar (bin/mullvad-sidecar)', undefined, {}]];
   // The launcher's node command with more flags (the Node.js lockdown-first instead of the launcher's: the same memory).
-  if (o.flags?.length) variants.push([`sidecar + ${o.flags.join(' ')}`, [process.execPath, ...NODE_FLAGS, ...o.flags, `${BIN}.mjs`, 'run']]);
-  if (o.otherBin) variants.push([`other build (${o.otherBin})`, [o.otherBin, 'run']]);
-  if (o.unbundled !== false) variants.push(['unbundled (dist/src/cli/main.js)', UNBUNDLED]);
+  const withNode = (flags: string[]): string[] => [process.execPath, ...NODE_FLAGS, ...flags, `${BIN}.mjs`, 'run'];
+  if (o.flags?.length) variants.push([`sidecar + ${o.flags.join(' ')}`, withNode(o.flags), {}]);
+  for (const v of o.variants ?? []) {
+    const words = v.split(' ').filter(Boolean);
+    const env = Object.fromEntries(words.filter((w) => !w.startsWith('-')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+    variants.push([`sidecar + ${v}`, withNode(words.filter((w) => w.startsWith('-'))), env]);
+  }
+  if (o.otherBin) variants.push([`other build (${o.otherBin})`, [o.otherBin, 'run'], {}]);
+  if (o.unbundled !== false) variants.push(['unbundled (dist/src/cli/main.js)', UNBUNDLED, {}]);
   const raw: Record<string, RunFigures[]> = { 'bare node': [] };
   for (const [name] of variants) raw[name] = [];
   for (let i = 1; i <= runs; i++) {
-    for (const [name, argv] of variants) raw[name]!.push(await oneRun(lab, argv, o));
+    for (const [name, argv, env] of variants) raw[name]!.push(await oneRun(lab, argv, env, o));
     raw['bare node']!.push(await bareNode(lab, Math.min(o.idleSeconds, 5)));
     say(`  run ${i}: ${Object.entries(raw).map(([k, xs]) => `${k} idle ${xs.at(-1)!.idle.toFixed(1)} MiB (anon ${xs.at(-1)!.idleAnon.toFixed(1)})${Number.isFinite(xs.at(-1)!.dnsPeak) ? `, DNS load peak ${xs.at(-1)!.dnsPeak.toFixed(1)} MiB (anon ${xs.at(-1)!.dnsPeakAnon.toFixed(1)}) at ${xs.at(-1)!.qps.toFixed(0)} q/s` : ''}`).join('; ')}`);
   }
   const of = (xs: RunFigures[], f: keyof RunFigures): Summary => summary(xs.map((x) => x[f]));
   const out = Object.fromEntries(Object.entries(raw).map(([k, xs]) => [k, { idle: of(xs, 'idle'), idleAnon: of(xs, 'idleAnon'), dnsPeak: of(xs, 'dnsPeak'), dnsPeakAnon: of(xs, 'dnsPeakAnon'), qps: of(xs, 'qps') }]));
-  for (const [k, f] of Object.entries(out)) say(`  ${k.padEnd(34)} idle ${fmt(f.idle, ' MiB', 1)}, of it anonymous ${fmt(f.idleAnon, ' MiB', 1)}${f.dnsPeak.n ? `; DNS load peak ${fmt(f.dnsPeak, ' MiB', 1)}, of it anonymous ${fmt(f.dnsPeakAnon, ' MiB', 1)}, at ${fmt(f.qps, ' q/s')}` : ''}`);
+  for (const [k, f] of Object.entries(out)) say(`  ${k.padEnd(44)} idle ${fmt(f.idle, ' MiB', 1)}, of it anonymous ${fmt(f.idleAnon, ' MiB', 1)}${f.dnsPeak.n ? `; DNS load peak ${fmt(f.dnsPeak, ' MiB', 1)}, of it anonymous ${fmt(f.dnsPeakAnon, ' MiB', 1)}, at ${fmt(f.qps, ' q/s')}` : ''}`);
   return out;
 }
 
@@ -117,6 +128,7 @@ await runStandalone(import.meta.url, (lab, argv) =>
     idleSeconds: Number(arg(argv, '--idle-seconds', '20')),
     dnsSeconds: Number(arg(argv, '--dns-seconds', '10')),
     flags: arg(argv, '--flags', '').split(' ').filter(Boolean),
+    variants: argv.flatMap((a, i) => (a === '--variant' && argv[i + 1] !== undefined ? [argv[i + 1]!] : [])),
     otherBin: arg(argv, '--bin', '') || undefined,
     unbundled: !argv.includes('--no-unbundled'),
   }),

@@ -45,7 +45,7 @@ const result = await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  // dns-packet and prom-client are CommonJS and require() Node's built-ins.
+  // dns-packet is CommonJS and require() Node's built-ins.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',

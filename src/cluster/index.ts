@@ -7,7 +7,7 @@ import type { ServerConfig } from '../config/types.js';
 import type { NetInterface } from '../environment/interfaces.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../health/prom-registry.js';
 import { apiServerUrl } from './api.js';
 import { ApiDiscovery } from './discovery.js';
 import { readApiList } from './kube-client.js';

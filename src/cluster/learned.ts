@@ -3,7 +3,7 @@
 // API (for the life of the process). Writes the kernel's sets through `nft`,
 // batching concurrent answers into one transaction, and is awaited by the
 // forwarder so that the app's first packet already goes direct.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../health/prom-registry.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner } from '../system/runner.js';
 import { wrap } from '../errors.js';

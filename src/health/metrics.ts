@@ -1,9 +1,9 @@
-// Prometheus metrics of one sidecar, on a registry of its own (never prom-client's
+// Prometheus metrics of one sidecar, on a registry of its own (prom-registry.ts has no
 // global one, so tests and embedders can create several). Every name starts with
 // `mullvad_sidecar_`, the process metrics included (process_cpu_seconds_total
 // is mullvad_sidecar_process_cpu_seconds_total): in a pod the app and the
 // sidecar are often scraped together, and one prefix keeps them apart.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom-registry.js';
 import { MonotonicFeed } from './monotonic.js';
 import { SIDECAR_STATES, type ExitInfo, type SidecarState } from './status.js';
 import type { AuditSink, RefusalCount } from '../audit/audit.js';
@@ -90,7 +90,7 @@ export class SidecarMetrics implements AuditSink {
     this.setState('blocked');
     this.tunnelUp.set(0);
     // +Inf, not NaN: "never" is infinitely old, so `> 180` alerts fire, and
-    // prom-client writes NaN as 'Nan', which strict parsers refuse.
+    // NaN would be written 'Nan' (as prom-client did), which strict parsers refuse.
     this.handshakeAge.set(Infinity);
     this.exitMullvad.set(0);
     this.quantumResistant.set(0);
@@ -189,7 +189,7 @@ export class SidecarMetrics implements AuditSink {
 
 /**
  * The four process series a dashboard of a sidecar needs, read when scraped. Not
- * prom-client's default collectors: their ~60 series (GC, event-loop histograms,
+ * the default collectors of prom-client (the library this replaced): their ~60 series (GC, event-loop histograms,
  * per-space heap, handles) cost ~2 MiB of resident memory in every replica.
  */
 function processMetrics(registers: Registry[], p: string): void {

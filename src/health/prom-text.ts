@@ -43,7 +43,7 @@ export function parsePromText(text: string): Sample[] {
 
 function parseValue(v: string, where: string): number {
   // Prometheus parses values with Go's strconv.ParseFloat: NaN and Inf in any case
-  // (prom-client writes 'Nan', e.g. for event-loop lag before the first sample).
+  // (prom-registry.ts writes 'Nan', as prom-client did).
   if (/^nan$/i.test(v)) return NaN;
   if (/^\+?inf(inity)?$/i.test(v)) return Infinity;
   if (/^-inf(inity)?$/i.test(v)) return -Infinity;

@@ -2,7 +2,7 @@
 // resolver for proxy names, exit selection with sessions and a circuit breaker,
 // and the SOCKS5/HTTP listener. The sidecar calls tunnelChanged() on every
 // tunnel up/down: down closes every proxied connection and refuses new ones.
-import type { Registry } from 'prom-client';
+import type { Registry } from '../health/prom-registry.js';
 import type { Cidr } from '../config/cidr.js';
 import type { Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';

@@ -1,5 +1,5 @@
 // mullvad_sidecar_proxy_* metrics, on the sidecar's own registry.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../health/prom-registry.js';
 import { METRIC_PREFIX } from '../health/metrics.js';
 import { UDP_DROP_REASONS } from './udp-wire.js';
 

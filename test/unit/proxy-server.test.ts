@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
+import { Registry } from '../../src/health/prom-registry.js';
 import { SocksClient } from 'socks';
 import { parseCidr } from '../../src/config/cidr.js';
 import { createLogger } from '../../src/log/logger.js';

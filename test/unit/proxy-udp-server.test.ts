@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
+import { Registry } from '../../src/health/prom-registry.js';
 import { parseCidr } from '../../src/config/cidr.js';
 import { createLogger } from '../../src/log/logger.js';
 import { ProxyMetrics } from '../../src/proxy/metrics.js';
