@@ -123,6 +123,9 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
     metrics.setTunnelStats({ up: sup.state === 'connected' || sup.state === 'degraded', handshakeAgeSeconds: st?.latestHandshake ? Date.now() / 1000 - st.latestHandshake : null, rxBytes: st?.rxBytes ?? 0, txBytes: st?.txBytes ?? 0, generation: sup.reconnects + sup.failovers });
   };
   let sampling: Promise<unknown> | undefined;
+  const sampleMs = Math.min(settings.checkIntervalMs, 2000);
+  const readEvery = ticksPerRead(settings.checkIntervalMs, sampleMs);
+  let ticks = 0;
   const running: RunningSupervisor = {
     supervisor: sup,
     done: sup.run().catch(async (err: unknown) => {
@@ -132,7 +135,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       throw err;
     }),
     // The firewall's counters are read on a timer (a command), not per request: probes must stay fast.
-    sampleMs: Math.min(settings.checkIntervalMs, 2000),
+    sampleMs,
     blocked: { ipv4: 0, ipv6: 0 },
     audit: new RefusedAudit({ runner: w.runner, log, sink: metrics }),
     secrets: () => quantum?.secrets() ?? [],
@@ -142,6 +145,7 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
       // nft read outlasts the tick, and readers piling up slow down the supervisor's own
       // nft transactions past their 10 s timeout.
       if (sampling) return;
+      if (ticks++ % readEvery !== 0) return;
       // One nft read per sample: the audit's listing of our table also holds the
       // blocked counters (a second `nft` per tick cost CPU the tunnel needs: docs/performance.md).
       sampling = running.audit
@@ -164,6 +168,17 @@ export function startSupervisor(w: SupervisorWiring): RunningSupervisor {
     stop: () => sup.stop(),
   };
   return running;
+}
+
+/**
+ * Ticks of the sampling timer per nft read. The tick (at most 2 s) also runs the
+ * link watcher, which guards a new interface within one tick and spawns nothing;
+ * the firewall's counters (blocked counts, the audit) need reading only every
+ * CHECK_INTERVAL, and each read is a process competing with the tunnel for the
+ * node's cores (docs/performance.md, Data path). Never less often than CHECK_INTERVAL.
+ */
+export function ticksPerRead(checkIntervalMs: number, sampleMs: number): number {
+  return Math.max(1, Math.floor(checkIntervalMs / sampleMs));
 }
 
 export interface HealthWiring {
