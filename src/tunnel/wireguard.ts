@@ -10,6 +10,7 @@ import { startChild, type ChildHandle } from '../system/process.js';
 import { withSecretPipe } from '../system/secret-pipe.js';
 import type { CommandRunner } from '../system/runner.js';
 import { parseWgDump, renderWgConf, type PeerStats } from './render.js';
+import { parseUapiGet, uapiGet } from './uapi.js';
 
 export const UAPI_DIR = '/var/run/wireguard';
 
@@ -19,6 +20,8 @@ export interface TunnelOptions {
   fwmark: number;
   /** wireguard-go binary; overridable for tests. */
   wireguardGo?: string;
+  /** Where wireguard-go's UAPI sockets are (UAPI_DIR); overridable for tests. */
+  uapiDir?: string;
 }
 
 export class Tunnel {
@@ -102,6 +105,12 @@ export class Tunnel {
   }
 
   async stats(): Promise<PeerStats | undefined> {
+    // wireguard-go answers on its socket, no process needed; the kernel's interface
+    // (netlink) and any failure here go through `wg`, whose failure means no interface.
+    if (this.kind !== 'kernel') {
+      const peers = await uapiGet(`${this.opts.uapiDir ?? UAPI_DIR}/${this.opts.interface}.sock`).then(parseUapiGet, () => undefined);
+      if (peers) return peers[0];
+    }
     const r = await this.runner.run(['wg', 'show', this.opts.interface, 'dump'], { readOnly: true, allowFailure: true });
     if (r.code !== 0) return undefined;
     return parseWgDump(r.stdout)[0];
