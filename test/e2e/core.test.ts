@@ -141,7 +141,15 @@ describe('core: fail-closed tunnel in the lab', { skip }, () => {
       sc = await fresh({ PATH: wg.path, CHECK_INTERVAL: '1s' });
       await sc.waitReady();
       await wg.hang();
-      await wg.held(15_000);
+      // The counter read asks wireguard-go's socket first: stopped for a moment, it
+      // does not answer within 1 s and the read goes to the wrapper, which holds it.
+      const [wgPid] = await podProcesses(lab, 'wireguard-go');
+      process.kill(Number(wgPid), 'SIGSTOP');
+      try {
+        await wg.held(15_000);
+      } finally {
+        process.kill(Number(wgPid), 'SIGCONT');
+      }
       await lab.resetLeaks();
       assert.equal(await sc.stop('SIGTERM'), 0, sc.logs());
     } finally {

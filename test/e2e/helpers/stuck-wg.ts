@@ -1,7 +1,9 @@
 // A `wg` that hangs on demand, to reach the shutdown deadline's last resort.
 // stop() cancels probes and exit checks, but not a command in flight: the
-// supervisor's counter read (`wg show IF dump`, every CHECK_INTERVAL) is bounded
-// only by the runner's 10 s timeout. Put first on the sidecar's PATH, this wrapper
+// supervisor's counter read (every CHECK_INTERVAL) asks wireguard-go's UAPI socket
+// in-process (1 s bound) and, when it does not answer (kernel WireGuard; a
+// wireguard-go that is stopped), runs `wg show IF dump`, bounded only by the
+// runner's 10 s timeout. Put first on the sidecar's PATH, this wrapper
 // passes every call to the real wg until hang(); from then on a counter read
 // sleeps 9 s, and a SIGTERM while the supervisor waits on it cannot finish
 // within the deadline. Everything else (nft, ip, the kernel) stays real.
