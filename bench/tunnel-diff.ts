@@ -7,9 +7,10 @@
 // --cpu A,B [--rounds N]: instead, the CPU of the sidecar's Node.js process and of the
 // commands it ran, connected and idle for S seconds, for two builds' launchers
 // (bin/mullvad-sidecar of each), alternating: what its periodic work costs.
-import { readFile, readlink } from 'node:fs/promises';
+import { readFile, readlink, rm } from 'node:fs/promises';
 import type { Lab } from '../src/lab/lab.js';
 import { podProcesses, startSidecarInLab } from '../src/lab/run-sidecar.js';
+import { startChild } from '../src/system/process.js';
 import { ExecRunner } from '../src/system/runner.js';
 import { makeBaseline } from './lib/baseline.js';
 import { freshPod } from './lib/pod.js';
@@ -152,6 +153,10 @@ await runStandalone(import.meta.url, async (lab, argv) => {
       mtu = Number(/mtu (\d+)/.exec(f.link)?.[1] ?? 1420);
       printFacts('sidecar', f);
       const node = await sidecarPid(lab);
+      // --strace: does wireguard-go write to its stdout/stderr (Node.js's pipes) during the upload?
+      const [wgPid] = await podProcesses(lab, 'wireguard-go');
+      const traceFile = `/tmp/ms-bench-strace-${process.pid}`;
+      const tracer = argv.includes('--strace') && wgPid ? startChild(['strace', '-f', '-qq', '-e', 'trace=write', '-o', traceFile, '-p', wgPid]) : undefined;
       const logBefore = s.logs().split('\n').length;
       const t0 = Date.now();
       say(`  upload: ${await uploadCpu(lab, seconds)}`);
@@ -159,6 +164,13 @@ await runStandalone(import.meta.url, async (lab, argv) => {
       const lines = s.logs().split('\n').slice(logBefore);
       const spawns = lines.filter((l) => l.includes('[#]'));
       say(`  sidecar log lines during the upload: ${lines.length}, commands logged (changes only) ${spawns.length} in ${dt.toFixed(1)} s`);
+      if (tracer) {
+        await tracer.stop(2000);
+        const trace = await readFile(traceFile, 'utf8').catch(() => '');
+        await rm(traceFile, { force: true });
+        const writes = trace.split('\n').filter((l) => /write\([12],/.test(l));
+        say(`  wireguard-go's writes to stdout/stderr during the upload (strace): ${writes.length}${writes[0] ? `, e.g. ${writes[0].slice(0, 160)}` : ''}`);
+      }
       // The same tunnel with the sidecar's Node.js process stopped: its periodic work removed.
       process.kill(node, 'SIGSTOP');
       try {
