@@ -9,7 +9,8 @@
 //     commit before a change: before and after in one run)
 //   - with --variant "K=V ... --flag ...", repeatable: node with the same flags plus
 //     the given ones, in an environment with K=V added (e.g. "MALLOC_ARENA_MAX=2":
-//     glibc tunables are environment variables, set by the launcher)
+//     glibc tunables are environment variables); without flags, the launcher itself in
+//     that environment (e.g. "LOW_MEMORY=true")
 //   node dist/bench/memory.js [--runs N] [--idle-seconds S] [--dns-seconds S] [--flags "F"] [--variant "V"]... [--bin P] [--no-unbundled]
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../src/lab/lab.js';
@@ -35,6 +36,8 @@ export interface MemoryFigures {
   /** Peak anonymous RSS under DNS load, MiB. */
   dnsPeakAnon: Summary;
   qps: Summary;
+  /** The sidecar's CPU time per 1,000 answered queries under DNS load, ms: throughput as cost, steadier than q/s on a loaded machine. */
+  cpuPerKq: Summary;
 }
 
 interface RunFigures {
@@ -43,6 +46,7 @@ interface RunFigures {
   dnsPeak: number;
   dnsPeakAnon: number;
   qps: number;
+  cpuPerKq: number;
 }
 
 async function oneRun(lab: Lab, argv: string[] | undefined, env: Record<string, string>, o: { idleSeconds: number; dnsSeconds: number }): Promise<RunFigures> {
@@ -59,14 +63,17 @@ async function oneRun(lab: Lab, argv: string[] | undefined, env: Record<string, 
     let dnsPeak = NaN;
     let dnsPeakAnon = NaN;
     let qps = NaN;
+    let cpuPerKq = NaN;
     if (o.dnsSeconds > 0) {
       sampler = new ProcSampler(sc.child.pid, 500);
-      qps = (await podTool<DnsLoadResult>(lab, DNS_LOAD, { server: lab.clusterDns, seconds: o.dnsSeconds, concurrency: 32 })).qps;
+      const r = await podTool<DnsLoadResult>(lab, DNS_LOAD, { server: lab.clusterDns, seconds: o.dnsSeconds, concurrency: 32 });
+      qps = r.qps;
       const load = await sampler.stop();
+      cpuPerKq = ((load.cpuPercent / 100) * load.seconds * 1000) / (r.answered / 1000);
       dnsPeak = load.rssMiB.max;
       dnsPeakAnon = load.anonMiB.max;
     }
-    return { idle, idleAnon, dnsPeak, dnsPeakAnon, qps };
+    return { idle, idleAnon, dnsPeak, dnsPeakAnon, qps, cpuPerKq };
   } finally {
     await sc.stop('SIGTERM');
     await freshPod(lab);
@@ -80,7 +87,7 @@ async function bareNode(lab: Lab, seconds: number): Promise<RunFigures> {
     const sampler = new ProcSampler(child.pid, 1000);
     await sleep(seconds * 1000);
     const c = await sampler.stop();
-    return { idle: c.rssMiB.median, idleAnon: c.anonMiB.median, dnsPeak: NaN, dnsPeakAnon: NaN, qps: NaN };
+    return { idle: c.rssMiB.median, idleAnon: c.anonMiB.median, dnsPeak: NaN, dnsPeakAnon: NaN, qps: NaN, cpuPerKq: NaN };
   } finally {
     await child.stop(500);
   }
@@ -106,7 +113,9 @@ export async function benchMemory(lab: Lab, runs: number, o: MemoryOptions): Pro
   for (const v of o.variants ?? []) {
     const words = v.split(' ').filter(Boolean);
     const env = Object.fromEntries(words.filter((w) => !w.startsWith('-')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
-    variants.push([`sidecar + ${v}`, withNode(words.filter((w) => w.startsWith('-'))), env]);
+    const flags = words.filter((w) => w.startsWith('-'));
+    // Environment alone: the launcher itself (e.g. "LOW_MEMORY=true", which it reads).
+    variants.push([`sidecar + ${v}`, flags.length ? withNode(flags) : undefined, env]);
   }
   if (o.otherBin) variants.push([`other build (${o.otherBin})`, [o.otherBin, 'run'], {}]);
   if (o.unbundled !== false) variants.push(['unbundled (dist/src/cli/main.js)', UNBUNDLED, {}]);
@@ -115,11 +124,11 @@ export async function benchMemory(lab: Lab, runs: number, o: MemoryOptions): Pro
   for (let i = 1; i <= runs; i++) {
     for (const [name, argv, env] of variants) raw[name]!.push(await oneRun(lab, argv, env, o));
     raw['bare node']!.push(await bareNode(lab, Math.min(o.idleSeconds, 5)));
-    say(`  run ${i}: ${Object.entries(raw).map(([k, xs]) => `${k} idle ${xs.at(-1)!.idle.toFixed(1)} MiB (anon ${xs.at(-1)!.idleAnon.toFixed(1)})${Number.isFinite(xs.at(-1)!.dnsPeak) ? `, DNS load peak ${xs.at(-1)!.dnsPeak.toFixed(1)} MiB (anon ${xs.at(-1)!.dnsPeakAnon.toFixed(1)}) at ${xs.at(-1)!.qps.toFixed(0)} q/s` : ''}`).join('; ')}`);
+    say(`  run ${i}: ${Object.entries(raw).map(([k, xs]) => `${k} idle ${xs.at(-1)!.idle.toFixed(1)} MiB (anon ${xs.at(-1)!.idleAnon.toFixed(1)})${Number.isFinite(xs.at(-1)!.dnsPeak) ? `, DNS load peak ${xs.at(-1)!.dnsPeak.toFixed(1)} MiB (anon ${xs.at(-1)!.dnsPeakAnon.toFixed(1)}) at ${xs.at(-1)!.qps.toFixed(0)} q/s, CPU ${xs.at(-1)!.cpuPerKq.toFixed(0)} ms per 1000` : ''}`).join('; ')}`);
   }
   const of = (xs: RunFigures[], f: keyof RunFigures): Summary => summary(xs.map((x) => x[f]));
-  const out = Object.fromEntries(Object.entries(raw).map(([k, xs]) => [k, { idle: of(xs, 'idle'), idleAnon: of(xs, 'idleAnon'), dnsPeak: of(xs, 'dnsPeak'), dnsPeakAnon: of(xs, 'dnsPeakAnon'), qps: of(xs, 'qps') }]));
-  for (const [k, f] of Object.entries(out)) say(`  ${k.padEnd(44)} idle ${fmt(f.idle, ' MiB', 1)}, of it anonymous ${fmt(f.idleAnon, ' MiB', 1)}${f.dnsPeak.n ? `; DNS load peak ${fmt(f.dnsPeak, ' MiB', 1)}, of it anonymous ${fmt(f.dnsPeakAnon, ' MiB', 1)}, at ${fmt(f.qps, ' q/s')}` : ''}`);
+  const out = Object.fromEntries(Object.entries(raw).map(([k, xs]) => [k, { idle: of(xs, 'idle'), idleAnon: of(xs, 'idleAnon'), dnsPeak: of(xs, 'dnsPeak'), dnsPeakAnon: of(xs, 'dnsPeakAnon'), qps: of(xs, 'qps'), cpuPerKq: of(xs, 'cpuPerKq') }]));
+  for (const [k, f] of Object.entries(out)) say(`  ${k.padEnd(44)} idle ${fmt(f.idle, ' MiB', 1)}, of it anonymous ${fmt(f.idleAnon, ' MiB', 1)}${f.dnsPeak.n ? `; DNS load peak ${fmt(f.dnsPeak, ' MiB', 1)}, of it anonymous ${fmt(f.dnsPeakAnon, ' MiB', 1)}, at ${fmt(f.qps, ' q/s')}, sidecar CPU ${fmt(f.cpuPerKq, ' ms')} per 1000 queries` : ''}`);
   return out;
 }
 

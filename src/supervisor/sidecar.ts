@@ -47,6 +47,8 @@ export interface SidecarHandle {
 export async function startSidecar(settings: Settings, runner: CommandRunner, firewall: Firewall, log: Logger, version: string, lockedDown: Promise<void> = Promise.resolve()): Promise<SidecarHandle> {
   const started = Date.now();
   log.info('effective settings', { settings: describeSettings(settings) });
+  // LOW_MEMORY acts through the launcher's node flags only: say so when node was started another way.
+  if (settings.lowMemory && !process.execArgv.some((a) => a.startsWith('--max-opt'))) log.warn('LOW_MEMORY=true has no effect: Node.js was not started by bin/mullvad-sidecar (which adds --max-opt=1 --optimize-for-size)');
   if (!settings.killSwitch) log.warn('!!! ENABLE_KILL_SWITCH=false: traffic WILL leak outside the tunnel whenever it is down. Do not use this in production. !!!');
   const up = new BringUp(log);
   const routing = new Routing(runner);
