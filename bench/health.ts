@@ -8,6 +8,7 @@
 //
 // Prints, per variant: probes and their statuses, p50/p99/max over all rounds
 // (median [min–max] of the per-round p99), the flood's statuses, and the server's CPU.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startChild, type ChildHandle } from '../src/system/process.js';
 import type { Limits } from '../src/health/server.js';
@@ -20,15 +21,19 @@ const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const SERVER = here('./lib/health-server-child.js');
 const ABUSE = here('./lib/health-abuse-client.js');
 const PROBER = here('./lib/health-prober.js');
+/** The V8 flags the sidecar runs with (bin/mullvad-sidecar's exec line): a 1 MiB young generation collects often under a flood. */
+export const SIDECAR_NODE_FLAGS = (/^exec node ((?:--\S+ )*)"/m.exec(readFileSync(here('../../bin/mullvad-sidecar'), 'utf8'))?.[1] ?? '').trim().split(' ').filter(Boolean);
 
 /**
  * Limits of each variant, all of this build. `--base DIST` adds 'base': the same child
  * script run from another build's dist (e.g. main before a change; copy
  * dist/bench/lib/health-server-child.js into it).
  */
-export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string }> = {
+export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string; flags?: string[] }> = {
   'no-cache': { limits: { renderCacheMs: 0 } },
   cache: { limits: { renderCacheMs: 250 } },
+  /** What the sidecar's small young generation costs under a flood (not a shipped variant). */
+  'cache-v8-defaults': { limits: { renderCacheMs: 250 }, flags: [] },
 };
 
 async function waitLine(child: ChildHandle, prefix: string, what: string): Promise<string> {
@@ -54,8 +59,8 @@ interface Round {
   usPerRequest: number;
 }
 
-async function round(v: { limits: Partial<Limits>; script?: string }, mode: 'burst' | 'sustained', seconds: number): Promise<Round> {
-  const server = startChild([process.execPath, v.script ?? SERVER, JSON.stringify({ limits: v.limits })]);
+async function round(v: { limits: Partial<Limits>; script?: string; flags?: string[] }, mode: 'burst' | 'sustained', seconds: number): Promise<Round> {
+  const server = startChild([process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits })]);
   try {
     const port = Number(await waitLine(server, 'PORT ', 'health server'));
     await sleep(500);
@@ -78,6 +83,7 @@ export async function main(argv: string[]): Promise<void> {
   if (base) VARIANTS['base'] = { limits: {}, script: `${base.replace(/\/$/, '')}/bench/lib/health-server-child.js` };
   const names = arg(argv, '--variants', Object.keys(VARIANTS).join(',')).split(',');
   for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
+  say(`server: node ${SIDECAR_NODE_FLAGS.join(' ')} (the sidecar's flags) unless the variant says otherwise`);
   say(`health port under abuse (${mode}: 1,000 ${mode === 'burst' ? 'concurrent every 2 s' : 'in flight'} + 200 slowloris + malformed), ${rounds} rounds of ${seconds} s per variant, alternating; /healthz every 50 ms from its own process`);
   const results = new Map<string, Round[]>(names.map((n) => [n, []]));
   for (let i = 0; i < rounds; i++)
