@@ -59,17 +59,24 @@ export class ClusterReach {
 
   constructor(private readonly o: ClusterReachOptions) {}
 
-  /** The table with empty sets: before the first firewall state that carries LEARNED_MARK. */
-  async install(guard: LearnGuard): Promise<void> {
+  /**
+   * The table, before the first firewall state that carries LEARNED_MARK: its
+   * learned sets empty, its static sets holding `items` (what the environment
+   * names now), in one transaction.
+   */
+  async install(guard: LearnGuard, items: readonly Discovered[] = []): Promise<void> {
     this.learnedSet = new LearnedAddresses({ runner: this.o.runner, log: this.o.log, guard, tunnelInterface: this.o.tunnelInterface, floorSeconds: this.o.floorSeconds, ...(this.o.registry ? { registry: this.o.registry } : {}) });
-    await this.learnedSet.install();
+    this.recordKnown(items, await this.learnedSet.install(items));
   }
 
   /** Adds what the environment (or the API) names; known addresses also make their PTR names cluster names. */
   async reach(items: readonly Discovered[]): Promise<void> {
     const set = this.learnedSet;
     if (!set) throw new Error('cluster reach used before install');
-    const refused = await set.addStatic(items);
+    this.recordKnown(items, await set.addStatic(items));
+  }
+
+  private recordKnown(items: readonly Discovered[], refused: readonly { text: string; why: string }[]): void {
     for (const r of refused) this.o.log.info('cluster address kept inside the tunnel', { address: r.text, why: r.why });
     for (const it of items) {
       const c = parseCidr(it.text);

@@ -187,9 +187,11 @@ export async function detectDnsIdentity(runner: CommandRunner): Promise<DnsIdent
     return decideIdentity({ dir, error: (err.stderr || err.message || String(e)).trim().split('\n')[0] ?? 'unknown' });
   } finally {
     for (const s of sockets) s.close();
-    // A failed load left nothing (one transaction); a loaded table goes at once. Failing to remove it opens nothing
-    // (its rules only rewrite our own probe's port) and the next start replaces it (add + delete + define).
-    if (loaded) await runner.run(['nft', 'delete', 'table', 'inet', IDENTITY_TABLE], { timeoutMs: 5000 }).catch(() => undefined);
+    // A failed load left nothing (one transaction); a loaded table goes at once, but the answer does not wait for
+    // that (~20 ms of the start-up path): the table opens nothing (its rules only rewrite our own probe's port, whose
+    // sockets are closed above), so removing it may overlap the next steps; nft serialises the transactions. Failing
+    // to remove it opens nothing either, and the next start replaces it (add + delete + define).
+    if (loaded) void runner.run(['nft', 'delete', 'table', 'inet', IDENTITY_TABLE], { timeoutMs: 5000 }).catch(() => undefined);
   }
 }
 

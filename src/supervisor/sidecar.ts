@@ -119,8 +119,8 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     ? undefined
     : await up.step('cluster addresses', async () => {
         const r = new ClusterReach({ runner, log, tunnelInterface: settings.wgInterface, floorSeconds: Math.round(settings.clusterLearnTtlMs / 1000), registry: metrics.registry });
-        await r.install(guardFor(servers, settings.dnsUpstreams ?? []));
-        await r.reach(discoverFromEnvironment(process.env, facts.interfaces, settings.hostIps ?? [], settings.wgInterface));
+        // The table and what the environment names: one transaction.
+        await r.install(guardFor(servers, settings.dnsUpstreams ?? []), discoverFromEnvironment(process.env, facts.interfaces, settings.hostIps ?? [], settings.wgInterface));
         if (settings.kubernetesDiscovery === 'api') r.discoverFromApi({ env: process.env, serviceAccountDir: settings.kubernetesServiceAccountDir, intervalMs: settings.kubernetesDiscoveryIntervalMs });
         return r;
       }, async (r) => {

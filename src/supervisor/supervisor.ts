@@ -297,7 +297,25 @@ export class Supervisor {
     // Handshake: a probe makes wireguard-go initiate one at once.
     let hs = false;
     let lastKick = -Infinity;
+    /** A kick was answered since the stats were last read (the answer may come while they are read). */
+    let answered: boolean;
     while (!this.stopping && !this.lostReason) {
+      if (this.deps.clock.now() - lastKick >= 1000 && this.deps.clock.now() - started < this.t.connectTimeoutMs) {
+        lastKick = this.deps.clock.now();
+        // A packet to send makes WireGuard handshake at once; sent before the stats
+        // are read, so the handshake runs while `wg show` does. Its own result only
+        // wakes the wait below (an answer through the tunnel means a handshake: the
+        // stats are read at once instead of at the next poll), and a rejection must
+        // not become an unhandled one.
+        void this.kick(server).then(
+          () => {
+            answered = true;
+            if (this.state === 'connecting') this.wake?.();
+          },
+          (e: unknown) => this.deps.log.debug('handshake kick failed', { server: server.name, error: String(e) }),
+        );
+      }
+      answered = false;
       const s = await this.deps.tunnel.stats();
       this.stats = s;
       if (s && s.latestHandshake > 0 && s.latestHandshake * 1000 >= started - 1000) {
@@ -305,14 +323,7 @@ export class Supervisor {
         break;
       }
       if (this.deps.clock.now() - started >= this.t.connectTimeoutMs) break;
-      if (this.deps.clock.now() - lastKick >= 1000) {
-        lastKick = this.deps.clock.now();
-        // A packet to send makes WireGuard handshake at once. Its own result does
-        // not matter (the handshake is what we wait for), but a rejection must not
-        // become an unhandled one.
-        void this.kick(server).catch((e: unknown) => this.deps.log.debug('handshake kick failed', { server: server.name, error: String(e) }));
-      }
-      await this.sleep(Math.min(20, this.t.checkIntervalMs));
+      if (!answered) await this.sleep(Math.min(20, this.t.checkIntervalMs));
     }
     if (this.stopping) return { kind: 'stopped' };
     if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };

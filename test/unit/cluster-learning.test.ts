@@ -168,3 +168,20 @@ test('concurrent answers share one transaction', async () => {
   assert.ok(runner.texts.length <= 2, `${runner.texts.length} transactions`);
   assert.equal(runner.texts.join('').match(/timeout 60s/g)?.length, 3);
 });
+
+test('install: the table and what the environment names in one transaction; refused ones are returned', async () => {
+  const { set, runner } = learned();
+  const refused = await set.install([
+    { text: '10.43.0.1', source: 'env', reason: 'KUBERNETES_SERVICE_HOST' },
+    { text: 'fd42::7', source: 'pod', reason: 'address of eth0' },
+    { text: '8.8.8.8', source: 'env', reason: 'EVIL_SERVICE_HOST' },
+  ]);
+  assert.deepEqual(refused, [{ text: '8.8.8.8', why: 'not a private, CGNAT or ULA address' }]);
+  assert.equal(runner.texts.length, 1, 'one nft transaction');
+  const [text] = runner.texts;
+  assert.ok(text!.startsWith('add table inet mullvad_sidecar_learned\ndelete table inet mullvad_sidecar_learned\n'), 'the table is replaced first');
+  assert.ok(text!.indexOf('static4 { 10.43.0.1/32 }') > text!.indexOf('chain postrouting'), 'elements come after the sets are defined');
+  assert.match(text!, /static6 \{ fd42::7\/128 \}/);
+  assert.doesNotMatch(text!, /8\.8\.8\.8/);
+  assert.deepEqual(set.entries().map((e) => e.address).sort(), ['10.43.0.1/32', 'fd42::7/128']);
+});

@@ -49,6 +49,22 @@ describe('supervisor: bring-up', () => {
     }
   });
 
+  test('the kick\'s answer ends the handshake wait at once: the stats are read again without waiting for the next poll', async () => {
+    const w = new FakeWorld([A]);
+    const probe = w.deps.probe;
+    // The kick is answered a few turns of the event loop after it is sent (while the supervisor waits).
+    w.deps.kick = async (s, signal) => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      return probe(s, signal);
+    };
+    // While connecting, a poll interval never ends by itself: only a wake (the answer, or stop) ends the wait.
+    const sleep = w.clock.sleep.bind(w.clock);
+    w.clock.sleep = (ms, signal) =>
+      w.sup.state === 'connecting' ? new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true })) : sleep(ms, signal);
+    await w.drive(() => w.sup.state === 'connected', 60_000);
+    assert.deepEqual(w.stateNames(), ['connecting', 'connected']);
+  });
+
   test('a rejecting kick is not an unhandled rejection; the handshake timeout decides', async () => {
     const w = new FakeWorld([A, B]);
     w.relay(A).knowsKey = false;
