@@ -7,10 +7,11 @@
 // chunk applies the lockdown, the guard on every device included, before the CLI loads.
 const launcherApplied = process.env.MULLVAD_SIDECAR_LOCKDOWN === 'applied';
 delete process.env.MULLVAD_SIDECAR_LOCKDOWN; // not inherited by what `run` spawns
-const first = process.argv[2] === 'run' && !launcherApplied ? import('../dist/bundle/lockdown-first.mjs').then((m) => m.lockdownFirst()) : Promise.resolve();
+// Either way `run` is told a lockdown was applied: it then reads it back and verifies it
+// instead of applying it again (and applies it if it does not match).
+const first = process.argv[2] !== 'run' ? Promise.resolve(false) : launcherApplied ? Promise.resolve(true) : import('../dist/bundle/lockdown-first.mjs').then((m) => m.lockdownFirst());
 first
-  .then(() => import('../dist/bundle/sidecar.mjs'))
-  .then((m) => m.main(process.argv.slice(2)))
+  .then((lockdownApplied) => import('../dist/bundle/sidecar.mjs').then((m) => m.main(process.argv.slice(2), { lockdownApplied })))
   .catch((err) => {
     console.error(err);
     process.exit(1);

@@ -3,6 +3,12 @@
 import { redactKeys } from '../log/redact.js';
 import { exitCodeOf, isConfigError } from '../errors.js';
 
+/** What the launcher (bin/mullvad-sidecar.mjs) did before the CLI loaded. */
+export interface LaunchFacts {
+  /** `run`: a lockdown transaction was applied before Node.js or before the CLI loaded (run verifies it, else applies). */
+  readonly lockdownApplied?: boolean;
+}
+
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
   run: { summary: 'run the sidecar in this network namespace', load: () => import('./commands/run.js') },
   validate: { summary: 'check configs and settings without touching the network', load: () => import('./commands/validate.js') },
@@ -14,7 +20,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   inject: { summary: 'add the sidecar to Kubernetes YAML (file or stdin); Helm post-renderer', load: () => import('./commands/inject.js') },
 };
 
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], launch: LaunchFacts = {}): Promise<void> {
   const [name, ...args] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(usage());
@@ -33,7 +39,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   try {
     const mod = await cmd.load();
-    process.exitCode = await mod.run(args);
+    // Only `run` is told what the launcher did (the other commands' second argument is their own).
+    process.exitCode = name === 'run' ? await (mod as { run: (args: string[], launch: LaunchFacts) => Promise<number> }).run(args, launch) : await mod.run(args);
     // The sidecar may hold timers or sockets of a failed bring-up: its exit code is final.
     if (name === 'run') process.exit(process.exitCode);
   } catch (err) {

@@ -59,6 +59,27 @@ export class Firewall {
   }
 
   /**
+   * The lockdown the launcher applied before Node.js started (bin/mullvad-sidecar),
+   * taken over when it reads back as `policy`: verified exactly as an apply is, without
+   * writing the same table a second time. Anything else (no table, another table, a
+   * guard missing, a read that fails) and `policy` is applied as usual.
+   */
+  adopt(policy: FirewallPolicy): Promise<void> {
+    return this.serial(async () => {
+      try {
+        await this.verify(policy);
+      } catch (err) {
+        this.log.debug('the lockdown in place does not read back as expected; applying it', { error: err instanceof Error ? err.message : String(err) });
+        return this.applyNow(policy);
+      }
+      this.applied = true; // this start's table: its counts are carried from now on
+      this.current = policy.state;
+      this.last = policy;
+      this.log.info('firewall applied', { event: SECURITY_EVENT.killSwitchApplied, firewall: summarize(policy), adopted: 'the launcher applied it; read back and verified' });
+    });
+  }
+
+  /**
    * The interfaces changed (link watcher): re-apply the last policy with these
    * uplinks, in turn with the supervisor's applies. No-op before the first apply.
    */
@@ -176,7 +197,15 @@ export class Firewall {
 
   /** Read back (Mullvad style): the table exists with the chains and policy we asked for. */
   private async verify(policy: FirewallPolicy): Promise<void> {
-    const r = await this.runner.run(['nft', '-j', 'list', 'table', 'inet', TABLE], { readOnly: true });
+    // Both tables are read at once (one nft run cannot list both: nft 1.0.6 filters its
+    // cache by the first table listed and then misses the second).
+    const withGuard = policy.killSwitch && !this.egressRefused;
+    // Both settle before anything is judged (no read left running); the inet table is judged first, as before.
+    const [inetRead, guardRead] = await Promise.allSettled([
+      this.runner.run(['nft', '-j', 'list', 'table', 'inet', TABLE], { readOnly: true }),
+      withGuard ? this.runner.run(['nft', '-j', 'list', 'table', 'netdev', TABLE], { readOnly: true }) : Promise.resolve(undefined),
+    ]);
+    const r = settledValue(inetRead);
     const items = parseNftJson(r.stdout);
     const chains = items.map((i) => i['chain'] as { name: string; policy?: string } | undefined).filter((c) => c !== undefined);
     const output = chains.find((c) => c.name === 'output');
@@ -191,8 +220,8 @@ export class Firewall {
       this.guards.clear(); // the transaction deleted the netdev table
       return;
     }
-    if (this.egressRefused) return;
-    const g = await this.runner.run(['nft', '-j', 'list', 'table', 'netdev', TABLE], { readOnly: true });
+    const g = settledValue(guardRead);
+    if (!g) return; // the kernel refused the egress hook: no guard to read
     const guards = parseNftJson(g.stdout)
       .map((i) => i['chain'] as { name?: string; hook?: string; policy?: string; dev?: string } | undefined)
       .filter((c): c is { name: string; hook?: string; policy?: string; dev?: string } => typeof c?.name === 'string');
@@ -216,6 +245,12 @@ export function blockedIn(text: string): BlockedPackets | undefined {
     found = true;
   }
   return found ? out : undefined;
+}
+
+/** The value of a settled run, or its error thrown. */
+function settledValue<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
 }
 
 /** nft's JSON output; anything else (an error text, nothing) reads as no items, which verify() then reports. */

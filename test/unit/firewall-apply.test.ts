@@ -102,6 +102,39 @@ describe('Firewall.apply with a fake nft', () => {
     for (const c of nft.runner.calls) assert.ok(!JSON.stringify(c).includes(PRIVATE_KEY));
   });
 
+  test('adopt: a lockdown in place that reads back as asked is verified, not written again; anything else is applied', async () => {
+    const lockdown = policyFor('blocked', undefined, { uplinks: ['eth0'] });
+    // In place (the launcher applied it): only the read-backs.
+    const nft = new FakeNft();
+    await new Firewall(nft.runner, silentLogger).apply(lockdown);
+    nft.runner.calls.length = 0;
+    const fw = new Firewall(nft.runner, silentLogger, { links: () => ['eth0'] });
+    await fw.adopt(lockdown);
+    assert.deepEqual(nft.runner.calls, [{ argv: READ_BACK }, { argv: GUARD_READ_BACK }]);
+    assert.equal(fw.state, 'blocked');
+    // The next apply carries the adopted table's counts (this start made it).
+    nft.table!.ipv4 = 4;
+    await fw.apply(policyFor('connecting', server, { uplinks: ['eth0'] }));
+    assert.equal((await fw.blockedPackets()).ipv4, 4);
+    // Nothing in place, another state in place, a guard chain missing: applied.
+    const cases: [string, (n: FakeNft) => Promise<void>][] = [
+      ['no table', async () => {}],
+      ['another state', async (n) => new Firewall(n.runner, silentLogger).apply(policyFor('connected', server, { uplinks: ['eth0'] }))],
+      ['a guard chain missing', async (n) => new Firewall(n.runner, silentLogger).apply(policyFor('blocked', undefined, { uplinks: [] }))],
+    ];
+    for (const [name, setup] of cases) {
+      const n = new FakeNft();
+      await setup(n);
+      n.runner.calls.length = 0;
+      const f = new Firewall(n.runner, silentLogger, { links: () => ['eth0'] });
+      await f.adopt(lockdown);
+      assert.ok(n.runner.calls.some((c) => c.argv.join(' ') === APPLY.join(' ') && c.stdin === renderTransaction(lockdown)), `${name}: applied`);
+      assert.equal(n.table?.policy, 'drop', name);
+      assert.deepEqual([...n.guard!.keys()], ['egress_eth0'], name);
+      assert.equal(f.state, 'blocked', name);
+    }
+  });
+
   test('remove: one transaction that deletes only our table', async () => {
     const nft = new FakeNft();
     const fw = new Firewall(nft.runner, silentLogger);

@@ -11,12 +11,12 @@ import { createLogger, LEVELS, type Level, type Logger } from '../../log/logger.
 import { ExecRunner, runSyncBounded, runSyncLastResort } from '../../system/runner.js';
 import type { SidecarHandle } from '../../supervisor/sidecar.js';
 import { applyLockdownWithin, lockdownPolicy, lockdownTransactions, scanLinksSync } from '../../firewall/lockdown.js';
-import { version } from '../main.js';
+import { version, type LaunchFacts } from '../main.js';
 import { SECURITY_EVENT } from '../../audit/events.js';
 
 const SHUTDOWN_DEADLINE_MS = 1800;
 
-export async function run(args: string[]): Promise<number> {
+export async function run(args: string[], launch: LaunchFacts = {}): Promise<number> {
   // Until settings are valid, log at the level asked for if it is a valid one.
   const envLevel = process.env['LOG_LEVEL'] as Level | undefined;
   let log: Logger = createLogger({ level: envLevel && LEVELS.includes(envLevel) ? envLevel : 'info', format: process.env['LOG_FORMAT'] === 'pretty' ? 'pretty' : process.env['LOG_FORMAT'] === 'json' ? 'json' : undefined });
@@ -36,7 +36,10 @@ export async function run(args: string[]): Promise<number> {
   //    namespace waits for it (startSidecar), and so does every exit below.
   const links = scanLinksSync();
   if (!links) log.warn('cannot read /sys/class/net: the lockdown guards no interface against raw sockets until the sidecar has read them');
-  const lockdownError = firewall.apply(lockdownPolicy(links ?? [])).then(
+  //    When the launcher applied a lockdown already, it is read back and verified
+  //    (Firewall.adopt: one nft run less), and applied only if it does not match.
+  const lockdown = lockdownPolicy(links ?? []);
+  const lockdownError = (launch.lockdownApplied ? firewall.adopt(lockdown) : firewall.apply(lockdown)).then(
     () => undefined,
     (err: unknown) => err ?? new Error('the lockdown failed'),
   );
