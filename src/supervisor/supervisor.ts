@@ -303,7 +303,7 @@ export class Supervisor {
       if (this.deps.clock.now() - lastKick >= 1000 && this.deps.clock.now() - started < this.t.connectTimeoutMs) {
         lastKick = this.deps.clock.now();
         // A packet to send makes WireGuard handshake at once; sent before the stats
-        // are read, so the handshake runs while `wg show` does. Its own result only
+        // are read, so the handshake runs while they are. Its own result only
         // wakes the wait below (an answer through the tunnel means a handshake: the
         // stats are read at once instead of at the next poll), and a rejection must
         // not become an unhandled one.
