@@ -29,11 +29,13 @@ export const SIDECAR_NODE_FLAGS = (/^exec node ((?:--\S+ )*)"/m.exec(readFileSyn
  * script run from another build's dist (e.g. main before a change; copy
  * dist/bench/lib/health-server-child.js into it).
  */
-export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string; flags?: string[] }> = {
+export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string; flags?: string[]; floor?: boolean }> = {
   'no-cache': { limits: { renderCacheMs: 0 } },
   cache: { limits: { renderCacheMs: 250 } },
   /** What the sidecar's small young generation costs under a flood (not a shipped variant). */
   'cache-v8-defaults': { limits: { renderCacheMs: 250 }, flags: [] },
+  /** Not a server: a fixed 200 from `net` (no HTTP parser, no limits), Node's floor per connection. */
+  'net-floor': { limits: {}, floor: true },
 };
 
 async function waitLine(child: ChildHandle, prefix: string, what: string): Promise<string> {
@@ -59,8 +61,8 @@ interface Round {
   usPerRequest: number;
 }
 
-async function round(v: { limits: Partial<Limits>; script?: string; flags?: string[] }, mode: 'burst' | 'sustained', seconds: number): Promise<Round> {
-  const server = startChild([process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits })]);
+async function round(v: { limits: Partial<Limits>; script?: string; flags?: string[]; floor?: boolean }, mode: 'burst' | 'sustained', seconds: number): Promise<Round> {
+  const server = startChild([process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits, floor: v.floor ?? false })]);
   try {
     const port = Number(await waitLine(server, 'PORT ', 'health server'));
     await sleep(500);

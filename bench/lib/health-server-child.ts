@@ -2,12 +2,15 @@
 // the size of a busy sidecar's (refused-traffic audit, cluster addresses, DNS and
 // probe series), for bench/health.ts: `node health-server-child.js '<json>'` with
 // {"limits": {...}} (Partial<Limits>) prints `PORT <n>` and serves until SIGTERM.
+// {"floor": true} serves a fixed 200 from `net` instead (no HTTP parser, no limits,
+// not hardened): what Node's per-connection cost alone comes to, for comparison.
+import net from 'node:net';
 import { startHealthServer, type Limits } from '../../src/health/server.js';
 import { SidecarMetrics } from '../../src/health/metrics.js';
 import type { HealthSource, StatusSnapshot } from '../../src/health/status.js';
 import { silentLogger } from '../../src/log/logger.js';
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { limits?: Partial<Limits> };
+const cfg = JSON.parse(process.argv[2] ?? '{}') as { limits?: Partial<Limits>; floor?: boolean };
 
 function busyStatus(): StatusSnapshot {
   return {
@@ -25,12 +28,33 @@ function busyStatus(): StatusSnapshot {
   } as unknown as StatusSnapshot;
 }
 
-const source: HealthSource = { healthy: () => ({ ok: true, reason: 'alive, state connected' }), ready: () => ({ ok: true, reason: 'ready' }), status: busyStatus };
-const metrics = new SidecarMetrics({ version: '0.1.0' });
-metrics.setState('connected');
-metrics.setTunnel({ exit: 'se-sto-wg-001', entry: undefined });
-for (const u of ['cluster', 'tunnel', 'local']) for (const r of ['ok', 'nxdomain', 'servfail', 'timeout']) metrics.dnsQuery(u, r);
-for (let i = 0; i < 50; i++) metrics.observeProbe(0.01 * i, i % 10 !== 0);
-const server = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics, log: silentLogger, ...(cfg.limits ? { limits: cfg.limits } : {}) });
-process.stdout.write(`PORT ${server.port}\n`);
-process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
+/** A fixed 200 for whatever ends its headers; nothing else (see the header). */
+function floorServer(): void {
+  const reply = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n');
+  const floor = net.createServer((s) => {
+    let seen = '';
+    s.on('error', () => s.destroy());
+    s.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      if (seen.includes('\r\n\r\n')) s.end(reply);
+      else if (seen.length > 8192) s.destroy();
+    });
+  });
+  floor.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.stdout.write(`PORT ${(floor.address() as net.AddressInfo).port}\n`));
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+async function healthServer(): Promise<void> {
+  const source: HealthSource = { healthy: () => ({ ok: true, reason: 'alive, state connected' }), ready: () => ({ ok: true, reason: 'ready' }), status: busyStatus };
+  const metrics = new SidecarMetrics({ version: '0.1.0' });
+  metrics.setState('connected');
+  metrics.setTunnel({ exit: 'se-sto-wg-001', entry: undefined });
+  for (const u of ['cluster', 'tunnel', 'local']) for (const r of ['ok', 'nxdomain', 'servfail', 'timeout']) metrics.dnsQuery(u, r);
+  for (let i = 0; i < 50; i++) metrics.observeProbe(0.01 * i, i % 10 !== 0);
+  const server = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics, log: silentLogger, ...(cfg.limits ? { limits: cfg.limits } : {}) });
+  process.stdout.write(`PORT ${server.port}\n`);
+  process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
+}
+
+if (cfg.floor) floorServer();
+else await healthServer();
