@@ -190,6 +190,11 @@ export class Gauge<T extends string = string> extends Metric<T> {
     this.delta(a, b, -1);
   }
 
+  /** No sample at all, not even an unlabelled gauge's 0: for a value that does not exist yet (the series is absent). */
+  clear(): void {
+    this.series = new Map();
+  }
+
   /** No series left; an unlabelled gauge keeps its one series, at 0. */
   reset(): void {
     this.series = new Map();

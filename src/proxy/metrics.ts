@@ -37,7 +37,8 @@ export class ProxyMetrics {
       registers,
       collect() {
         const age = relayListAge();
-        if (age === undefined) this.reset();
+        // Absent, not 0: an age of 0 would read as a fresh list to an alert on staleness.
+        if (age === undefined) this.clear();
         else this.set(age);
       },
     });
