@@ -60,6 +60,11 @@ function summaryRows(r: Report): string[] {
       `| 4 | Idle RSS, connected (\`bench/memory.ts\`) | ${mib(m.idle)}, anonymous ${mib(m.idleAnon)}${bare ? `; bare \`node\` ${mib(bare.idle)}, anonymous ${mib(bare.idleAnon)}` : ''} | ≤ 50 MiB | ${met(m.idle.median <= 50)} |`,
       `| 4 | Peak RSS under DNS load | ${mib(m.dnsPeak)}, anonymous ${mib(m.dnsPeakAnon)}, at ${fmt(m.qps, ' q/s')} | ≤ 64 MiB | ${met(m.dnsPeak.median <= 64)} |`,
     );
+    const low = r.memory?.['sidecar + LOW_MEMORY=true'];
+    if (low)
+      rows.push(
+        `| 4 | the same with \`LOW_MEMORY=true\` (opt-in: no TurboFan) | idle ${mib(low.idle)}; DNS load peak ${mib(low.dnsPeak)} at ${fmt(low.qps, ' q/s')}, sidecar CPU ${fmt(low.cpuPerKq, ' ms')} per 1000 queries (default: ${fmt(m.cpuPerKq, ' ms')}) | ≤ 50 / ≤ 64 MiB | ${met(low.idle.median <= 50 && low.dnsPeak.median <= 64)} |`,
+      );
   }
   rows.push(`| 3 | Failover gap, defaults and tuned | see [below](#3-failover-gap) | < 2.5 s median (tuned) | |`);
   if (c) {
@@ -115,8 +120,8 @@ function details(r: Report): string[] {
   L.push('## 3. Failover gap', '', 'Output of `bench/failover.ts` (owned by the health work), run by `npm run bench`:', '', '```', r.failover, '```', '');
   L.push('## 4. Controller cost', '');
   if (r.memory) {
-    L.push('### Memory, side by side (`bench/memory.ts`)', '', 'VmRSS of the Node.js process: median of 1 sample/s while connected and idle (after 5 s of settling), peak while a pod-side client sends cold names through the forwarder (32 outstanding). Anonymous: the part of the idle RSS that is this process’s own (RssAnon); the rest is file pages of the node binary, which every container of the same image on a node shares through the page cache.', '', '| Variant | Idle RSS | of it anonymous | Peak RSS under DNS load | of it anonymous | DNS q/s |', '|---|---|---|---|---|---|');
-    for (const [k, f] of Object.entries(r.memory)) L.push(`| ${k} | ${mib(f.idle)} | ${mib(f.idleAnon)} | ${f.dnsPeak.n ? mib(f.dnsPeak) : ''} | ${f.dnsPeakAnon.n ? mib(f.dnsPeakAnon) : ''} | ${f.qps.n ? fmt(f.qps) : ''} |`);
+    L.push('### Memory, side by side (`bench/memory.ts`)', '', 'VmRSS of the Node.js process: median of 1 sample/s while connected and idle (after 5 s of settling), peak while a pod-side client sends cold names through the forwarder (32 outstanding). Anonymous: the part of the idle RSS that is this process’s own (RssAnon); the rest is file pages of the node binary, which every container of the same image on a node shares through the page cache.', '', '| Variant | Idle RSS | of it anonymous | Peak RSS under DNS load | of it anonymous | DNS q/s | sidecar CPU per 1000 queries |', '|---|---|---|---|---|---|---|');
+    for (const [k, f] of Object.entries(r.memory)) L.push(`| ${k} | ${mib(f.idle)} | ${mib(f.idleAnon)} | ${f.dnsPeak.n ? mib(f.dnsPeak) : ''} | ${f.dnsPeakAnon.n ? mib(f.dnsPeakAnon) : ''} | ${f.qps.n ? fmt(f.qps) : ''} | ${f.cpuPerKq.n ? fmt(f.cpuPerKq, ' ms') : ''} |`);
     L.push('');
   }
   if (c) {

@@ -109,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
       ready = await step('ready', `1. time to ready (${o.runs} runs each, alternating)`, () => benchReady(lab, o.runs));
       throughput = await step('throughput', `2. throughput, iperf3 ${o.iperfSeconds} s each way (${o.iperfRuns} runs each, alternating)`, () => benchThroughput(lab, o.iperfRuns, o.iperfSeconds));
       datapath = await step('datapath', `2b. data path: the sidecar's ruleset one chain or hook at a time on one wg-quick tunnel (${o.iperfRuns} rounds of ${o.iperfSeconds} s)`, () => benchDatapath(lab, o.iperfRuns, o.iperfSeconds, false));
-      memory = await step('memory', `4a. memory: connected and idle, DNS load peak (${o.iperfRuns} runs each)`, () => benchMemory(lab, o.iperfRuns, { idleSeconds: Math.min(o.idleSeconds, 20), dnsSeconds: Math.min(o.dnsSeconds, 10) }));
+      memory = await step('memory', `4a. memory: connected and idle, DNS load peak (${o.iperfRuns} runs each)`, () => benchMemory(lab, o.iperfRuns, { idleSeconds: Math.min(o.idleSeconds, 20), dnsSeconds: Math.min(o.dnsSeconds, 10), variants: ['LOW_MEMORY=true'] }));
       controller = await step('controller', '4. controller cost (the sidecar\'s Node.js process)', () => benchController(lab, o));
       if (!only.has('controller')) await step('health', '4. health port under abuse (the controller benchmark\'s last part alone)', () => benchHealth(lab, o));
     } finally {
