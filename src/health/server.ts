@@ -4,16 +4,18 @@
 // cannot starve the probes: connections admitted per class of source (the
 // kubelet's HOST_IP, loopback, everyone else), each class with its own reserved
 // slots and a cap per source address; a connection must complete its first
-// request within `firstRequestMs`; small header limit, no request bodies, header
-// and request timeouts checked every second (slowloris). Under a flood the probes
+// request within `firstRequestMs`; small header limit, no request bodies, one
+// request per connection, a header timeout (slowloris). Under a flood the probes
 // wait behind every other request in the one event loop, so each request must be
 // cheap: /metrics and /status are rendered at most once per `renderCacheMs` and
-// served as cached bytes. No error of one request or connection leaves this file.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+// served as cached bytes; HTTP itself is http-lite.ts's, on `net`, not node:http
+// (its parser and response objects were most of the cost per connection). No error
+// of one request or connection leaves this file.
+import { createServer, type Server, type Socket } from 'node:net';
 import { Admission, DropTally, isLoopback, plainAddress } from '../dns/admission.js';
 import type { Logger } from '../log/logger.js';
 import type { SidecarMetrics } from './metrics.js';
+import { HeadReader, refusal, response, type Head } from './http-lite.js';
 import { RenderCache } from './render-cache.js';
 import { safeJson } from './redact.js';
 import type { HealthSource, Verdict } from './status.js';
@@ -35,8 +37,11 @@ export interface HealthServerOptions {
 
 export interface Limits {
   maxHeaderBytes: number;
+  /** The head must be complete this long after the connection opened (the lesser of this and requestTimeoutMs), else 408 and close. */
   headersTimeoutMs: number;
+  /** Also: a client that does not read its answer is cut this long after it was sent. */
   requestTimeoutMs: number;
+  /** Unused since one request per connection (no keep-alive, so no idle connection); kept so callers' limits stay valid. */
   idleTimeoutMs: number;
   /** Connections from the pod's network (neither HOST_IP nor loopback) at most, and per source address. */
   maxConnections: number;
@@ -94,45 +99,6 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-/**
- * Admits or closes each new connection, and closes those that send no complete
- * request in time. Returns the stats getter.
- */
-function admission(server: Server, opts: HealthServerOptions, limits: Limits): HealthServer['stats'] {
-  const trusted = new Set((opts.trustedSources ?? []).map(plainAddress));
-  const classify = (a: string): SourceClass => (trusted.has(a) ? 'kubelet' : limits.trustLoopback && isLoopback(a) ? 'loopback' : 'other');
-  const slots = new Admission<SourceClass>(
-    {
-      kubelet: { total: limits.reservedTrusted, perSource: limits.reservedTrusted },
-      loopback: { total: limits.reservedLoopback, perSource: limits.reservedLoopback },
-      other: { total: limits.maxConnections, perSource: limits.maxConnectionsPerSource },
-    },
-    classify,
-  );
-  const drops = new DropTally(opts.log, 'health server: refused or cut connections (counts since the last line)');
-  const waiting = new WeakMap<Socket, NodeJS.Timeout>();
-  server.on('connection', (socket: Socket) => {
-    const ticket = slots.admit(socket.remoteAddress);
-    if (!ticket) {
-      drops.add('connection-limit');
-      socket.destroy();
-      return;
-    }
-    socket.once('close', () => ticket.release());
-    // The reserved classes keep Node's header timeout: a busy loop must not cut the kubelet's own slow probe.
-    if (ticket.pool !== 'other') return;
-    const timer = setTimeout(() => {
-      drops.add('no-request');
-      socket.destroy();
-    }, limits.firstRequestMs);
-    timer.unref();
-    waiting.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
-  });
-  server.on('request', (req: IncomingMessage) => clearTimeout(waiting.get(req.socket)));
-  return () => ({ open: slots.open(), dropped: drops.snapshot() });
-}
-
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log;
@@ -147,54 +113,141 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     }, limits.renderCacheMs),
     verdicts: { healthz: new VerdictBodies(), readyz: new VerdictBodies() },
   };
-  const server = createServer(
+  const trusted = new Set((opts.trustedSources ?? []).map(plainAddress));
+  const classify = (a: string): SourceClass => (trusted.has(a) ? 'kubelet' : limits.trustLoopback && isLoopback(a) ? 'loopback' : 'other');
+  const slots = new Admission<SourceClass>(
     {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.idleTimeoutMs,
-      // Node checks the two timeouts above only this often (default 30 s).
-      connectionsCheckingInterval: 1_000,
-      // HTTP/1.0 health checkers (some Compose healthcheck tools) send no Host.
-      requireHostHeader: false,
+      kubelet: { total: limits.reservedTrusted, perSource: limits.reservedTrusted },
+      loopback: { total: limits.reservedLoopback, perSource: limits.reservedLoopback },
+      other: { total: limits.maxConnections, perSource: limits.maxConnectionsPerSource },
     },
-    (req, res) => {
-      handle(req, res, ctx)
-        .catch((err: unknown) => {
-          log.error('health server: answering request', { path: req.url, error: err instanceof Error ? err : String(err) });
-          if (!res.headersSent) send(res, 500, 'internal error\n');
-          else res.destroy();
-        })
-        // Only a broken socket can fail here; the request ends with it.
-        .catch(() => res.destroy());
-    },
+    classify,
   );
-  // No server.maxConnections: one total cap is what let one address starve the kubelet. admit() below decides.
-  server.maxHeadersCount = 64;
-  const admit = admission(server, opts, limits);
-  server.setTimeout(limits.requestTimeoutMs);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    // Malformed or oversized requests: answer once, close, never crash.
-    if (!socket.writable || err.code === 'ECONNRESET') {
+  const drops = new DropTally(log, 'health server: refused or cut connections (counts since the last line)');
+  const open = new Set<Socket>();
+  // allowHalfOpen: a client may send its request and shut its side at once (`printf ... | nc`); the answer still goes out.
+  // No server.maxConnections: one total cap is what let one address starve the kubelet. admit() decides.
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    // Before anything else: no error of one connection ever leaves this file.
+    socket.on('error', destroy);
+    const ticket = slots.admit(socket.remoteAddress);
+    if (!ticket) {
+      drops.add('connection-limit');
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    open.add(socket);
+    serve(socket, ticket.pool as SourceClass, ctx, drops, () => {
+      ticket.release();
+      open.delete(socket);
+    });
   });
 
   const port = await listen(server, opts.port, opts.host, limits.acceptBacklog, log);
   log.info('health server listening', { port, host: opts.host ?? '::' });
   return {
     port,
-    stats: admit,
+    stats: () => ({ open: slots.open(), dropped: drops.snapshot() }),
     renders: () => ({ metrics: ctx.metrics.renders, status: ctx.status.renders }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        for (const s of open) s.destroy();
       }),
   };
+}
+
+function destroy(this: Socket): void {
+  this.destroy();
+}
+
+/**
+ * One connection, one request. The head must be complete within the header timeout
+ * (and, from the pod's network, within `firstRequestMs`: silent or dripping
+ * connections give their slot back); then the answer, then the close.
+ */
+function serve(socket: Socket, pool: SourceClass, ctx: Context, drops: DropTally, released: () => void): void {
+  const { limits } = ctx;
+  const headerMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  // The reserved classes keep the plain header timeout: a busy loop must not cut the kubelet's own slow probe.
+  const firstCut = pool === 'other' && limits.firstRequestMs < headerMs;
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => {
+    timer = undefined;
+    if (firstCut) {
+      drops.add('no-request');
+      socket.destroy();
+    } else finish(socket, refusal(408), limits);
+  }, firstCut ? limits.firstRequestMs : headerMs);
+  timer.unref();
+  const reader = new HeadReader(limits.maxHeaderBytes);
+  let headDone = false;
+  socket.on('data', (chunk: Buffer) => {
+    if (headDone) return; // pipelined requests or a body: read (so the kernel buffer drains) and ignored
+    const head = reader.push(chunk);
+    if (!head) return;
+    headDone = true;
+    clearTimeout(timer);
+    timer = undefined;
+    try {
+      answer(socket, head, ctx);
+    } catch (err) {
+      ctx.opts.log.error('health server: answering request', { error: err instanceof Error ? err : String(err) });
+      socket.destroy();
+    }
+  });
+  // The client shut its side before completing a head: nothing to answer.
+  socket.on('end', () => {
+    if (!headDone) socket.destroy();
+  });
+  socket.once('close', () => {
+    clearTimeout(timer);
+    released();
+  });
+}
+
+/** Sends the last bytes, then closes once they are with the kernel; a client that stops reading is cut after `requestTimeoutMs`. */
+function finish(socket: Socket, bytes: Buffer | string, limits: Limits): void {
+  if (socket.destroyed || socket.writableEnded) return;
+  socket.once('finish', destroy);
+  socket.end(bytes);
+  if (socket.writableLength > 0) setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
+}
+
+function answer(socket: Socket, head: Head, ctx: Context): void {
+  if (!head.ok) return finish(socket, refusal(head.status), ctx.limits);
+  const isHead = head.method === 'HEAD';
+  const send = (status: number, body: Buffer, extra = '', type = TEXT_TYPE) => finish(socket, response(status, type, body, extra, isHead), ctx.limits);
+  // The order node:http's handler had: method, then URL length, then a body.
+  if (!head.known) return send(405, METHOD_NOT_ALLOWED, ALLOW);
+  if (head.target.length > ctx.limits.maxUrlLength) return send(414, URI_TOO_LONG);
+  if (head.body === 'refused') return send(413, BODY_NOT_ALLOWED);
+
+  const url = head.target;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  switch (path) {
+    case '/healthz':
+      return send(...verdict(ctx.verdicts.healthz, () => ctx.opts.source.healthy()));
+    case '/readyz':
+      return send(...verdict(ctx.verdicts.readyz, () => ctx.opts.source.ready()));
+    case '/status':
+      return rendered(socket, ctx.status, JSON_TYPE, isHead, ctx, '/status');
+    case '/metrics':
+      return rendered(socket, ctx.metrics, ctx.opts.metrics.contentType, isHead, ctx, '/metrics');
+    default:
+      return send(404, NOT_FOUND);
+  }
+}
+
+/** /status and /metrics: the cached render, or a 500 when rendering failed (the socket may be gone by then). */
+function rendered(socket: Socket, cache: RenderCache, type: string, isHead: boolean, ctx: Context, path: string): void {
+  cache.get().then(
+    (body) => finish(socket, response(200, type, body, '', isHead), ctx.limits),
+    (err: unknown) => {
+      ctx.opts.log.error('health server: answering request', { path, error: err instanceof Error ? err : String(err) });
+      finish(socket, response(500, TEXT_TYPE, INTERNAL_ERROR, '', isHead), ctx.limits);
+    },
+  );
 }
 
 async function listen(server: Server, port: number, host: string | undefined, backlog: number, log: Logger): Promise<number> {
@@ -227,30 +280,6 @@ interface Context {
   verdicts: { healthz: VerdictBodies; readyz: VerdictBodies };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
-  const url = req.url ?? '/';
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n', ALLOW);
-  if (url.length > ctx.limits.maxUrlLength) return send(res, 414, 'uri too long\n', CLOSE);
-  // GET and HEAD carry no body here; refuse one instead of reading it.
-  if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
-    return send(res, 413, 'request body not allowed\n', CLOSE);
-
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  switch (path) {
-    case '/healthz':
-      return verdict(res, ctx.verdicts.healthz, () => ctx.opts.source.healthy());
-    case '/readyz':
-      return verdict(res, ctx.verdicts.readyz, () => ctx.opts.source.ready());
-    case '/status':
-      return send(res, 200, await ctx.status.get(), NONE, JSON_TYPE);
-    case '/metrics':
-      return send(res, 200, await ctx.metrics.get(), NONE, ctx.opts.metrics.contentType);
-    default:
-      return send(res, 404, 'not found\n');
-  }
-}
-
 /** The last verdict's body, encoded once: a probe allocates nothing but its response while the verdict holds. */
 class VerdictBodies {
   private reason = '';
@@ -264,14 +293,14 @@ class VerdictBodies {
   }
 }
 
-function verdict(res: ServerResponse, bodies: VerdictBodies, get: () => Verdict): void {
+function verdict(bodies: VerdictBodies, get: () => Verdict): [number, Buffer] {
   let v: Verdict;
   try {
     v = get();
   } catch (e) {
     v = { ok: false, reason: `health source failed: ${e instanceof Error ? e.message : String(e)}` };
   }
-  send(res, v.ok ? 200 : 503, bodies.of(v.reason || (v.ok ? 'ok' : 'not ok')));
+  return [v.ok ? 200 : 503, bodies.of(v.reason || (v.ok ? 'ok' : 'not ok'))];
 }
 
 function oneLine(s: string): string {
@@ -281,18 +310,9 @@ function oneLine(s: string): string {
 
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
-const NONE: readonly string[] = [];
-const CLOSE: readonly string[] = ['Connection', 'close'];
-const ALLOW: readonly string[] = ['Allow', 'GET, HEAD', 'Connection', 'close'];
-
-function send(res: ServerResponse, status: number, body: string | Buffer, extra: readonly string[] = NONE, type = TEXT_TYPE): void {
-  // One flat header list per response (no per-header setHeader bookkeeping).
-  res.writeHead(status, [
-    'Content-Type', type,
-    'Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
-    'Cache-Control', 'no-store',
-    'X-Content-Type-Options', 'nosniff',
-    ...extra,
-  ]);
-  res.end(body); // Node drops the body itself for HEAD
-}
+const ALLOW = 'Allow: GET, HEAD\r\n';
+const METHOD_NOT_ALLOWED = Buffer.from('method not allowed\n');
+const URI_TOO_LONG = Buffer.from('uri too long\n');
+const BODY_NOT_ALLOWED = Buffer.from('request body not allowed\n');
+const NOT_FOUND = Buffer.from('not found\n');
+const INTERNAL_ERROR = Buffer.from('internal error\n');
