@@ -33,6 +33,11 @@ export class HeadReader {
 
   constructor(private readonly maxHeaderBytes: number) {}
 
+  /** Bytes allocated to hold a split head (tests: it follows what was sent, not the cap). */
+  get capacity(): number {
+    return this.buf?.length ?? 0;
+  }
+
   push(chunk: Buffer): Head | undefined {
     const cap = this.maxHeaderBytes;
     // The usual case: the whole head in the first packet, parsed where it lies.
@@ -42,14 +47,23 @@ export class HeadReader {
       if (end >= 0 || chunk.length >= cap) return { ok: false, status: 431 };
       if (chunk.length === 0) return undefined;
     }
-    this.buf ??= Buffer.allocUnsafe(cap);
     const take = Math.min(chunk.length, cap - this.len);
+    // Grown as bytes come (not the cap at once): thousands of held slowloris connections cost what they sent.
+    if (!this.buf || this.buf.length < this.len + take) {
+      const grown = Buffer.allocUnsafe(Math.min(cap, Math.max(512, 2 * (this.len + take))));
+      this.buf?.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
     chunk.copy(this.buf, this.len, 0, take);
     // The terminator may straddle the previous packet: search from 3 bytes back.
     const from = Math.max(0, this.len - 3);
     this.len += take;
-    const end = this.buf.subarray(0, this.len).indexOf(CRLFCRLF, from);
-    if (end >= 0) return parseHead(this.buf, end);
+    const held = this.buf.subarray(0, this.len);
+    const end = held.indexOf(CRLFCRLF, from);
+    if (end >= 0) return parseHead(held, end);
+    // A bare LF would never end the head (llhttp refuses it at once): refuse now, not at the timeout.
+    for (let i = held.indexOf(10, from); i >= 0; i = held.indexOf(10, i + 1))
+      if (i === 0 || this.buf[i - 1] !== 13) return { ok: false, status: 400 };
     // Full and no end of head within the cap (or the packet had more than fits).
     if (this.len >= cap) return { ok: false, status: 431 };
     return undefined;
