@@ -75,6 +75,14 @@ export function renderRuleset(p: FirewallPolicy): string {
     // Before the DNS reject: the forwarder's external queries go this way too.
     rule(`1b. the sidecar's own sockets (source ports ${ports}${cg ? ' of its cgroup' : ''}: probes, forwarder) may use the tunnel`, `meta l4proto { tcp, udp } ${own} oifname "${tunnel.interface}" accept`);
   }
+  if (endpoint) {
+    const fam = endpoint.family === 4 ? 'ip' : 'ip6';
+    // The mark is set only on the WireGuard socket (FWMARK, SO_MARK needs
+    // CAP_NET_ADMIN): applications cannot reach the relay's address directly, not
+    // even on its port. Before the DNS rules: Mullvad's relays take WireGuard on
+    // port 53 too, and the tunnel's own packets are not DNS.
+    rule('1c. only the WireGuard socket may reach the selected relay', `meta mark ${hex(p.fwmark)} ${fam} daddr ${endpoint.ip} udp dport ${endpoint.port} accept`);
+  }
   if (p.dns) {
     const cluster4 = p.dns.clusterResolvers.filter((a) => !a.includes(':'));
     const cluster6 = p.dns.clusterResolvers.filter((a) => a.includes(':'));
@@ -105,12 +113,6 @@ export function renderRuleset(p: FirewallPolicy): string {
     // the environment or the API named; after the DNS rules like the sets above.
     const m = hex(p.learnedMark);
     rule('3a. addresses the cluster named (marked by table mullvad_sidecar_learned)', `meta mark & ${m} == ${m} accept`);
-  }
-  if (endpoint) {
-    const fam = endpoint.family === 4 ? 'ip' : 'ip6';
-    // The mark is set only on the WireGuard socket (FWMARK): applications cannot
-    // reach the relay's address directly, not even on its port.
-    rule('4. only the WireGuard socket may reach the selected relay', `meta mark ${hex(p.fwmark)} ${fam} daddr ${endpoint.ip} udp dport ${endpoint.port} accept`);
   }
   // An unsolicited packet from outside the bypass networks draws an ICMP error
   // (port unreachable): it answers nobody we talk to, so it goes nowhere, not
@@ -185,7 +187,8 @@ export function renderRuleset(p: FirewallPolicy): string {
     // the sidecar's (an app's bound or forged port) is refused by the output chain
     // instead, so it leaves no conntrack entry. A redirected one would, and the
     // forwarder's later query with the same addresses and ports would follow it.
-    rule('every DNS query not from the forwarder itself goes to the forwarder, whatever resolver the app chose', `meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`);
+    // WireGuard's own packets (its mark) are not queries, even to a relay's port 53.
+    rule('every DNS query not from the forwarder itself goes to the forwarder, whatever resolver the app chose', `meta l4proto { tcp, udp } th dport 53 th sport != ${ports} meta mark != ${hex(p.fwmark)} redirect to :${p.dns.forwarderPort}`);
     L.push('\t}');
   }
   L.push('}', '');

@@ -37,6 +37,9 @@ export const ROUTER_TABLE = 'lab';
 const MULTIHOP = multihopPortRange(MAX_RELAYS);
 export const COUNTERS = { v4: 'leak4', v6: 'leak6', dns: 'leakdns', relayDirect: 'relaydirect', stray: 'stray' } as const;
 
+/** WireGuard's message types 1–4 (type byte, three reserved zero bytes): told apart from DNS on a relay's port 53. */
+const WG_TYPES = '{ 0x01000000, 0x02000000, 0x03000000, 0x04000000 }';
+
 /**
  * The router's accounting table. Counters come before the dark-relay drops so a
  * leak is counted even when it is also dropped. Policy accept: the router is the
@@ -63,7 +66,15 @@ table inet ${ROUTER_TABLE} {
   chain pod_egress {
     ip daddr @relays4 udp dport { ${WG_PORT}, ${MULTIHOP} } return
     ip6 daddr @relays6 udp dport { ${WG_PORT}, ${MULTIHOP} } return
+    ip daddr @relays4 udp dport 53 @ih,0,32 ${WG_TYPES} return
+    ip6 daddr @relays6 udp dport 53 @ih,0,32 ${WG_TYPES} return
     counter name "${COUNTERS.stray}"
+  }
+  # WireGuard to a relay's port 53: not a DNS leak, nor a relay reached directly; a dark relay still drops it.
+  chain wireguard53 {
+    ip daddr @dark4 drop
+    ip6 daddr @dark6 drop
+    accept
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
@@ -72,6 +83,8 @@ table inet ${ROUTER_TABLE} {
     # pod straight to the internet host (or its public Service address): a leak past the tunnel
     ip saddr ${POD.net} ip daddr { ${INTERNET.net}, ${CLUSTER.publicService} } counter name "${COUNTERS.v4}"
     ip6 saddr ${POD.net6} ip6 daddr ${INTERNET.net6} counter name "${COUNTERS.v6}"
+    ip saddr ${POD.net} ip daddr @relays4 udp dport 53 @ih,0,32 ${WG_TYPES} jump wireguard53
+    ip6 saddr ${POD.net6} ip6 daddr @relays6 udp dport 53 @ih,0,32 ${WG_TYPES} jump wireguard53
     # pod to any resolver outside the cluster: a DNS leak
     ip saddr ${POD.net} meta l4proto { tcp, udp } th dport 53 counter name "${COUNTERS.dns}"
     ip6 saddr ${POD.net6} meta l4proto { tcp, udp } th dport 53 counter name "${COUNTERS.dns}"
@@ -99,6 +112,12 @@ export function renderRelayNft(relay: RelayPlan): string {
   return `table inet labnat
 delete table inet labnat
 table inet labnat {
+  # WireGuard on port 53 too, as Mullvad's relays take it (a port past networks that allow only DNS).
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "${relay.uplink}" udp dport 53 redirect to :${WG_PORT}
+    iifname "${relay.uplink}" ip6 nexthdr udp udp dport 53 redirect to :${WG_PORT}
+  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     oifname "${relay.uplink}" ip saddr 10.64.0.0/10 masquerade

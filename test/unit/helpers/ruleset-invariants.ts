@@ -144,13 +144,17 @@ export const INVARIANTS: Invariant[] = [
       const reject4 = indexOf(rules, (r) => r.startsWith('meta nfproto ipv4') && dns53(r) && r.endsWith('jump refuse'), 'DNS reject v4');
       const reject6 = indexOf(rules, (r) => r.startsWith('meta nfproto ipv6') && dns53(r) && r.endsWith('jump refuse'), 'DNS reject v6');
       assert.ok(reject4 < bypass && reject4 < bypass6 && reject6 < bypass && reject6 < bypass6);
+      const mark = `0x${p.fwmark.toString(16).padStart(8, '0')}`;
+      // The WireGuard socket's own rule comes before the DNS refusal: a relay's port may be 53 (Mullvad offers it).
+      if (p.state !== 'blocked') assert.ok(indexOf(rules, (r) => r.startsWith(`meta mark ${mark} `), 'endpoint') < Math.min(reject4, reject6), 'the endpoint rule before the DNS refusal');
       for (const r of rules.filter((x) => dns53(x) && x.endsWith('accept'))) {
-        // (queries already redirected to the forwarder on loopback excepted)
-        if (!/daddr (127\.0\.0\.1|::1) accept$/.test(r)) assert.ok(r.includes(ownMatch(p)), r);
+        // (queries already redirected to the forwarder on loopback, and WireGuard's own marked packets, excepted)
+        if (!/daddr (127\.0\.0\.1|::1) accept$/.test(r) && !r.startsWith(`meta mark ${mark} `)) assert.ok(r.includes(ownMatch(p)), r);
       }
       // Everything else on port 53 is redirected to the forwarder first (from the exempted
-      // ports, only the sidecar's cgroup passes the output chain: the rest is refused there).
-      assert.deepEqual(chain(text, 'dns_redirect').rules, [`meta l4proto { tcp, udp } th dport 53 th sport != ${ports} redirect to :${p.dns.forwarderPort}`]);
+      // ports, only the sidecar's cgroup passes the output chain: the rest is refused there),
+      // except WireGuard's own packets (its mark, which SO_MARK keeps to CAP_NET_ADMIN).
+      assert.deepEqual(chain(text, 'dns_redirect').rules, [`meta l4proto { tcp, udp } th dport 53 th sport != ${ports} meta mark != ${mark} redirect to :${p.dns.forwarderPort}`]);
     },
   },
   {
