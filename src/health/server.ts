@@ -7,7 +7,7 @@
 // request within `firstRequestMs`; small header limit, no request bodies, one
 // request per connection, a header timeout (slowloris). Under a flood the probes
 // wait behind every other request in the one event loop, so each request must be
-// cheap: /metrics and /status are rendered at most once per `renderCacheMs` and
+// cheap: beyond a few fresh renders per `renderCacheMs` window, /metrics and /status are
 // served as cached bytes; HTTP itself is http-lite.ts's, on `net`, not node:http
 // (its parser and response objects were most of the cost per connection). No error
 // of one request or connection leaves this file.
@@ -64,10 +64,11 @@ export interface Limits {
    */
   acceptBacklog: number;
   /**
-   * /metrics and /status are rendered at most this often; requests in between get the
-   * last body (0: render every request). 1,000 requests in a burst otherwise render
-   * each (prom-client's registry, the process metrics' syscalls, the /status redaction
-   * walk), and a probe waits behind all of them.
+   * The window of the render cache (render-cache.ts): its first few requests get a fresh
+   * /metrics or /status, later ones in the same window the last body, at most this old
+   * (0: render every request). 1,000 requests in a burst otherwise render each (the
+   * registry, the process metrics' syscalls, the /status redaction walk), and a probe
+   * waits behind all of them; a scrape, a person or a test polling gets fresh bodies.
    */
   renderCacheMs: number;
 }
@@ -94,7 +95,7 @@ export interface HealthServer {
   port: number;
   /** Open connections per class and refusals by reason since start. */
   stats(): { open: Record<string, number>; dropped: Record<string, number> };
-  /** Renders of /metrics and /status since start (each serves every request of its `renderCacheMs`). */
+  /** Renders of /metrics and /status since start (a flood adds at most a few per `renderCacheMs`). */
   renders(): { metrics: number; status: number };
   close(): Promise<void>;
 }
