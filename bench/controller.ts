@@ -112,28 +112,28 @@ async function healthPort(lab: Lab, sc: RunningSidecar, pid: number, o: Pick<Con
   return health;
 }
 
-/** `--only health`: the health port part of the controller benchmark alone, on a fresh sidecar. */
-export async function benchHealth(lab: Lab, o: Pick<ControllerOptions, 'abuseSeconds'>): Promise<ProbeLatency[]> {
+/** A ready sidecar on a fresh pod, settled (start-up garbage and JIT), for `fn`; stopped and the pod cleaned after. */
+async function withSettledSidecar<T>(lab: Lab, fn: (sc: RunningSidecar, pid: number) => Promise<T>): Promise<T> {
   await freshPod(lab);
   const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' });
   try {
     await sc.waitReady(30_000);
     const pid = await sidecarPid(lab);
-    await sleep(5000); // start-up garbage and JIT settle
-    return await healthPort(lab, sc, pid, o);
+    await sleep(5000);
+    return await fn(sc, pid);
   } finally {
     if (sc.child.running) await sc.stop('SIGTERM');
     await freshPod(lab);
   }
 }
 
-export async function benchController(lab: Lab, o: ControllerOptions): Promise<ControllerResult> {
-  await freshPod(lab);
-  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' });
-  try {
-    await sc.waitReady(30_000);
-    const pid = await sidecarPid(lab);
-    await sleep(5000); // start-up garbage and JIT settle
+/** `--only health`: the health port part of the controller benchmark alone, on a fresh sidecar. */
+export function benchHealth(lab: Lab, o: Pick<ControllerOptions, 'abuseSeconds'>): Promise<ProbeLatency[]> {
+  return withSettledSidecar(lab, (sc, pid) => healthPort(lab, sc, pid, o));
+}
+
+export function benchController(lab: Lab, o: ControllerOptions): Promise<ControllerResult> {
+  return withSettledSidecar(lab, async (sc, pid) => {
     let sampler = new ProcSampler(pid, 1000);
     await sleep(o.idleSeconds * 1000);
     const idle = await sampler.stop();
@@ -153,8 +153,5 @@ export async function benchController(lab: Lab, o: ControllerOptions): Promise<C
 
     const health = await healthPort(lab, sc, pid, o);
     return { idle, failover: fo, dns, health };
-  } finally {
-    if (sc.child.running) await sc.stop('SIGTERM');
-    await freshPod(lab);
-  }
+  });
 }
