@@ -81,11 +81,22 @@ export function parseQuery(buf: Buffer): ParsedQuery {
   };
 }
 
-/** The root, or labels of 1–63 bytes and at most 253 bytes in all: what can be encoded again unchanged. */
+/**
+ * The root, or labels of 1–63 bytes and at most 253 bytes in all, that dns-packet
+ * encodes back to the same name: only such a name is asked upstream or echoed. The
+ * encoder has quirks of its own (it strips a '.' next to a line break as if it ended
+ * the name, merging two labels into one over 63 bytes: fuzz-found), so the last word
+ * is a round trip through it.
+ */
 export function wellFormedName(name: string): boolean {
   if (name === '' || name === '.') return true;
   if (Buffer.byteLength(name) > 253) return false;
-  return name.split('.').every((l) => l.length > 0 && Buffer.byteLength(l) <= 63);
+  if (!name.split('.').every((l) => l.length > 0 && Buffer.byteLength(l) <= 63)) return false;
+  try {
+    return dnsPacket.decode(dnsPacket.encode({ type: 'query', id: 0, questions: [{ name, type: 'A' }] })).questions?.[0]?.name === name;
+  } catch {
+    return false;
+  }
 }
 
 /** The largest UDP answer this client accepts. */
