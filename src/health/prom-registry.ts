@@ -132,13 +132,26 @@ abstract class Metric<T extends string> {
   }
 }
 
-export class Counter<T extends string = string> extends Metric<T> {
+/** Counters and gauges: one number per series; an unlabelled one always has its series. */
+abstract class ScalarMetric<T extends string> extends Metric<T> {
+  constructor(c: MetricConfig<T, never>) {
+    super(c);
+    this.reset();
+    this.register(c.registers);
+  }
+
+  /** No series left; an unlabelled metric keeps its one series, at 0. */
+  reset(): void {
+    this.series = new Map();
+    if (this.labelNames.length === 0) this.series.set('', { labels: {}, value: 0 });
+  }
+}
+
+export class Counter<T extends string = string> extends ScalarMetric<T> {
   readonly type = 'counter';
 
   constructor(c: MetricConfig<T, Counter<T>>) {
     super(c as MetricConfig<T, never>);
-    this.reset();
-    this.register(c.registers);
   }
 
   inc(value?: number): void;
@@ -152,21 +165,13 @@ export class Counter<T extends string = string> extends Metric<T> {
     value ??= 1;
     this.add(labels, key, value);
   }
-
-  /** No series left; an unlabelled counter keeps its one series, at 0. */
-  reset(): void {
-    this.series = new Map();
-    if (this.labelNames.length === 0) this.series.set('', { labels: {}, value: 0 });
-  }
 }
 
-export class Gauge<T extends string = string> extends Metric<T> {
+export class Gauge<T extends string = string> extends ScalarMetric<T> {
   readonly type = 'gauge';
 
   constructor(c: MetricConfig<T, Gauge<T>>) {
     super(c as MetricConfig<T, never>);
-    this.reset();
-    this.register(c.registers);
   }
 
   set(value: number): void;
@@ -193,12 +198,6 @@ export class Gauge<T extends string = string> extends Metric<T> {
   /** No sample at all, not even an unlabelled gauge's 0: for a value that does not exist yet (the series is absent). */
   clear(): void {
     this.series = new Map();
-  }
-
-  /** No series left; an unlabelled gauge keeps its one series, at 0. */
-  reset(): void {
-    this.series = new Map();
-    if (this.labelNames.length === 0) this.series.set('', { labels: {}, value: 0 });
   }
 
   private delta(a: LabelValues<T> | number | undefined, b: number | undefined, sign: 1 | -1): void {
