@@ -5,12 +5,21 @@
 // alternately in one invocation, so their figures compare side by side:
 //
 //   node dist/bench/health.js [--rounds N] [--seconds S] [--mode burst|sustained] [--variants a,b] [--base DIST]
+//                             [--probe-source 127.0.0.2] [--netns NAME]
+//
+// The abuser connects from 127.0.0.1; `--probe-source` puts the prober on another
+// source address (as the kubelet, from the node's IP, is), so admission by source
+// can tell them apart. `--netns NAME` (root) runs every variant in a fresh network
+// namespace of that name (lo only, removed at the end), which the `kernel-cap`
+// variant needs: it loads an nftables table there that caps new connections per
+// source address (`ct count`) before the accept queue.
 //
 // Prints, per variant: probes and their statuses, p50/p99/max over all rounds
 // (median [min–max] of the per-round p99), the flood's statuses, and the server's CPU.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startChild, type ChildHandle } from '../src/system/process.js';
+import { ExecRunner } from '../src/system/runner.js';
 import type { Limits } from '../src/health/server.js';
 import type { AbuseConfig, AbuseResult } from './lib/health-abuse-client.js';
 import type { ProbeResult } from './lib/health-prober.js';
@@ -29,11 +38,37 @@ export const SIDECAR_NODE_FLAGS = (/^exec node ((?:--\S+ )*)"/m.exec(readFileSyn
  * script run from another build's dist (e.g. main before a change; copy
  * dist/bench/lib/health-server-child.js into it).
  */
-export const VARIANTS: Record<string, { limits: Partial<Limits>; script?: string; flags?: string[]; floor?: boolean }> = {
+export interface Variant {
+  limits: Partial<Limits>;
+  script?: string;
+  flags?: string[];
+  floor?: boolean;
+  /** An nftables ruleset loaded in the bench's namespace for this variant's rounds (needs --netns). */
+  nft?: string;
+}
+
+/** At most this many connections per source address reach the accept queue (the kernel drops the rest's SYNs). */
+export const KERNEL_CAP = 32;
+const KERNEL_CAP_TABLE = `table inet bench_health_cap {
+\tset cap4 { type ipv4_addr; size 65535; flags dynamic; }
+\tset cap6 { type ipv6_addr; size 65535; flags dynamic; }
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\ttcp flags syn ct state new add @cap4 { ip saddr ct count over ${KERNEL_CAP} } drop
+\t\ttcp flags syn ct state new add @cap6 { ip6 saddr ct count over ${KERNEL_CAP} } drop
+\t}
+}
+`;
+
+export const VARIANTS: Record<string, Variant> = {
   'no-cache': { limits: { renderCacheMs: 0 } },
   cache: { limits: { renderCacheMs: 250 } },
   /** What the sidecar's small young generation costs under a flood (not a shipped variant). */
   'cache-v8-defaults': { limits: { renderCacheMs: 250 }, flags: [] },
+  /** 127.0.0.0/8 treated as the pod's network: the sidecar's cap per source address (32) applies at accept. */
+  'source-cap': { limits: { renderCacheMs: 250, trustLoopback: false } },
+  /** The kernel drops SYNs beyond KERNEL_CAP connections per source address (needs --netns). */
+  'kernel-cap': { limits: { renderCacheMs: 250 }, nft: KERNEL_CAP_TABLE },
   /** Not a server: a fixed 200 from `net` (no HTTP parser, no limits), Node's floor per connection. */
   'net-floor': { limits: {}, floor: true },
 };
@@ -47,8 +82,11 @@ async function waitLine(child: ChildHandle, prefix: string, what: string): Promi
   }
 }
 
+/** `ip netns exec NAME` before every child's argv when --netns is given. */
+let inNs: string[] = [];
+
 async function tool<T>(script: string, cfg: unknown): Promise<T> {
-  const child = startChild([process.execPath, script, JSON.stringify(cfg)]);
+  const child = startChild([...inNs, process.execPath, script, JSON.stringify(cfg)]);
   await child.exited;
   return JSON.parse(await waitLine(child, 'RESULT ', script)) as T;
 }
@@ -61,19 +99,23 @@ interface Round {
   usPerRequest: number;
 }
 
-async function round(v: { limits: Partial<Limits>; script?: string; flags?: string[]; floor?: boolean }, mode: 'burst' | 'sustained', seconds: number): Promise<Round> {
-  const server = startChild([process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits, floor: v.floor ?? false })]);
+const runner = new ExecRunner();
+
+async function round(v: Variant, mode: 'burst' | 'sustained', seconds: number, probeSource: string): Promise<Round> {
+  if (v.nft) await runner.run([...inNs, 'nft', '-f', '-'], { stdin: v.nft });
+  const server = startChild([...inNs, process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits, floor: v.floor ?? false })]);
   try {
     const port = Number(await waitLine(server, 'PORT ', 'health server'));
     await sleep(500);
     const sampler = new ProcSampler(server.pid, 1000);
     const abuseCfg: AbuseConfig = { host: '127.0.0.1', port, seconds, slowloris: 200, flood: 1000, floodMode: mode, burstEveryMs: 2000, probeEveryMs: 1000 };
-    const [abuse, probe] = await Promise.all([tool<AbuseResult>(ABUSE, abuseCfg), tool<ProbeResult>(PROBER, { host: '127.0.0.1', port, seconds, everyMs: 50 })]);
+    const [abuse, probe] = await Promise.all([tool<AbuseResult>(ABUSE, abuseCfg), tool<ProbeResult>(PROBER, { host: '127.0.0.1', port, seconds, everyMs: 50, ...(probeSource ? { localAddress: probeSource } : {}) })]);
     const cost = await sampler.stop();
     const requests = abuse.floodDone + abuse.malformedSent + abuse.probes + probe.probes;
     return { probe, abuse, cpuPercent: cost.cpuPercent, usPerRequest: ((cost.cpuPercent / 100) * cost.seconds * 1e6) / requests };
   } finally {
     await server.stop(2000);
+    if (v.nft) await runner.run([...inNs, 'nft', 'delete', 'table', 'inet', 'bench_health_cap'], { allowFailure: true });
   }
 }
 
@@ -83,14 +125,31 @@ export async function main(argv: string[]): Promise<void> {
   const mode = arg(argv, '--mode', 'burst') as 'burst' | 'sustained';
   const base = arg(argv, '--base', '');
   if (base) VARIANTS['base'] = { limits: {}, script: `${base.replace(/\/$/, '')}/bench/lib/health-server-child.js` };
-  const names = arg(argv, '--variants', Object.keys(VARIANTS).join(',')).split(',');
+  const probeSource = arg(argv, '--probe-source', '');
+  const netns = arg(argv, '--netns', '');
+  const names = arg(argv, '--variants', Object.keys(VARIANTS).filter((n) => !VARIANTS[n]!.nft).join(',')).split(',');
   for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
+  if (!netns && names.some((n) => VARIANTS[n]!.nft)) throw new Error('a variant with an nftables table needs --netns NAME (it is never loaded in this namespace)');
+  if (netns) {
+    await runner.run(['ip', 'netns', 'add', netns]);
+    inNs = ['ip', 'netns', 'exec', netns];
+    await runner.run([...inNs, 'ip', 'link', 'set', 'lo', 'up']);
+  }
+  try {
+    await rounds_(names, rounds, seconds, mode, probeSource);
+  } finally {
+    if (netns) await runner.run(['ip', 'netns', 'delete', netns], { allowFailure: true });
+  }
+}
+
+async function rounds_(names: string[], rounds: number, seconds: number, mode: 'burst' | 'sustained', probeSource: string): Promise<void> {
   say(`server: node ${SIDECAR_NODE_FLAGS.join(' ')} (the sidecar's flags) unless the variant says otherwise`);
+  if (probeSource) say(`the prober connects from ${probeSource}, the abuser from 127.0.0.1`);
   say(`health port under abuse (${mode}: 1,000 ${mode === 'burst' ? 'concurrent every 2 s' : 'in flight'} + 200 slowloris + malformed), ${rounds} rounds of ${seconds} s per variant, alternating; /healthz every 50 ms from its own process`);
   const results = new Map<string, Round[]>(names.map((n) => [n, []]));
   for (let i = 0; i < rounds; i++)
     for (const n of i % 2 ? [...names].reverse() : names) {
-      const r = await round(VARIANTS[n]!, mode, seconds);
+      const r = await round(VARIANTS[n]!, mode, seconds, probeSource);
       results.get(n)!.push(r);
       say(`  round ${i + 1} ${n}: ${r.probe.probes} probes ${JSON.stringify(r.probe.statuses)}, p50 ${percentile(r.probe.ms, 50)} ms, p99 ${percentile(r.probe.ms, 99)} ms, max ${Math.max(...r.probe.ms)} ms; flood ${r.abuse.floodDone} ${JSON.stringify(r.abuse.floodStatuses)}; server CPU ${r.cpuPercent.toFixed(0)}%, ${r.usPerRequest.toFixed(0)} µs per request`);
     }

@@ -58,9 +58,10 @@ const BAD = [
 
 const bump = (m: Record<string, number>, k: string | number) => (m[String(k)] = (m[String(k)] ?? 0) + 1);
 
-export function get(host: string, port: number, path: string, timeoutMs: number): Promise<number | string> {
+/** `localAddress`: the source address to connect from (e.g. 127.0.0.2, another source than the abuser's 127.0.0.1). */
+export function get(host: string, port: number, path: string, timeoutMs: number, localAddress?: string): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = http.get({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host, port, path, agent: false, timeout: timeoutMs, ...(localAddress ? { localAddress } : {}) }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));

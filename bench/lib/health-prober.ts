@@ -10,6 +10,8 @@ export interface ProberConfig {
   port: number;
   seconds: number;
   everyMs: number;
+  /** Connect from this address (another source than the abuser's, to see admission by source). */
+  localAddress?: string;
   /** A probe slower than this counts as unanswered (the kubelet's default timeoutSeconds is 1). */
   timeoutMs?: number;
 }
@@ -25,7 +27,7 @@ export async function probe(cfg: ProberConfig): Promise<ProbeResult> {
   const r: ProbeResult = { probes: 0, statuses: {}, ms: [] };
   while (Date.now() < end) {
     const t0 = performance.now();
-    const status = await get(cfg.host, cfg.port, '/healthz', cfg.timeoutMs ?? 5000);
+    const status = await get(cfg.host, cfg.port, '/healthz', cfg.timeoutMs ?? 5000, cfg.localAddress);
     r.ms.push(Math.round((performance.now() - t0) * 10) / 10);
     r.statuses[String(status)] = (r.statuses[String(status)] ?? 0) + 1;
     r.probes++;
