@@ -9,6 +9,7 @@ import { TABLE, type FirewallPolicy, type FirewallState } from './policy.js';
 import { SECURITY_EVENT } from '../audit/events.js';
 import { BLOCKED_COUNTERS, renderRemoval, renderRuleset, renderTransaction, summarize } from './render.js';
 import { guardChainName, guardedDevices, renderEgressProbe } from './uplink.js';
+import { renderHealthCapProbe } from './health-cap.js';
 
 export interface BlockedPackets {
   ipv4: number;
@@ -33,6 +34,8 @@ export class Firewall {
   private guards = new Set<string>();
   /** Set once the kernel refused the netdev egress hook (Linux < 5.16). */
   private egressRefused = false;
+  /** Set once the kernel refused `ct count` (no nft_connlimit): the health port's cap is left out, nothing else. */
+  private capRefused = false;
   private last: FirewallPolicy | undefined;
   private readonly links: () => readonly string[] | undefined;
 
@@ -129,7 +132,7 @@ export class Firewall {
   }
 
   private async applyNow(requested: FirewallPolicy): Promise<void> {
-    const policy = this.egressRefused && requested.uplinks?.length ? { ...requested, uplinks: [] } : requested;
+    const policy = this.withoutRefused(requested);
     // Only counts of a table this process made are carried (see below).
     const before = this.applied
       ? await this.readCounters().catch((e: unknown) => {
@@ -141,7 +144,7 @@ export class Firewall {
       await this.transact(policy);
     } catch (err) {
       // The old tables are still in place: nft applies all or nothing.
-      const retry = err instanceof CommandError && guardedDevices(policy).length ? await this.withoutRefusedGuards(requested, err) : undefined;
+      const retry = err instanceof CommandError ? ((guardedDevices(policy).length ? await this.withoutRefusedGuards(requested, err) : undefined) ?? (policy.healthCap ? await this.withoutRefusedCap(requested, err) : undefined)) : undefined;
       if (!retry) throw wrap(`applying firewall state ${policy.state}`, err);
       return this.applyNow(retry);
     }
@@ -174,6 +177,29 @@ export class Firewall {
     if (!(await this.kernelRefusesEgress())) return undefined;
     this.egressRefused = true;
     this.log.warn('the kernel refused the netdev egress guard (needs Linux 5.16+): raw packet sockets of containers holding NET_RAW are not filtered; drop NET_RAW from application containers', { error: err.message });
+    return requested;
+  }
+
+  /** The requested policy less what this kernel refused before (the uplink guard, the health port's cap). */
+  private withoutRefused(requested: FirewallPolicy): FirewallPolicy {
+    let p = requested;
+    if (this.egressRefused && p.uplinks?.length) p = { ...p, uplinks: [] };
+    if (this.capRefused && p.healthCap) {
+      const { healthCap: _, ...rest } = p;
+      p = rest;
+    }
+    return p;
+  }
+
+  /**
+   * A transaction with the health port's cap failed: only a kernel that refuses `ct count` itself
+   * (confirmed by a probe) gets the policy without the cap; anything else, undefined: the error stands.
+   */
+  private async withoutRefusedCap(requested: FirewallPolicy, err: CommandError): Promise<FirewallPolicy | undefined> {
+    const r = await this.runner.run(['nft', '-f', '-'], { stdin: renderHealthCapProbe(), allowFailure: true });
+    if (r.code === 0) return undefined;
+    this.capRefused = true;
+    this.log.warn('the kernel refused nftables connection counting (nft_connlimit): the health port is not capped per source address, so a flood from one address can delay the kubelet\'s probes', { error: err.message });
     return requested;
   }
 
@@ -265,5 +291,5 @@ export function parseNftJson(text: string): Record<string, unknown>[] {
 
 /** Rules in a rendered table: the lines inside chains that are not comments, hooks or set attributes. */
 export function countRules(ruleset: string): number {
-  return ruleset.split('\n').filter((l) => /^\t\t(?!#|type |flags |elements )\S/.test(l)).length;
+  return ruleset.split('\n').filter((l) => /^\t\t(?!#|type |flags |elements |size )\S/.test(l)).length;
 }

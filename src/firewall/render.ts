@@ -5,6 +5,7 @@ import type { Cidr } from '../config/cidr.js';
 import { DNS_UPSTREAM_PORTS, TABLE, type FirewallPolicy } from './policy.js';
 import { guardedDevices, renderPassedMarkChain, renderUplinkGuard } from './uplink.js';
 import { renderAuditDefinitions, renderAuditRules } from '../audit/render.js';
+import { renderHealthCapRules, renderHealthCapSets } from './health-cap.js';
 
 /** Named counters: packets the kill switch refused (attempted leaks stopped). */
 export const BLOCKED_COUNTERS = { ipv4: 'blocked_ipv4', ipv6: 'blocked_ipv6' } as const;
@@ -43,6 +44,7 @@ export function renderRuleset(p: FirewallPolicy): string {
   L.push(`\tcounter ${BLOCKED_COUNTERS.ipv4} {\n\t}`, `\tcounter ${BLOCKED_COUNTERS.ipv6} {\n\t}`);
   L.push(...renderAuditDefinitions()); // the refused-traffic audit (src/audit)
   const px = p.proxy;
+  if (p.healthCap) L.push(...renderHealthCapSets());
   if (px) L.push(set('proxy_clients4', 'ipv4_addr', px.clients.filter((c) => c.family === 4)), set('proxy_clients6', 'ipv6_addr', px.clients.filter((c) => c.family === 6)));
 
   // ---- output: what may leave this namespace -------------------------------
@@ -151,6 +153,12 @@ export function renderRuleset(p: FirewallPolicy): string {
     rule('the exit pool port: PROXY_ALLOWED_CIDRS only; the connection is marked for reply routing', `meta l4proto { tcp, udp } th dport ${ports} ip saddr @proxy_clients4 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
     rule(undefined, `meta l4proto { tcp, udp } th dport ${ports} ip6 saddr @proxy_clients6 ct state new ct mark set ct mark | ${hex(px.mark)} accept`);
     rule('   nobody else reaches it', `meta l4proto { tcp, udp } th dport ${ports} drop`);
+  }
+  if (p.healthCap) {
+    // Before the bypass accept: one address's flood would fill the accept queue ahead of the kubelet's probe (health-cap.ts).
+    const [v4, v6] = renderHealthCapRules(p.healthCap);
+    rule(`the health port: at most ${p.healthCap.perSource} connections per source address reach the accept queue`, v4);
+    rule(undefined, v6);
   }
   // Only peers we may answer (output rule 3): a connection from anywhere else
   // could not get a reply outside the tunnel anyway.

@@ -5,7 +5,7 @@ import type { Settings } from '../config/settings.js';
 import type { ServerConfig } from '../config/types.js';
 import { dnsPolicy as buildDnsPolicy, type DnsIdentity } from '../dns/index.js';
 import { planBypass, type BypassEntry } from '../environment/bypass.js';
-import { PROXY_REPLY_MARK, type DnsPolicy, type FirewallPolicy } from '../firewall/policy.js';
+import { HEALTH_CAP_PER_SOURCE, PROXY_REPLY_MARK, type DnsPolicy, type FirewallPolicy } from '../firewall/policy.js';
 import { planRouting, tunnelMtu, type RoutePlan } from '../routing/plan.js';
 import type { SidecarFacts } from './facts.js';
 import { orderServers } from './selection.js';
@@ -77,10 +77,12 @@ export function planSidecar(settings: Settings, facts: SidecarFacts, servers: re
   const routes = planRouting({ interface: settings.wgInterface, table, fwmark, bypass: settings.bypassRoutes ? bypass : [], ipv6, ...(proxyInbound ? { proxyReplyMark: proxyInbound.mark } : {}), ...(learnedMark !== undefined ? { learnedMark } : {}) });
   // QUANTUM_RESISTANT: connecting lets only the sidecar's negotiation into the tunnel (throws without a cgroup identity).
   const negotiation = settings.quantumResistant ? negotiationAllow(facts.dnsIdentity) : undefined;
+  // The health port: one address's flood must not fill the accept queue ahead of the kubelet (firewall/health-cap.ts).
+  const healthCap = { port: settings.healthPort, perSource: HEALTH_CAP_PER_SOURCE };
   const tunnelResolver = (s: ServerConfig): string => settings.dnsUpstreams?.[0] ?? s.dns[0] ?? MULLVAD_TUNNEL_RESOLVER;
 
   const policyFor = (state: PlannedState, server?: ServerConfig, now: readonly string[] = uplinks): FirewallPolicy => {
-    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns, uplinks: now, tunnelName: settings.wgInterface, ...(proxyInbound ? { proxy: proxyInbound } : {}), ...(learnedMark !== undefined ? { learnedMark } : {}) };
+    const common = { killSwitch: settings.killSwitch, bypass, fwmark, dns, uplinks: now, tunnelName: settings.wgInterface, healthCap, ...(proxyInbound ? { proxy: proxyInbound } : {}), ...(learnedMark !== undefined ? { learnedMark } : {}) };
     if (state === 'blocked' || !server) return { state: 'blocked', ...common };
     const ep = server.peer.endpoint;
     if (!ep.ip) return { state: 'blocked', ...common }; // never reached: endpoints are resolved before connecting

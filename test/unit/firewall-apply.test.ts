@@ -30,12 +30,15 @@ class FakeNft {
   devices: string[] | undefined;
   /** A kernel older than 5.16: every egress chain is refused. */
   refuseEgress = false;
+  /** A kernel without nft_connlimit: every transaction with `ct count` is refused (the probe's too). */
+  refuseConnlimit = false;
   /** Overrides the guard read-back (a chain missing). */
   guardReadBack: ((chains: Map<string, string>) => unknown) | undefined;
   readonly runner = new FakeRunner((argv, stdin) => this.handle(argv, stdin));
 
   private handle(argv: readonly string[], stdin?: string): { code: number; stdout?: string; stderr?: string } {
     const a = argv.join(' ');
+    if (a === APPLY.join(' ') && this.refuseConnlimit && stdin?.includes('ct count')) return { code: 1, stderr: 'Error: Could not process rule: No such file or directory' };
     if (a === APPLY.join(' ') && this.refuseEgress && stdin?.includes('hook egress')) return { code: 1, stderr: 'Error: Could not process rule: Operation not supported' };
     if (a === APPLY.join(' ') && stdin?.includes(`${TABLE}_probe`)) return { code: 0 };
     const missing = [...(stdin ?? '').matchAll(/hook egress device "(\S+)"/g)].some((m) => this.devices && !this.devices.includes(m[1]!));
@@ -261,6 +264,34 @@ describe('Firewall.apply with a fake nft', () => {
     const fw = new Firewall(runner, silentLogger, { links: () => ['eth0'] });
     await assert.rejects(fw.apply(policyFor('blocked', undefined, { uplinks: ['eth0'] })), /applying firewall state blocked: .*syntax error/);
     assert.equal(fw.guardAvailable, true);
+  });
+
+  test('a kernel without nft_connlimit: the probe confirms, the policy is applied without the health port cap, and later ones too', async () => {
+    const nft = new FakeNft();
+    nft.refuseConnlimit = true;
+    nft.refuseEgress = true;
+    const warnings: string[] = [];
+    const fw = new Firewall(nft.runner, { ...silentLogger, warn: (m: string) => warnings.push(m) }, { links: () => ['eth0'] });
+    const capped = { ...policyFor('connected', server, { uplinks: ['eth0'] }), healthCap: { port: 9999, perSource: 32 } };
+    await fw.apply(capped);
+    assert.equal(fw.state, 'connected');
+    assert.match(warnings.join('\n'), /nft_connlimit/);
+    assert.match(warnings.join('\n'), /needs Linux 5\.16\+/, 'both refusals found, one after the other');
+    const applied = nft.runner.calls.filter((c) => c.argv.join(' ') === APPLY.join(' ') && c.stdin?.includes(`table inet ${TABLE} {`));
+    assert.match(applied.at(-1)!.stdin!, /policy drop;[\s\S]*oifname "wg0" accept/);
+    assert.doesNotMatch(applied.at(-1)!.stdin!, /ct count|health_cap/);
+    assert.ok(nft.runner.calls.some((c) => c.stdin?.includes(`${TABLE}_probe_cap`)), 'the refusal was confirmed by the probe');
+    nft.runner.calls.length = 0;
+    await fw.apply(capped);
+    assert.ok(!nft.runner.calls.some((c) => c.stdin?.includes('ct count')), 'not tried again');
+  });
+
+  test('any other failure with the health port cap is not taken for a missing nft_connlimit (probe succeeds → the error stands)', async () => {
+    const runner = new FakeRunner((argv, stdin) => (argv[1] === '-f' && !stdin?.includes('_probe') ? { code: 1, stderr: 'Error: syntax error' } : { code: 0 }));
+    const fw = new Firewall(runner, silentLogger);
+    await assert.rejects(fw.apply({ ...policyFor('blocked', undefined), healthCap: { port: 9999, perSource: 32 } }), /applying firewall state blocked: .*syntax error/);
+    assert.ok(runner.calls.some((c) => c.stdin?.includes(`${TABLE}_probe_cap`)), 'the probe ran');
+    assert.equal(runner.calls.filter((c) => c.stdin?.includes(`table inet ${TABLE} {`)).length, 1, 'not retried without the cap');
   });
 
   test('a guard that does not read back is a FirewallVerifyError, never the old-kernel fallback', async () => {

@@ -34,8 +34,9 @@ export const policy: fc.Arbitrary<FirewallPolicy> = fc
       fc.record({ ip: v6, port: fc.integer({ min: 1, max: 65535 }), family: fc.constant(6 as const) }),
     ),
     tunnel: fc.record({ interface: ifname, addresses: fc.array(address, { minLength: 1, maxLength: 3 }) }),
+    healthCap: fc.option(fc.record({ port: fc.integer({ min: 1, max: 65535 }), perSource: fc.integer({ min: 1, max: 4096 }) }), { nil: undefined }),
   })
-  .map(({ state, endpoint, tunnel, dns, uplinks, tunnelName, ...common }) => {
-    const base = { ...common, dns: dns && { ...dns, upstreamSourcePorts: DNS_UPSTREAM_PORTS }, ...(uplinks ? { uplinks } : {}), ...(tunnelName ? { tunnelName } : {}) };
+  .map(({ state, endpoint, tunnel, dns, uplinks, tunnelName, healthCap, ...common }) => {
+    const base = { ...common, dns: dns && { ...dns, upstreamSourcePorts: DNS_UPSTREAM_PORTS }, ...(uplinks ? { uplinks } : {}), ...(tunnelName ? { tunnelName } : {}), ...(healthCap ? { healthCap } : {}) };
     return state === 'blocked' ? { state, ...base } : { state, ...base, endpoint, tunnel };
   });

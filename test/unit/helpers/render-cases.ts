@@ -41,5 +41,7 @@ export const RENDER_CASES: RenderCase[] = [
   // Path ".": nft resolves it in its own /sys/fs/cgroup (a container's cgroup namespace root), which the nft load test has too.
   { name: 'blocked-dns-cgroup', policy: policyFor('blocked', undefined, { dns: { ...CLUSTER_DNS, cgroup: { path: '.', level: 4 } } }) },
   { name: 'connected-dns-cgroup', policy: policyFor('connected', dual, { dns: { ...CLUSTER_DNS, cgroup: { path: '.', level: 2 } } }) },
+  // The health port capped per source address before the accept queue (firewall/health-cap.ts); loopback is not.
+  { name: 'connected-health-cap', policy: { ...policyFor('connected', dual, { dns: CLUSTER_DNS, uplinks: ['eth0'] }), healthCap: { port: 9999, perSource: 32 } } },
   { name: 'connected-killswitch-off', policy: policyFor('connected', dual, { killSwitch: false, dns: CLUSTER_DNS, uplinks: ['eth0'] }) },
 ];

@@ -170,6 +170,24 @@ export const INVARIANTS: Invariant[] = [
     },
   },
   {
+    name: 'the health port cap only drops, only new connections to that port, after loopback and established, before the bypass accept',
+    check(p, text) {
+      const input = chain(text, 'input').rules;
+      const caps = input.filter((r) => r.includes('ct count'));
+      if (!p.healthCap) return assert.deepEqual(caps, []);
+      const { port, perSource } = p.healthCap;
+      assert.deepEqual(caps, [
+        `tcp dport ${port} ct state new add @health_cap4 { ip saddr ct count over ${perSource} } drop`,
+        `tcp dport ${port} ct state new add @health_cap6 { ip6 saddr ct count over ${perSource} } drop`,
+      ]);
+      const first = input.indexOf(caps[0]!);
+      assert.ok(first > indexOf(input, (r) => r === 'iif "lo" accept', 'accepting loopback'), 'loopback (the app, HEALTHCHECK) is never capped');
+      assert.ok(first > indexOf(input, (r) => r === 'ct state established,related accept', 'accepting established'), 'an open connection is never cut');
+      assert.ok(first < indexOf(input, (r) => r === 'ip saddr @bypass4 accept', 'accepting the bypass networks'), 'the cap comes before the accept it limits');
+      assert.match(text, /set health_cap4 \{\n\t\ttype ipv4_addr\n\t\tsize \d+\n\t\tflags dynamic\n\t\}/, 'a bounded dynamic set');
+    },
+  },
+  {
     name: 'no key in the ruleset or the log summary',
     check(p, text) {
       for (const s of [text, summarize(p), JSON.stringify(p)]) assert.ok(!s.includes(PRIVATE_KEY) && !s.includes(PRESHARED_KEY));
