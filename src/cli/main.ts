@@ -9,15 +9,25 @@ export interface LaunchFacts {
   readonly lockdownApplied?: boolean;
 }
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
-  run: { summary: 'run the sidecar in this network namespace', load: () => import('./commands/run.js') },
-  validate: { summary: 'check configs and settings without touching the network', load: () => import('./commands/validate.js') },
-  demo: { summary: 'build the lab and show the sidecar at work, step by step', load: () => import('./commands/demo.js') },
-  lab: { summary: 'lab up | down | status: the namespace test network', load: () => import('./commands/lab.js') },
-  check: { summary: 'verify the exit through the tunnel (exit 0 only for a Mullvad exit)', load: () => import('./commands/check.js') },
-  status: { summary: 'print the running sidecar\'s /status for humans', load: () => import('./commands/status.js') },
-  exits: { summary: 'list the exit pool\'s exits from the cached relay list (--country, --city, --json)', load: () => import('./commands/exits.js') },
-  inject: { summary: 'add the sidecar to Kubernetes YAML (file or stdin); Helm post-renderer', load: () => import('./commands/inject.js') },
+/** A command's entry: its arguments, and what the launcher did (only `run` reads it). */
+type Entry = (args: string[], launch: LaunchFacts) => Promise<number>;
+
+/**
+ * A command that takes only its arguments: its second parameter (if any) is its own
+ * (tests pass dependencies there), so the launch facts never reach it.
+ */
+const argsOnly = (mod: Promise<{ run: (args: string[]) => Promise<number> }>): Promise<Entry> => mod.then((m) => (args) => m.run(args));
+
+// Each import() stays a literal: the bundler makes one chunk per command.
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Entry> }> = {
+  run: { summary: 'run the sidecar in this network namespace', load: () => import('./commands/run.js').then((m) => (args, launch) => m.run(args, launch)) },
+  validate: { summary: 'check configs and settings without touching the network', load: () => argsOnly(import('./commands/validate.js')) },
+  demo: { summary: 'build the lab and show the sidecar at work, step by step', load: () => argsOnly(import('./commands/demo.js')) },
+  lab: { summary: 'lab up | down | status: the namespace test network', load: () => argsOnly(import('./commands/lab.js')) },
+  check: { summary: 'verify the exit through the tunnel (exit 0 only for a Mullvad exit)', load: () => argsOnly(import('./commands/check.js')) },
+  status: { summary: 'print the running sidecar\'s /status for humans', load: () => argsOnly(import('./commands/status.js')) },
+  exits: { summary: 'list the exit pool\'s exits from the cached relay list (--country, --city, --json)', load: () => argsOnly(import('./commands/exits.js')) },
+  inject: { summary: 'add the sidecar to Kubernetes YAML (file or stdin); Helm post-renderer', load: () => argsOnly(import('./commands/inject.js')) },
 };
 
 export async function main(argv: string[], launch: LaunchFacts = {}): Promise<void> {
@@ -38,9 +48,8 @@ export async function main(argv: string[], launch: LaunchFacts = {}): Promise<vo
     return;
   }
   try {
-    const mod = await cmd.load();
-    // Only `run` is told what the launcher did (the other commands' second argument is their own).
-    process.exitCode = name === 'run' ? await (mod as { run: (args: string[], launch: LaunchFacts) => Promise<number> }).run(args, launch) : await mod.run(args);
+    const start = await cmd.load();
+    process.exitCode = await start(args, launch);
     // The sidecar may hold timers or sockets of a failed bring-up: its exit code is final.
     if (name === 'run') process.exit(process.exitCode);
   } catch (err) {
