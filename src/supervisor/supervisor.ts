@@ -297,8 +297,8 @@ export class Supervisor {
     // Handshake: a probe makes wireguard-go initiate one at once.
     let hs = false;
     let lastKick = -Infinity;
-    /** A kick was answered since the stats were last read (the answer may come while they are read). */
-    let answered: boolean;
+    /** Kicks answered so far: one that grows while the stats are read skips the poll's sleep. */
+    let answers = 0;
     while (!this.stopping && !this.lostReason) {
       if (this.deps.clock.now() - lastKick >= 1000 && this.deps.clock.now() - started < this.t.connectTimeoutMs) {
         lastKick = this.deps.clock.now();
@@ -309,13 +309,13 @@ export class Supervisor {
         // not become an unhandled one.
         void this.kick(server).then(
           () => {
-            answered = true;
+            answers++;
             if (this.state === 'connecting') this.wake?.();
           },
           (e: unknown) => this.deps.log.debug('handshake kick failed', { server: server.name, error: String(e) }),
         );
       }
-      answered = false;
+      const answersBefore = answers;
       const s = await this.deps.tunnel.stats();
       this.stats = s;
       if (s && s.latestHandshake > 0 && s.latestHandshake * 1000 >= started - 1000) {
@@ -323,7 +323,8 @@ export class Supervisor {
         break;
       }
       if (this.deps.clock.now() - started >= this.t.connectTimeoutMs) break;
-      if (!answered) await this.sleep(Math.min(20, this.t.checkIntervalMs));
+      // An answer that came while the stats were read found no sleep to wake: read again at once.
+      if (answers === answersBefore) await this.sleep(Math.min(20, this.t.checkIntervalMs));
     }
     if (this.stopping) return { kind: 'stopped' };
     if (this.lostReason) return { kind: 'tunnel-lost', reason: this.lostReason };

@@ -65,6 +65,33 @@ describe('supervisor: bring-up', () => {
     assert.deepEqual(w.stateNames(), ['connecting', 'connected']);
   });
 
+  test('a kick answered while the stats are read skips the sleep: nothing is there to wake, so the stats are read again at once', async () => {
+    const w = new FakeWorld([A]);
+    const probe = w.deps.probe;
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((r) => (answer = r));
+    w.deps.kick = async (s, signal) => {
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      const r = await probe(s, signal);
+      answer();
+      return r;
+    };
+    // The first read while connecting is taken before the handshake and returns only after the answer came.
+    const stats = w.deps.tunnel.stats.bind(w.deps.tunnel);
+    let reads = 0;
+    w.deps.tunnel.stats = async () => {
+      const snapshot = await stats();
+      if (w.sup.state === 'connecting' && reads++ === 0) await answered;
+      return snapshot;
+    };
+    const sleep = w.clock.sleep.bind(w.clock);
+    w.clock.sleep = (ms, signal) =>
+      w.sup.state === 'connecting' ? new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true })) : sleep(ms, signal);
+    await w.drive(() => w.sup.state === 'connected', 60_000);
+    assert.deepEqual(w.stateNames(), ['connecting', 'connected']);
+    assert.equal(reads, 2, 'the second read saw the handshake');
+  });
+
   test('a rejecting kick is not an unhandled rejection; the handshake timeout decides', async () => {
     const w = new FakeWorld([A, B]);
     w.relay(A).knowsKey = false;
