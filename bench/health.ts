@@ -20,6 +20,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startChild, type ChildHandle } from '../src/system/process.js';
 import { ExecRunner } from '../src/system/runner.js';
+import { renderHealthCapRules, renderHealthCapSets } from '../src/firewall/health-cap.js';
+import { HEALTH_CAP_PER_SOURCE } from '../src/firewall/policy.js';
 import type { Limits } from '../src/health/server.js';
 import type { AbuseConfig, AbuseResult } from './lib/health-abuse-client.js';
 import type { ProbeResult } from './lib/health-prober.js';
@@ -47,18 +49,23 @@ export interface Variant {
   nft?: string;
 }
 
-/** At most this many connections per source address reach the accept queue (the kernel drops the rest's SYNs). */
-export const KERNEL_CAP = 32;
-const KERNEL_CAP_TABLE = `table inet bench_health_cap {
-\tset cap4 { type ipv4_addr; size 65535; flags dynamic; }
-\tset cap6 { type ipv6_addr; size 65535; flags dynamic; }
-\tchain input {
-\t\ttype filter hook input priority filter; policy accept;
-\t\ttcp flags syn ct state new add @cap4 { ip saddr ct count over ${KERNEL_CAP} } drop
-\t\ttcp flags syn ct state new add @cap6 { ip6 saddr ct count over ${KERNEL_CAP} } drop
-\t}
-}
-`;
+/** The port the server listens on inside --netns (a fresh namespace: free), so the cap's rules can name it. */
+const NETNS_PORT = 9999;
+/**
+ * The sidecar's own cap (src/firewall/health-cap.ts: the same sets and rules) in a table of its
+ * own, on every interface: in the sidecar, loopback is accepted before it; here the abuser and
+ * the prober stand for two addresses of the pod's network (the kubelet's and a flooder's).
+ */
+const KERNEL_CAP_TABLE = [
+  'table inet bench_health_cap {',
+  ...renderHealthCapSets(),
+  '\tchain input {',
+  '\t\ttype filter hook input priority filter; policy accept;',
+  ...renderHealthCapRules({ port: NETNS_PORT, perSource: HEALTH_CAP_PER_SOURCE }).map((r) => `\t\t${r}`),
+  '\t}',
+  '}',
+  '',
+].join('\n');
 
 export const VARIANTS: Record<string, Variant> = {
   'no-cache': { limits: { renderCacheMs: 0 } },
@@ -67,7 +74,7 @@ export const VARIANTS: Record<string, Variant> = {
   'cache-v8-defaults': { limits: { renderCacheMs: 250 }, flags: [] },
   /** 127.0.0.0/8 treated as the pod's network: the sidecar's cap per source address (32) applies at accept. */
   'source-cap': { limits: { renderCacheMs: 250, trustLoopback: false } },
-  /** The kernel drops SYNs beyond KERNEL_CAP connections per source address (needs --netns). */
+  /** The kernel drops SYNs beyond HEALTH_CAP_PER_SOURCE connections per source address, as the sidecar's ruleset does (needs --netns). */
   'kernel-cap': { limits: { renderCacheMs: 250 }, nft: KERNEL_CAP_TABLE },
   /** Not a server: a fixed 200 from `net` (no HTTP parser, no limits), Node's floor per connection. */
   'net-floor': { limits: {}, floor: true },
@@ -103,7 +110,7 @@ const runner = new ExecRunner();
 
 async function round(v: Variant, mode: 'burst' | 'sustained', seconds: number, probeSource: string): Promise<Round> {
   if (v.nft) await runner.run([...inNs, 'nft', '-f', '-'], { stdin: v.nft });
-  const server = startChild([...inNs, process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits, floor: v.floor ?? false })]);
+  const server = startChild([...inNs, process.execPath, ...(v.flags ?? SIDECAR_NODE_FLAGS), v.script ?? SERVER, JSON.stringify({ limits: v.limits, floor: v.floor ?? false, ...(inNs.length ? { port: NETNS_PORT } : {}) })]);
   try {
     const port = Number(await waitLine(server, 'PORT ', 'health server'));
     await sleep(500);

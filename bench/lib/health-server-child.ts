@@ -2,7 +2,7 @@
 // the size of a busy sidecar's (refused-traffic audit, cluster addresses, DNS and
 // probe series), for bench/health.ts: `node health-server-child.js '<json>'` with
 // {"limits": {...}} (Partial<Limits>) prints `PORT <n>` and serves until SIGTERM.
-// {"floor": true} serves a fixed 200 from `net` instead (no HTTP parser, no limits,
+// {"port": n} listens on n instead of an ephemeral port. {"floor": true} serves a fixed 200 from `net` instead (no HTTP parser, no limits,
 // not hardened): what Node's per-connection cost alone comes to, for comparison.
 import net from 'node:net';
 import { startHealthServer, type Limits } from '../../src/health/server.js';
@@ -10,7 +10,8 @@ import { SidecarMetrics } from '../../src/health/metrics.js';
 import type { HealthSource, StatusSnapshot } from '../../src/health/status.js';
 import { silentLogger } from '../../src/log/logger.js';
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { limits?: Partial<Limits>; floor?: boolean };
+/** `port`: listen there instead of an ephemeral port (bench/health.ts --netns: the firewall variant names it). */
+const cfg = JSON.parse(process.argv[2] ?? '{}') as { limits?: Partial<Limits>; floor?: boolean; port?: number };
 
 function busyStatus(): StatusSnapshot {
   return {
@@ -40,7 +41,7 @@ function floorServer(): void {
       else if (seen.length > 8192) s.destroy();
     });
   });
-  floor.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.stdout.write(`PORT ${(floor.address() as net.AddressInfo).port}\n`));
+  floor.listen({ port: cfg.port ?? 0, host: '127.0.0.1', backlog: 4096 }, () => process.stdout.write(`PORT ${(floor.address() as net.AddressInfo).port}\n`));
   process.on('SIGTERM', () => process.exit(0));
 }
 
@@ -51,7 +52,7 @@ async function healthServer(): Promise<void> {
   metrics.setTunnel({ exit: 'se-sto-wg-001', entry: undefined });
   for (const u of ['cluster', 'tunnel', 'local']) for (const r of ['ok', 'nxdomain', 'servfail', 'timeout']) metrics.dnsQuery(u, r);
   for (let i = 0; i < 50; i++) metrics.observeProbe(0.01 * i, i % 10 !== 0);
-  const server = await startHealthServer({ port: 0, host: '127.0.0.1', source, metrics, log: silentLogger, ...(cfg.limits ? { limits: cfg.limits } : {}) });
+  const server = await startHealthServer({ port: cfg.port ?? 0, host: '127.0.0.1', source, metrics, log: silentLogger, ...(cfg.limits ? { limits: cfg.limits } : {}) });
   process.stdout.write(`PORT ${server.port}\n`);
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 }
