@@ -5,7 +5,7 @@
 // alternately in one invocation, so their figures compare side by side:
 //
 //   node dist/bench/health.js [--rounds N] [--seconds S] [--mode burst|sustained] [--variants a,b] [--base DIST]
-//                             [--probe-source 127.0.0.2] [--netns NAME]
+//                             [--probe-source 127.0.0.2] [--netns NAME] [--node-flags "F"]...
 //
 // The abuser connects from 127.0.0.1; `--probe-source` puts the prober on another
 // source address (as the kubelet, from the node's IP, is), so admission by source
@@ -13,6 +13,9 @@
 // namespace of that name (lo only, removed at the end), which the `kernel-cap`
 // variant needs: it loads an nftables table there that caps new connections per
 // source address (`ct count`) before the accept queue.
+//
+// --node-flags "F" (repeatable) adds a variant named "+F": the shipped limits, node run with
+// the sidecar's flags plus F (e.g. "--max-opt=1 --optimize-for-size", LOW_MEMORY's).
 //
 // Prints, per variant: probes and their statuses, p50/p99/max over all rounds
 // (median [min–max] of the per-round p99), the flood's statuses, and the server's CPU.
@@ -134,7 +137,9 @@ export async function main(argv: string[]): Promise<void> {
   if (base) VARIANTS['base'] = { limits: {}, script: `${base.replace(/\/$/, '')}/bench/lib/health-server-child.js` };
   const probeSource = arg(argv, '--probe-source', '');
   const netns = arg(argv, '--netns', '');
-  const names = arg(argv, '--variants', Object.keys(VARIANTS).filter((n) => !VARIANTS[n]!.nft).join(',')).split(',');
+  const extra = argv.flatMap((a, i) => (a === '--node-flags' && argv[i + 1] !== undefined ? [argv[i + 1]!] : []));
+  for (const f of extra) VARIANTS[`+${f}`] = { limits: {}, flags: [...SIDECAR_NODE_FLAGS, ...f.split(' ').filter(Boolean)] };
+  const names = [...arg(argv, '--variants', Object.keys(VARIANTS).filter((n) => !VARIANTS[n]!.nft && !n.startsWith('+')).join(',')).split(',').filter(Boolean), ...extra.map((f) => `+${f}`)];
   for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
   if (!netns && names.some((n) => VARIANTS[n]!.nft)) throw new Error('a variant with an nftables table needs --netns NAME (it is never loaded in this namespace)');
   if (netns) {
