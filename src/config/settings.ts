@@ -232,7 +232,7 @@ const SPECS: Spec<keyof Settings>[] = [
   { env: 'HEALTH_PORT', key: 'healthPort', help: 'health and metrics HTTP port', def: () => 9999, parse: int(1, 65535) },
   { env: 'LOG_FORMAT', key: 'logFormat', help: 'json | pretty', def: () => (process.stderr.isTTY ? 'pretty' : 'json'), parse: oneOf('json', 'pretty') },
   { env: 'LOG_LEVEL', key: 'logLevel', help: LEVELS.join(' | '), def: () => 'info', parse: oneOf(...LEVELS) },
-  { env: 'LOW_MEMORY', key: 'lowMemory', help: 'true: node without TurboFan, memory-saving heap (--max-opt=1 --optimize-for-size): ~4 MiB less idle, ~9 MiB less under DNS load, half the DNS throughput (docs/performance.md)', def: () => false, parse: bool },
+  { env: 'LOW_MEMORY', key: 'lowMemory', help: 'true: node without TurboFan, memory-saving heap (--max-opt=1 --optimize-for-size): ~4 MiB less idle, ~9 MiB less under DNS load, twice the CPU per DNS query and per health request (docs/performance.md)', def: () => false, parse: bool },
   { env: 'DNS_MODE', key: 'dnsMode', help: 'split | tunnel | off', def: (s) => (dnsConfigOff(s['ENABLE_DNS_CONFIG']) ? 'off' : 'split'), parse: oneOf('split', 'tunnel', 'off') },
   { env: 'CLUSTER_DOMAINS', key: 'clusterDomains', help: "more domains resolved by cluster DNS, besides the cluster's own", def: () => undefined, parse: domains },
   { env: 'CLUSTER_LEARN_TTL', key: 'clusterLearnTtlMs', help: 'least time an address from a cluster DNS answer stays direct without use', def: () => 600_000, parse: duration(1000, 86_400_000) },
