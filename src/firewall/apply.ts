@@ -37,6 +37,8 @@ export class Firewall {
   /** Set once the kernel refused `ct count` (no nft_connlimit): the health port's cap is left out, nothing else. */
   private capRefused = false;
   private last: FirewallPolicy | undefined;
+  /** The transaction applyAhead() put in place, until the next apply of any kind. */
+  private ahead: string | undefined;
   private readonly links: () => readonly string[] | undefined;
 
   constructor(
@@ -58,7 +60,30 @@ export class Firewall {
 
   /** One atomic transaction: our inet table is replaced as a whole or not at all, the guard rewritten in place. */
   apply(policy: FirewallPolicy): Promise<void> {
-    return this.serial(() => this.applyNow(policy));
+    return this.serial(() => {
+      // The same transaction as the one applied ahead, nothing applied since: it is in place, verified.
+      if (this.ahead !== undefined && this.ahead === renderTransaction(policy)) {
+        this.ahead = undefined;
+        this.log.debug('firewall state already applied ahead', { firewall: summarize(policy) });
+        return Promise.resolve();
+      }
+      return this.applyNow(policy);
+    });
+  }
+
+  /**
+   * Applies `policy` before the one who needs it asks (the bring-up puts the
+   * supervisor's first connecting ruleset in place while the DNS forwarder and the
+   * supervisor start): the next apply() of exactly this transaction, when it
+   * succeeded and nothing else was applied since, finds it done instead of writing
+   * the same table again. Any other apply in between, or a failure, and that
+   * apply() writes its policy as usual.
+   */
+  applyAhead(policy: FirewallPolicy): Promise<void> {
+    return this.serial(async () => {
+      await this.applyNow(policy);
+      this.ahead = renderTransaction(policy);
+    });
   }
 
   /**
@@ -69,6 +94,7 @@ export class Firewall {
    */
   adopt(policy: FirewallPolicy): Promise<void> {
     return this.serial(async () => {
+      this.ahead = undefined;
       try {
         await this.verify(policy);
       } catch (err) {
@@ -96,6 +122,7 @@ export class Firewall {
   /** KILL_SWITCH_ON_EXIT=remove: explicit opt-in only. */
   remove(): Promise<void> {
     return this.serial(async () => {
+      this.ahead = undefined;
       await this.runner.run(['nft', '-f', '-'], { stdin: renderRemoval() });
       this.current = 'off';
       this.guards.clear();
@@ -132,6 +159,7 @@ export class Firewall {
   }
 
   private async applyNow(requested: FirewallPolicy): Promise<void> {
+    this.ahead = undefined; // whatever was applied ahead is being replaced
     const policy = this.withoutRefused(requested);
     // Only counts of a table this process made are carried (see below).
     const before = this.applied

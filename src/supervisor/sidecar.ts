@@ -4,14 +4,14 @@
 //   blocked (the lockdown is already in place: run.ts, verified while the
 //   settings, facts and configs are read) → plan → at once: blocked with bypass
 //   → endpoints resolved; conntrack flushed; RAs refused; stale state removed;
-//   sysctls → route MTU → tunnel interface started → DNS → supervisor (tunnel,
-//   routing) → health.
+//   sysctls → the supervisor's first connecting ruleset, applied ahead while: route
+//   MTU → tunnel interface started → DNS → supervisor (tunnel, routing) → health.
 // A failing step unwinds the ones before it; stop() unwinds them all, in
 // reverse, ending with the firewall blocked (or removed, when asked to: run.ts).
 import { describeSettings, type Settings } from '../config/settings.js';
 import { chooseServers } from '../config/candidates.js';
 import { gatherSources } from '../config/sources.js';
-import { exitRelayOf, publicView } from '../config/types.js';
+import { exitRelayOf, publicView, type ServerConfig } from '../config/types.js';
 import { ConfigErrors } from '../errors.js';
 import { describeEnvironment } from '../environment/detect.js';
 import { refuseRouterAdvertisements } from '../environment/ra.js';
@@ -100,6 +100,9 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     }],
     ['src_valid_mark', () => ensureSrcValidMark(log)],
   ] as const);
+  // The endpoints are resolved: checked against the bypass networks (throws) before any ruleset names them.
+  plan = planSidecar(settings, facts, servers);
+  applyConnectingAhead(settings, plan, servers, firewall, policy, up, log);
   // After the leftovers are gone: a stale tunnel's routes would answer for the endpoint.
   facts = await up.step('endpoint route MTU', () => withEndpointMtu(facts, servers, routing));
   plan = planSidecar(settings, facts, servers);
@@ -178,6 +181,32 @@ export async function startSidecar(settings: Settings, runner: CommandRunner, fi
     // Stop accepting probes first (the last step's undo): the pod must not look ready while we tear down.
     stop: () => (stopping ??= up.unwind()),
   };
+}
+
+/**
+ * The supervisor's first state is connecting to the first server of the plan's order
+ * (unless SERVER_SELECTION=fastest measures first): its ruleset is applied now, while
+ * the endpoint's route MTU is read and the tunnel interface, the cluster addresses, the
+ * DNS forwarder and the supervisor start, instead of after them; the supervisor's own
+ * apply of the same transaction then finds it in place (Firewall.applyAhead; the route
+ * MTU changes nothing in a ruleset). Safe this early: the stale state is gone, the
+ * tunnel interface has no peer and no route until `wg setconf`, which stays after it,
+ * and the ruleset adds to blocked only the WireGuard socket's packets to this relay (its
+ * fwmark) and the sidecar's own ports into that interface. A failure is left to the
+ * supervisor's apply.
+ */
+function applyConnectingAhead(settings: Settings, plan: SidecarPlan, servers: readonly ServerConfig[], firewall: Firewall, policy: SidecarPlan['policyFor'], up: BringUp, log: Logger): void {
+  if (settings.serverSelection === 'fastest' && plan.order.length > 1) return;
+  const first = servers.find((s) => s.name === plan.order[0]);
+  if (!first) return;
+  const ahead = firewall.applyAhead(policy('connecting', first)).catch((e: unknown) => {
+    log.debug('applying the connecting ruleset ahead failed; the supervisor applies it', { error: e instanceof Error ? e.message : String(e) });
+  });
+  // A bring-up that fails before the supervisor takes over leaves the namespace blocked.
+  up.defer('connecting ruleset applied ahead', async () => {
+    await ahead;
+    if (firewall.state !== 'blocked') await firewall.apply(policy('blocked'));
+  });
 }
 
 /**

@@ -138,6 +138,57 @@ describe('Firewall.apply with a fake nft', () => {
     }
   });
 
+  test('applyAhead: the next apply of the same transaction finds it in place; anything applied in between, or a failure, and apply writes', async () => {
+    const blocked = policyFor('blocked', undefined, { uplinks: ['eth0'] });
+    const connecting = policyFor('connecting', server, { uplinks: ['eth0'] });
+    const applies = (n: FakeNft) => n.runner.calls.filter((c) => c.argv.join(' ') === APPLY.join(' ')).map((c) => c.stdin);
+    // The same transaction next: one write, verified once.
+    let nft = new FakeNft();
+    let fw = new Firewall(nft.runner, silentLogger);
+    await fw.apply(blocked);
+    nft.runner.calls.length = 0;
+    await fw.applyAhead(connecting);
+    await fw.apply(connecting);
+    assert.deepEqual(nft.runner.calls, [{ argv: COUNTERS }, { argv: APPLY, stdin: renderTransaction(connecting) }, { argv: READ_BACK }, { argv: GUARD_READ_BACK }]);
+    assert.equal(fw.state, 'connecting');
+    // Only once: a later apply of it writes again (a repair is never skipped).
+    await fw.apply(connecting);
+    assert.equal(applies(nft).length, 2);
+    // Another policy next (other uplinks, another server): written.
+    for (const other of [policyFor('connecting', server, { uplinks: ['eth0', 'net1'] }), policyFor('connecting', fakeServer('de-fra-wg-003', { endpointIp: '193.32.249.70' }), { uplinks: ['eth0'] })]) {
+      nft = new FakeNft();
+      fw = new Firewall(nft.runner, silentLogger);
+      await fw.applyAhead(connecting);
+      await fw.apply(other);
+      assert.deepEqual(applies(nft), [renderTransaction(connecting), renderTransaction(other)]);
+    }
+    // Something applied in between (blocked, then the same connecting asked for): written.
+    nft = new FakeNft();
+    fw = new Firewall(nft.runner, silentLogger, { links: () => ['eth0', 'net1'] });
+    const ahead = fw.applyAhead(connecting);
+    const between = fw.apply(blocked);
+    await Promise.all([ahead, between, fw.apply(connecting)]);
+    assert.deepEqual(applies(nft), [renderTransaction(connecting), renderTransaction(blocked), renderTransaction(connecting)]);
+    assert.equal(fw.state, 'connecting');
+    // setUplinks in between: its write counts as another apply.
+    nft = new FakeNft();
+    fw = new Firewall(nft.runner, silentLogger, { links: () => ['eth0', 'net1'] });
+    await fw.applyAhead(connecting);
+    await fw.setUplinks(['eth0', 'net1']);
+    await fw.apply(connecting);
+    assert.equal(applies(nft).length, 3);
+    // The ahead apply failed (read back wrong): the caller's apply writes and verifies itself.
+    nft = new FakeNft();
+    fw = new Firewall(nft.runner, silentLogger);
+    nft.readBack = () => ({ nftables: [] });
+    await assert.rejects(fw.applyAhead(connecting), FirewallVerifyError);
+    nft.readBack = undefined;
+    nft.runner.calls.length = 0;
+    await fw.apply(connecting);
+    assert.deepEqual(applies(nft), [renderTransaction(connecting)]);
+    assert.equal(fw.state, 'connecting');
+  });
+
   test('remove: one transaction that deletes only our table', async () => {
     const nft = new FakeNft();
     const fw = new Firewall(nft.runner, silentLogger);
