@@ -11,6 +11,7 @@ import type { AbuseConfig, AbuseResult } from './lib/health-abuse-client.js';
 import type { ProbeResult } from './lib/health-prober.js';
 import type { DnsLoadResult } from './lib/dns-load.js';
 import { freshPod } from './lib/pod.js';
+import { CLUSTER, POD } from '../src/lab/plan.js';
 import { ProcSampler, sidecarPid, type ProcCost } from './lib/proc.js';
 import { fmt, percentile, say, sleep, summary, type Summary } from './lib/stats.js';
 
@@ -23,6 +24,9 @@ const PROBER = fileURLToPath(new URL('./lib/health-prober.js', import.meta.url))
  * recommendation (bench/failover.ts `tuned`, CHECK_INTERVAL 500ms, PROBE_TIMEOUT 500ms). Its 1 s probe timeout and
  * check interval hold on a loaded CI machine, where the soak must tell a leak or a growth from a slow probe.
  */
+/** The node's address in the lab (the router, on the pod's network), as test/e2e/exhaustion.test.ts has it. */
+const HOST_IP = POD.gw;
+
 export const TUNED = { CHECK_INTERVAL: '1s', FAILOVER_AFTER: '3s', PROBE_TIMEOUT: '1s', CONNECT_TIMEOUT: '3s', MAX_BACKOFF: '2s' };
 
 export interface ControllerOptions {
@@ -50,8 +54,9 @@ export interface ControllerResult {
   health: ProbeLatency[];
 }
 
-export async function podTool<T>(lab: Lab, script: string, cfg: unknown): Promise<T> {
-  const child = lab.podSpawn([process.execPath, script, JSON.stringify(cfg)]);
+export async function podTool<T>(lab: Lab, script: string, cfg: unknown, ns?: string): Promise<T> {
+  const argv = [process.execPath, script, JSON.stringify(cfg)];
+  const child = ns ? lab.nsSpawn(ns, argv) : lab.podSpawn(argv);
   await child.exited;
   const line = child.output().split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`${script}: no result: ${child.output().slice(-400)}`);
@@ -94,14 +99,21 @@ async function healthPort(lab: Lab, sc: RunningSidecar, pid: number, o: Pick<Con
     ['burst: 1,000 concurrent every 2 s + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'burst', burstEveryMs: 2000 }],
     ['sustained: 1,000 in flight + 200 slowloris + malformed', { slowloris: 200, flood: 1000, floodMode: 'sustained' }],
   ];
+  // The kubelet's case: a flood from one cluster address (in the router's namespace, through the pod's
+  // interface), probed from HOST_IP; the sidecar's ruleset caps the flooding address before the accept queue.
+  const cluster = { host: POD.ip, abuser: CLUSTER.dns, prober: HOST_IP };
+  modes.push(['sustained from one cluster address, probed from HOST_IP (the kubelet)', { slowloris: 200, flood: 1000, floodMode: 'sustained' }]);
   for (const [mode, cfg] of modes) {
     const sampler = new ProcSampler(pid, 1000);
     // The figure is the separate prober's (like the kubelet or Docker's HEALTHCHECK, its own
     // process, from loopback: the same class as the abusing app); the abusing process's own
     // probes wait behind its own event loop too and are shown for comparison.
+    const fromCluster = mode.includes('HOST_IP');
+    const host = fromCluster ? cluster.host : '127.0.0.1';
+    const ns = fromCluster ? lab.ns.router : undefined;
     const [r, own] = await Promise.all([
-      podTool<AbuseResult>(lab, ABUSE, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg }),
-      podTool<ProbeResult>(lab, PROBER, { host: '127.0.0.1', port: sc.healthPort, seconds: o.abuseSeconds, everyMs: 50 }),
+      podTool<AbuseResult>(lab, ABUSE, { host, port: sc.healthPort, seconds: o.abuseSeconds, probeEveryMs: 50, ...cfg, ...(fromCluster ? { localAddress: cluster.abuser } : {}) }, ns),
+      podTool<ProbeResult>(lab, PROBER, { host, port: sc.healthPort, seconds: o.abuseSeconds, everyMs: 50, ...(fromCluster ? { localAddress: cluster.prober } : {}) }, ns),
     ]);
     const p: ProbeLatency = { mode, probes: own.probes, statuses: own.statuses, p50: percentile(own.ms, 50), p99: percentile(own.ms, 99), max: Math.max(...own.ms), cost: await sampler.stop() };
     health.push(p);
@@ -115,7 +127,8 @@ async function healthPort(lab: Lab, sc: RunningSidecar, pid: number, o: Pick<Con
 /** A ready sidecar on a fresh pod, settled (start-up garbage and JIT), for `fn`; stopped and the pod cleaned after. */
 async function withSettledSidecar<T>(lab: Lab, fn: (sc: RunningSidecar, pid: number) => Promise<T>): Promise<T> {
   await freshPod(lab);
-  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info' });
+  // HOST_IP: the router's address on the pod's network plays the node (the health port's kubelet class).
+  const sc = startSidecarInLab(lab, { ...TUNED, LOG_LEVEL: 'info', HOST_IP });
   try {
     await sc.waitReady(30_000);
     const pid = await sidecarPid(lab);

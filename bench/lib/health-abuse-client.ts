@@ -27,6 +27,8 @@ export interface AbuseConfig {
    * slowloris connections are held and probes go on (at least `rounds` of them) until then.
    */
   rounds?: number;
+  /** Every connection (flood, slowloris, malformed, own probes) from this address: one source, as a flooding pod is. */
+  localAddress?: string;
   /** Client-side timeout of a flood request / a probe (default 10 s / 5 s). */
   timeoutMs?: number;
 }
@@ -71,9 +73,9 @@ export function get(host: string, port: number, path: string, timeoutMs: number,
   });
 }
 
-function raw(host: string, port: number, bytes: string): Promise<string> {
+function raw(host: string, port: number, bytes: string, localAddress?: string): Promise<string> {
   return new Promise((resolve) => {
-    const s = net.connect(port, host);
+    const s = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     let out = '';
     const t = setTimeout(() => s.destroy(), 5000);
     s.on('data', (d) => (out += d.toString()));
@@ -100,7 +102,7 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
   const slow = async () => {
     while (live()) {
       await new Promise<void>((resolve) => {
-        const s = net.connect(port, host);
+        const s = net.connect({ port, host, ...(cfg.localAddress ? { localAddress: cfg.localAddress } : {}) });
         sockets.add(s);
         r.slowlorisOpened++;
         // The drip starts once the request line is out: a connect slower than a second (SYN retries
@@ -131,7 +133,7 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
     for (let n = 0; more(n); n++) {
       const t0 = Date.now();
       const path = paths[i % paths.length]!;
-      const status = await get(host, port, path, cfg.timeoutMs ?? 10_000);
+      const status = await get(host, port, path, cfg.timeoutMs ?? 10_000, cfg.localAddress);
       bump(r.floodStatuses, status);
       bump((r.floodByPath[path] ??= {}), status);
       r.floodDone++;
@@ -142,13 +144,13 @@ export async function abuse(cfg: AbuseConfig): Promise<AbuseResult> {
     let i = 0;
     while (more(Math.floor(i / BAD.length))) {
       r.malformedSent++;
-      bump(r.malformedStatuses, await raw(host, port, BAD[i++ % BAD.length]!));
+      bump(r.malformedStatuses, await raw(host, port, BAD[i++ % BAD.length]!, cfg.localAddress));
     }
   };
   const probes = async () => {
     while (live() || r.probes < (rounds ?? 0)) {
       const t0 = performance.now();
-      const status = await get(host, port, '/healthz', cfg.timeoutMs ?? 5000);
+      const status = await get(host, port, '/healthz', cfg.timeoutMs ?? 5000, cfg.localAddress);
       r.probeMs.push(Math.round((performance.now() - t0) * 10) / 10);
       bump(r.probeStatuses, status);
       r.probes++;
