@@ -47,6 +47,9 @@ export interface ProxyInbound {
 /** Conntrack/packet mark bit of proxy client connections (distinct from FWMARK values and PASSED_MARK). */
 export const PROXY_REPLY_MARK = 0x10000000;
 
+/** The health port's cap per source address: the health server's own cap per address of the pod's network (src/health/server.ts). */
+export const HEALTH_CAP_PER_SOURCE = 32;
+
 /**
  * The health port (HEALTH_PORT): new connections to it from outside the namespace
  * are counted per source address (`ct count`) and dropped beyond `perSource`
@@ -54,9 +57,6 @@ export const PROXY_REPLY_MARK = 0x10000000;
  * queue ahead of the kubelet's probe from another. Loopback (the app, Docker's
  * HEALTHCHECK, `mullvad-sidecar status`) is accepted before and never capped.
  */
-/** The health port's cap per source address: the health server's own cap per address of the pod's network (src/health/server.ts). */
-export const HEALTH_CAP_PER_SOURCE = 32;
-
 export interface HealthCap {
   readonly port: number;
   readonly perSource: number;
