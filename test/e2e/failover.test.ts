@@ -117,7 +117,9 @@ describe('failover: three relays, one dark, one that does not know our key', { s
       const s = await sc!.waitFor((x) => x['state'] === 'connected' && (x['server'] as { name: string } | undefined)?.name === r2.name, 30_000, 'failover to relay 2');
       assert.ok((s['failovers'] as number) >= 1);
       await sc!.waitReady(15_000);
-      await sleep(300);
+      // The app's request that was in flight when relay 1 went dark runs into its own 2 s
+      // timeout; give its loop the time to come round to relay 2 (asserted below).
+      for (const until = Date.now() + 5000; !exits.includes(r2.ip) && Date.now() < until; ) await sleep(100);
     } finally {
       stop = true;
       await app;
