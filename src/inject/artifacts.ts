@@ -50,6 +50,21 @@ function describe(env: string, help: string, def: string): string {
   return /default/.test(help) || def === '' ? help : `${help} (default ${def})`;
 }
 
+/** Comment lines no longer than COMMENT_WIDTH (yamllint refuses long lines in the chart values), words kept whole. */
+export const COMMENT_WIDTH = 120;
+function comment(indent: string, text: string): string[] {
+  const lines: string[] = [];
+  let line = `${indent}#`;
+  for (const word of text.split(' ')) {
+    if (line.length + 1 + word.length > COMMENT_WIDTH && line !== `${indent}#`) {
+      lines.push(line);
+      line = `${indent}#`;
+    }
+    line += ` ${word}`;
+  }
+  return [...lines, line];
+}
+
 export function renderEnvExample(): string {
   const d = settingDefaults();
   const lines = [
@@ -58,13 +73,13 @@ export function renderEnvExample(): string {
     '# cp .env.example .env, then uncomment and change what you need (docs/deploy.md).',
     '',
   ];
-  for (const s of SETTING_SPECS) lines.push(`# ${describe(s.env, s.help, d[s.env]!)}`, `#${s.env}=${d[s.env]}`, '');
+  for (const s of SETTING_SPECS) lines.push(...comment('', describe(s.env, s.help, d[s.env]!)), `#${s.env}=${d[s.env]}`, '');
   return lines.join('\n');
 }
 
 export function renderValues(): string {
   const d = settingDefaults();
-  const settings = SETTING_SPECS.map((s) => `  # ${describe(s.env, s.help, d[s.env]!)}\n  ${s.env}: ""`).join('\n');
+  const settings = SETTING_SPECS.map((s) => [...comment('  ', describe(s.env, s.help, d[s.env]!)), `  ${s.env}: ""`].join('\n')).join('\n');
   return `# ${HEADER}
 # Values of the mullvad-sidecar chart. Application charts that depend on it (alias: mullvad)
 # pass .Values.mullvad to its templates; see README.md next to this file.

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { SETTING_SPECS } from '../../src/config/settings.js';
-import { artifacts, settingDefaults } from '../../src/inject/artifacts.js';
+import { artifacts, COMMENT_WIDTH, settingDefaults } from '../../src/inject/artifacts.js';
 import { HELM_EXPRESSIONS } from '../../src/inject/chart.js';
 import { injectYaml } from '../../src/inject/inject.js';
 import { parseInjectArgs } from '../../src/inject/options.js';
@@ -24,6 +24,17 @@ for (const [path, content] of artifacts()) {
     assert.equal(read(path), content, `${path} is out of date: run scripts/generate-deploy and commit the result`);
   });
 }
+
+// yamllint (.yamllint: 200 characters, chart templates ignored) runs only where it is
+// installed; a long help text must fail here, without it. Settings' help is wrapped.
+test('generated YAML stays within yamllint\'s line length; settings\' help within the comment width', () => {
+  const limit = Number(/max: (\d+)/.exec(read('.yamllint'))![1]);
+  for (const [path, content] of artifacts()) {
+    const max = path.endsWith('values.yaml') || path.endsWith('.env.example') ? COMMENT_WIDTH : /\.ya?ml$/.test(path) && !path.includes('/templates/') ? limit : Infinity;
+    const long = content.split('\n').map((l, i) => [i + 1, l.length] as const).filter(([, n]) => n > max);
+    assert.deepEqual(long, [], `${path}: [line, length] over ${max} characters`);
+  }
+});
 
 for (const path of ['deploy/kubernetes/deployment.yaml', 'deploy/kubernetes/pod.yaml']) {
   test(`example is exactly what inject produces: ${path}`, () => {
