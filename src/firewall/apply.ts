@@ -172,7 +172,7 @@ export class Firewall {
       await this.transact(policy);
     } catch (err) {
       // The old tables are still in place: nft applies all or nothing.
-      const retry = err instanceof CommandError ? ((guardedDevices(policy).length ? await this.withoutRefusedGuards(requested, err) : undefined) ?? (policy.healthCap ? await this.withoutRefusedCap(requested, err) : undefined)) : undefined;
+      const retry = err instanceof CommandError ? await this.fallback(policy, requested, err) : undefined;
       if (!retry) throw wrap(`applying firewall state ${policy.state}`, err);
       return this.applyNow(retry);
     }
@@ -185,6 +185,13 @@ export class Firewall {
     this.current = policy.state;
     this.last = requested;
     this.log.info('firewall applied', { event: SECURITY_EVENT.killSwitchApplied, firewall: summarize(policy) });
+  }
+
+  /** After a failed transaction: the policy less what this kernel refuses (the uplink guard, then the health port's cap), or undefined: the error stands. */
+  private async fallback(policy: FirewallPolicy, requested: FirewallPolicy, err: CommandError): Promise<FirewallPolicy | undefined> {
+    const withoutGuards = guardedDevices(policy).length ? await this.withoutRefusedGuards(requested, err) : undefined;
+    if (withoutGuards) return withoutGuards;
+    return policy.healthCap ? this.withoutRefusedCap(requested, err) : undefined;
   }
 
   /**
